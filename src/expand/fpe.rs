@@ -1,0 +1,177 @@
+//! The expansion itself, as stated in DESIGN.md "FPE, precisely".
+//!
+//! For hidden layer `i` (weights `W_i`, `h x d`) and the layer after it (`W_{i+1}`, `C x h`):
+//!
+//! 1. children of parent `p` are rows `p*alpha + j`, `j in 0..alpha`;
+//! 2. the parent's live inputs are partitioned among its children by a [`Strategy`];
+//! 3. a child's row is the parent's row masked to its share; the parent's bias is copied to every child;
+//! 4. `W_{i+1}`'s column of a child is the parent's column, duplicated;
+//! 5. the budget is `P = nnz(W_i) + nnz(W_{i+1})` (weights only). Duplication leaves
+//!    `P + (alpha - 1) nnz(W_{i+1})` live weights, so the smallest-magnitude live weights are pruned **jointly
+//!    over both matrices** until exactly `P` remain (ties broken by matrix, then row-major index).
+
+use crate::error::{Error, Result};
+use crate::nn::{Linear, Mlp};
+use crate::rng::Rng;
+use crate::sparse::Mask;
+
+use super::strategy::{partition, Strategy};
+
+/// What to expand and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FpeConfig {
+    /// Children per neuron (integer >= 2).
+    pub alpha: usize,
+    /// How inputs are dealt to children.
+    pub strategy: Strategy,
+    /// Index of the hidden layer whose neurons are split (0 = first layer). Never the output head.
+    pub layer: usize,
+}
+
+/// Non-zero accounting of one expansion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FpeReport {
+    /// `nnz(W_i) + nnz(W_{i+1})` before the split.
+    pub budget: usize,
+    /// Live weights of the two layers after splitting and duplicating, before pruning.
+    pub nnz_after_split: usize,
+    /// Weights pruned from `W_i'`.
+    pub pruned_in: usize,
+    /// Weights pruned from `W_{i+1}'`.
+    pub pruned_out: usize,
+    /// Live weights of the two layers after pruning; equals `budget`.
+    pub nnz_final: usize,
+    /// Width of layer `i` before.
+    pub width_before: usize,
+    /// Width of layer `i` after (`alpha` times wider).
+    pub width_after: usize,
+}
+
+/// Expands hidden layer `cfg.layer` of `model` by `cfg.alpha`; returns the expanded model and its accounting.
+///
+/// `groups` are feature groups over the expanded layer's inputs, required by [`Strategy::Clause`].
+pub fn expand(
+    model: &Mlp,
+    cfg: &FpeConfig,
+    groups: Option<&[Vec<usize>]>,
+    rng: &mut Rng,
+) -> Result<(Mlp, FpeReport)> {
+    let n_layers = model.layers.len();
+    if cfg.layer + 1 >= n_layers {
+        return Err(Error::invalid(
+            "layer",
+            format!("layer {} has no layer after it to widen (the model has {n_layers} layers; the output head is never expanded)", cfg.layer),
+        ));
+    }
+    let alpha = cfg.alpha;
+    if alpha < 2 {
+        return Err(Error::invalid(
+            "alpha",
+            format!("{alpha} is too small: FPE splits each neuron into alpha >= 2"),
+        ));
+    }
+    let first = &model.layers[cfg.layer];
+    let second = &model.layers[cfg.layer + 1];
+    let (h, d, c) = (first.out_dim, first.in_dim, second.out_dim);
+    let hp = h * alpha;
+    let budget = first.nnz() + second.nnz();
+
+    // Steps 1-3: split rows.
+    let mut w1 = vec![0f32; hp * d];
+    let mut b1 = vec![0f32; hp];
+    let mut m1 = Mask::empty(hp, d);
+    let mut support = Vec::with_capacity(d);
+    for p in 0..h {
+        support.clear();
+        support.extend((0..d).filter(|&j| first.is_live(p, j)));
+        let parts =
+            partition(&support, alpha, cfg.strategy, groups, rng).map_err(|e| annotate(e, p))?;
+        for (j, part) in parts.iter().enumerate() {
+            let child = p * alpha + j;
+            b1[child] = first.bias[p];
+            for &i in part {
+                w1[child * d + i] = first.weight[p * d + i];
+                m1.set(child, i, true);
+            }
+        }
+    }
+    // Step 4: duplicate outgoing columns.
+    let mut w2 = vec![0f32; c * hp];
+    let mut m2 = Mask::empty(c, hp);
+    for o in 0..c {
+        for p in 0..h {
+            let live = second.is_live(o, p);
+            for j in 0..alpha {
+                let child = p * alpha + j;
+                w2[o * hp + child] = second.weight[o * h + p];
+                m2.set(o, child, live);
+            }
+        }
+    }
+    // Step 5: joint magnitude pruning back to the budget.
+    let nnz_after_split = m1.count() + m2.count();
+    let excess = nnz_after_split.checked_sub(budget).ok_or_else(|| {
+        Error::invalid(
+            "model",
+            "the split lost live weights; this is a bug, please report it",
+        )
+    })?;
+    let mut candidates: Vec<(f32, u8, u32)> = Vec::with_capacity(nnz_after_split);
+    for r in 0..hp {
+        candidates.extend(
+            m1.row_iter(r)
+                .map(|col| (w1[r * d + col].abs(), 0u8, (r * d + col) as u32)),
+        );
+    }
+    for r in 0..c {
+        candidates.extend(
+            m2.row_iter(r)
+                .map(|col| (w2[r * hp + col].abs(), 1u8, (r * hp + col) as u32)),
+        );
+    }
+    let order = |a: &(f32, u8, u32), b: &(f32, u8, u32)| {
+        a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+    };
+    if excess > 0 && excess < candidates.len() {
+        candidates.select_nth_unstable_by(excess - 1, order);
+    }
+    let (mut pruned_in, mut pruned_out) = (0, 0);
+    for &(_, which, idx) in candidates.iter().take(excess) {
+        let idx = idx as usize;
+        if which == 0 {
+            m1.set(idx / d, idx % d, false);
+            w1[idx] = 0.0;
+            pruned_in += 1;
+        } else {
+            m2.set(idx / hp, idx % hp, false);
+            w2[idx] = 0.0;
+            pruned_out += 1;
+        }
+    }
+    let mut layers = model.layers.clone();
+    layers[cfg.layer] = Linear::from_parts(hp, d, w1, b1, Some(m1));
+    layers[cfg.layer + 1] = Linear::from_parts(c, hp, w2, second.bias.clone(), Some(m2));
+    let expanded = Mlp::from_layers(layers, model.task)?;
+    let nnz_final = expanded.layers[cfg.layer].nnz() + expanded.layers[cfg.layer + 1].nnz();
+    debug_assert_eq!(nnz_final, budget);
+    let report = FpeReport {
+        budget,
+        nnz_after_split,
+        pruned_in,
+        pruned_out,
+        nnz_final,
+        width_before: h,
+        width_after: hp,
+    };
+    Ok((expanded, report))
+}
+
+fn annotate(e: Error, parent: usize) -> Error {
+    match e {
+        Error::InvalidArgument { what, why } => Error::InvalidArgument {
+            what,
+            why: format!("{why} (neuron {parent})"),
+        },
+        other => other,
+    }
+}

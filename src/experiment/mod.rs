@@ -1,0 +1,12 @@
+//! Experiments built from the library's pieces. [`case_study`] is the paper's Sec. 3.1.
+
+pub mod case_study;
+
+/// Runs `f` on a rayon pool of `threads` threads (0 = all cores).
+pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> crate::Result<R> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| crate::Error::invalid("threads", e.to_string()))?;
+    Ok(pool.install(f))
+}

@@ -1,0 +1,259 @@
+//! The multilayer perceptron `z = W_L ReLU(... ReLU(W_1 x + b_1) ...) + b_L` with a hand-written backward pass.
+//!
+//! Buffers live in a [`Workspace`] sized once for the largest batch, so a training step allocates nothing.
+
+use crate::data::Task;
+use crate::error::{Error, Result};
+use crate::kernels::{act, gemm, loss};
+use crate::rng::Rng;
+
+use super::layer::Linear;
+
+/// A stack of linear layers with ReLU after every layer but the last, which produces logits for `task`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    /// The layers, input first. The last one is the output head.
+    pub layers: Vec<Linear>,
+    /// What the logits mean (fixes the loss).
+    pub task: Task,
+}
+
+/// Per-layer scratch buffers for forward and backward passes of up to `capacity` samples.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    capacity: usize,
+    /// Output of each layer (ReLU applied for hidden layers, logits for the last), `capacity x out_l`.
+    acts: Vec<Vec<f32>>,
+    /// Gradient of the mean loss with respect to each layer's pre-activation.
+    dz: Vec<Vec<f32>>,
+}
+
+/// Gradients of the loss with respect to every weight and bias, shaped like the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grads {
+    /// One buffer per layer, shaped like `Linear::weight`.
+    pub w: Vec<Vec<f32>>,
+    /// One buffer per layer, shaped like `Linear::bias`.
+    pub b: Vec<Vec<f32>>,
+}
+
+impl Mlp {
+    /// A freshly initialised dense MLP with widths `dims = [d, h_1, ..., h_{L-1}, outputs]`.
+    pub fn new(dims: &[usize], task: Task, rng: &mut Rng) -> Result<Self> {
+        if dims.len() < 2 {
+            return Err(Error::invalid(
+                "architecture",
+                "needs at least an input and an output width",
+            ));
+        }
+        if let Some(i) = dims.iter().position(|&w| w == 0) {
+            return Err(Error::invalid(
+                "architecture",
+                format!("layer width {i} is 0; widths must be positive"),
+            ));
+        }
+        if *dims.last().unwrap() != task.outputs() {
+            return Err(Error::invalid(
+                "architecture",
+                format!(
+                    "output width {} does not match the task ({} outputs)",
+                    dims.last().unwrap(),
+                    task.outputs()
+                ),
+            ));
+        }
+        let layers = dims
+            .windows(2)
+            .map(|w| Linear::init(w[0], w[1], rng))
+            .collect();
+        Ok(Mlp { layers, task })
+    }
+
+    /// A model from explicit layers, checking that consecutive widths agree.
+    pub fn from_layers(layers: Vec<Linear>, task: Task) -> Result<Self> {
+        if layers.is_empty() {
+            return Err(Error::invalid(
+                "architecture",
+                "a model needs at least one layer",
+            ));
+        }
+        for (i, w) in layers.windows(2).enumerate() {
+            if w[0].out_dim != w[1].in_dim {
+                return Err(Error::invalid(
+                    "architecture",
+                    format!(
+                        "layer {i} outputs {} values but layer {} takes {}",
+                        w[0].out_dim,
+                        i + 1,
+                        w[1].in_dim
+                    ),
+                ));
+            }
+        }
+        if layers.last().unwrap().out_dim != task.outputs() {
+            return Err(Error::invalid(
+                "architecture",
+                "the last layer's width does not match the task",
+            ));
+        }
+        Ok(Mlp { layers, task })
+    }
+
+    /// Input width `d`.
+    pub fn input_dim(&self) -> usize {
+        self.layers[0].in_dim
+    }
+
+    /// Widths `[d, h_1, ..., outputs]`.
+    pub fn dims(&self) -> Vec<usize> {
+        std::iter::once(self.input_dim())
+            .chain(self.layers.iter().map(|l| l.out_dim))
+            .collect()
+    }
+
+    /// Total live weights over all layers (the non-zero budget; biases are not counted).
+    pub fn nnz(&self) -> usize {
+        self.layers.iter().map(Linear::nnz).sum()
+    }
+
+    /// Number of weights that are numerically non-zero (at most [`Mlp::nnz`]).
+    pub fn nonzero_weights(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.weight.iter().filter(|&&w| w != 0.0).count())
+            .sum()
+    }
+
+    /// A workspace for batches of up to `capacity` samples.
+    pub fn workspace(&self, capacity: usize) -> Workspace {
+        Workspace {
+            capacity,
+            acts: self
+                .layers
+                .iter()
+                .map(|l| vec![0.0; capacity * l.out_dim])
+                .collect(),
+            dz: self
+                .layers
+                .iter()
+                .map(|l| vec![0.0; capacity * l.out_dim])
+                .collect(),
+        }
+    }
+
+    /// Zeroed gradient buffers shaped like the model.
+    pub fn zero_grads(&self) -> Grads {
+        Grads {
+            w: self
+                .layers
+                .iter()
+                .map(|l| vec![0.0; l.weight.len()])
+                .collect(),
+            b: self
+                .layers
+                .iter()
+                .map(|l| vec![0.0; l.bias.len()])
+                .collect(),
+        }
+    }
+
+    /// Forward pass of `batch` rows of `x` (row-major `batch x d`); returns the logits, `batch x outputs`.
+    pub fn forward<'w>(&self, x: &[f32], batch: usize, ws: &'w mut Workspace) -> &'w [f32] {
+        assert!(
+            batch <= ws.capacity,
+            "batch {batch} exceeds the workspace capacity {}",
+            ws.capacity
+        );
+        assert_eq!(x.len(), batch * self.input_dim(), "input shape mismatch");
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (before, rest) = ws.acts.split_at_mut(l);
+            let input: &[f32] = if l == 0 {
+                x
+            } else {
+                &before[l - 1][..batch * layer.in_dim]
+            };
+            let out = &mut rest[0][..batch * layer.out_dim];
+            gemm::matmul_nt(
+                batch,
+                layer.in_dim,
+                layer.out_dim,
+                input,
+                &layer.weight,
+                0.0,
+                out,
+            );
+            act::bias_act(out, &layer.bias, l != last);
+        }
+        &ws.acts[last][..batch * self.layers[last].out_dim]
+    }
+
+    /// Forward and backward pass: writes the gradient of the mean data loss into `grads` and returns the
+    /// **summed** data loss over the batch (regularisation is applied separately by [`super::Regularizer`]).
+    /// Gradients of masked weights are zero.
+    pub fn backward(
+        &self,
+        x: &[f32],
+        y: &[u32],
+        batch: usize,
+        ws: &mut Workspace,
+        grads: &mut Grads,
+    ) -> f32 {
+        assert_eq!(y.len(), batch, "label count mismatch");
+        self.forward(x, batch, ws);
+        let last = self.layers.len() - 1;
+        let classes = self.layers[last].out_dim;
+        let logits = &ws.acts[last][..batch * classes];
+        let dlogits = &mut ws.dz[last][..batch * classes];
+        let total = match self.task {
+            Task::Binary => loss::bce_with_logits(logits, y, dlogits),
+            Task::Multiclass(c) => loss::softmax_ce(logits, y, c, dlogits),
+        };
+        for l in (0..=last).rev() {
+            let layer = &self.layers[l];
+            let (below, here) = ws.dz.split_at_mut(l);
+            let dz = &here[0][..batch * layer.out_dim];
+            let input: &[f32] = if l == 0 {
+                x
+            } else {
+                &ws.acts[l - 1][..batch * layer.in_dim]
+            };
+            gemm::matmul_tn(
+                batch,
+                layer.out_dim,
+                layer.in_dim,
+                dz,
+                input,
+                &mut grads.w[l],
+            );
+            if let Some(m) = &layer.mask {
+                m.apply(&mut grads.w[l]);
+            }
+            act::col_sums(dz, &mut grads.b[l]);
+            if l > 0 {
+                let dprev = &mut below[l - 1][..batch * layer.in_dim];
+                gemm::matmul_nn(batch, layer.out_dim, layer.in_dim, dz, &layer.weight, dprev);
+                act::relu_backward(dprev, &ws.acts[l - 1][..batch * layer.in_dim]);
+            }
+        }
+        total
+    }
+
+    /// Predicted class of each of `batch` rows (binary: logit > 0).
+    pub fn predict_into(&self, x: &[f32], batch: usize, ws: &mut Workspace, out: &mut Vec<u32>) {
+        let logits = self.forward(x, batch, ws);
+        out.clear();
+        match self.task {
+            Task::Binary => out.extend(logits.iter().map(|&z| u32::from(z > 0.0))),
+            Task::Multiclass(c) => out.extend(logits.chunks_exact(c).map(|row| {
+                let mut best = 0;
+                for (j, &v) in row.iter().enumerate() {
+                    if v > row[best] {
+                        best = j;
+                    }
+                }
+                best as u32
+            })),
+        }
+    }
+}

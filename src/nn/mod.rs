@@ -1,0 +1,14 @@
+//! The model: a stack of (optionally masked) linear layers with ReLU between them, its optimizer and its
+//! training loop.
+
+pub mod layer;
+pub mod mlp;
+pub mod optim;
+pub mod reg;
+pub mod train;
+
+pub use layer::Linear;
+pub use mlp::{Grads, Mlp, Workspace};
+pub use optim::Adam;
+pub use reg::Regularizer;
+pub use train::{accuracy, TrainConfig, Trainer};

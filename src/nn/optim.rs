@@ -1,0 +1,106 @@
+//! Adam (Kingma & Ba), written to match `torch.optim.Adam` step for step, and mask-aware: a masked weight's
+//! gradient, moments and value are never touched, so it stays exactly `0.0` and its moments stay `0.0`.
+
+use super::mlp::{Grads, Mlp};
+
+/// Adam state for every parameter of one model.
+#[derive(Clone, Debug)]
+pub struct Adam {
+    /// Learning rate.
+    pub lr: f32,
+    /// First-moment decay.
+    pub beta1: f32,
+    /// Second-moment decay.
+    pub beta2: f32,
+    /// Denominator epsilon.
+    pub eps: f32,
+    t: u32,
+    mw: Vec<Vec<f32>>,
+    vw: Vec<Vec<f32>>,
+    mb: Vec<Vec<f32>>,
+    vb: Vec<Vec<f32>>,
+}
+
+impl Adam {
+    /// Fresh state (zero moments, step 0) for `model`, with PyTorch's defaults for the decays and epsilon.
+    pub fn new(model: &Mlp, lr: f32) -> Self {
+        let zeros_w = || {
+            model
+                .layers
+                .iter()
+                .map(|l| vec![0.0; l.weight.len()])
+                .collect::<Vec<_>>()
+        };
+        let zeros_b = || {
+            model
+                .layers
+                .iter()
+                .map(|l| vec![0.0; l.bias.len()])
+                .collect::<Vec<_>>()
+        };
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            t: 0,
+            mw: zeros_w(),
+            vw: zeros_w(),
+            mb: zeros_b(),
+            vb: zeros_b(),
+        }
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u32 {
+        self.t
+    }
+
+    /// Applies one update with `grads` to `model`.
+    pub fn step(&mut self, model: &mut Mlp, grads: &Grads) {
+        self.t += 1;
+        let bc1 = 1.0 - self.beta1.powi(self.t as i32);
+        let bc2_sqrt = (1.0 - self.beta2.powi(self.t as i32)).sqrt();
+        let step_size = self.lr / bc1;
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        let update = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
+        };
+        for (l, layer) in model.layers.iter_mut().enumerate() {
+            let (mw, vw) = (&mut self.mw[l], &mut self.vw[l]);
+            match &layer.mask {
+                None => {
+                    for (((p, &g), m), v) in layer
+                        .weight
+                        .iter_mut()
+                        .zip(&grads.w[l])
+                        .zip(mw.iter_mut())
+                        .zip(vw.iter_mut())
+                    {
+                        update(p, g, m, v);
+                    }
+                }
+                Some(mask) => {
+                    let cols = layer.in_dim;
+                    for r in 0..layer.out_dim {
+                        for c in mask.row_iter(r) {
+                            let i = r * cols + c;
+                            update(&mut layer.weight[i], grads.w[l][i], &mut mw[i], &mut vw[i]);
+                        }
+                    }
+                }
+            }
+            for (((p, &g), m), v) in layer
+                .bias
+                .iter_mut()
+                .zip(&grads.b[l])
+                .zip(self.mb[l].iter_mut())
+                .zip(self.vb[l].iter_mut())
+            {
+                update(p, g, m, v);
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The training loop of Alg. A3: shuffled mini-batches, mean data loss plus regularisation, Adam.
+
+use rand::seq::SliceRandom;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+use super::mlp::{Grads, Mlp, Workspace};
+use super::optim::Adam;
+use super::reg::Regularizer;
+
+/// Hyper-parameters of one training phase (defaults: Sec. A.3.1).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per step (paper: 500).
+    pub batch_size: usize,
+    /// Adam learning rate (paper: 1e-3).
+    pub lr: f32,
+    /// L1/L2 penalties (paper: 1e-7 on W1, 1e-5 on all).
+    pub reg: Regularizer,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 1000,
+            batch_size: 500,
+            lr: 1e-3,
+            reg: Regularizer::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the settings, naming the one that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::invalid("epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::invalid("batch size", "must be at least 1"));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::invalid(
+                "learning rate",
+                format!("{} is not a positive number", self.lr),
+            ));
+        }
+        if !(self.reg.l1_first >= 0.0 && self.reg.l2 >= 0.0) {
+            return Err(Error::invalid(
+                "regularisation",
+                "coefficients must be non-negative",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Everything one training run needs besides the model: optimizer state and preallocated buffers.
+/// A step allocates nothing.
+#[derive(Clone, Debug)]
+pub struct Trainer {
+    cfg: TrainConfig,
+    adam: Adam,
+    ws: Workspace,
+    grads: Grads,
+    xb: Vec<f32>,
+    yb: Vec<u32>,
+    order: Vec<u32>,
+}
+
+impl Trainer {
+    /// A trainer with a fresh Adam state for `model`.
+    pub fn new(model: &Mlp, cfg: TrainConfig) -> Result<Self> {
+        cfg.validate()?;
+        Ok(Trainer {
+            cfg,
+            adam: Adam::new(model, cfg.lr),
+            ws: model.workspace(cfg.batch_size),
+            grads: model.zero_grads(),
+            xb: vec![0.0; cfg.batch_size * model.input_dim()],
+            yb: vec![0; cfg.batch_size],
+            order: Vec::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    /// One optimisation step on `batch` rows of `x` (row-major) with labels `y`; returns the batch's mean data
+    /// loss (without the penalty).
+    pub fn step(&mut self, model: &mut Mlp, x: &[f32], y: &[u32], batch: usize) -> f32 {
+        let total = model.backward(x, y, batch, &mut self.ws, &mut self.grads);
+        self.cfg.reg.add_grad(model, &mut self.grads);
+        self.adam.step(model, &self.grads);
+        total / batch as f32
+    }
+
+    /// One epoch over `data` in an order shuffled by `rng`; returns the mean data loss over the epoch.
+    pub fn epoch(&mut self, model: &mut Mlp, data: &Dataset, rng: &mut Rng) -> f32 {
+        assert_eq!(
+            data.d,
+            model.input_dim(),
+            "data and model disagree on the input width"
+        );
+        let d = data.d;
+        if self.order.len() != data.n {
+            self.order = (0..data.n as u32).collect();
+        }
+        self.order.shuffle(rng);
+        let mut total = 0.0f64;
+        let mut start = 0;
+        while start < data.n {
+            let b = self.cfg.batch_size.min(data.n - start);
+            for (slot, &i) in self.order[start..start + b].iter().enumerate() {
+                let i = i as usize;
+                self.xb[slot * d..(slot + 1) * d].copy_from_slice(&data.x[i * d..(i + 1) * d]);
+                self.yb[slot] = data.y[i];
+            }
+            let (xb, yb) = (std::mem::take(&mut self.xb), std::mem::take(&mut self.yb));
+            total += self.step(model, &xb[..b * d], &yb[..b], b) as f64 * b as f64;
+            self.xb = xb;
+            self.yb = yb;
+            start += b;
+        }
+        (total / data.n.max(1) as f64) as f32
+    }
+
+    /// Trains for the configured number of epochs, calling `on_epoch(epoch, mean_loss)` after each.
+    pub fn fit(
+        &mut self,
+        model: &mut Mlp,
+        data: &Dataset,
+        rng: &mut Rng,
+        mut on_epoch: impl FnMut(usize, f32),
+    ) {
+        for e in 0..self.cfg.epochs {
+            let loss = self.epoch(model, data, rng);
+            on_epoch(e, loss);
+        }
+    }
+}
+
+/// Fraction of `data` that `model` classifies correctly.
+pub fn accuracy(model: &Mlp, data: &Dataset) -> f64 {
+    const CHUNK: usize = 1024;
+    let mut ws = model.workspace(CHUNK.min(data.n.max(1)));
+    let mut pred = Vec::with_capacity(CHUNK);
+    let mut correct = 0usize;
+    let mut start = 0;
+    while start < data.n {
+        let b = CHUNK.min(data.n - start);
+        model.predict_into(
+            &data.x[start * data.d..(start + b) * data.d],
+            b,
+            &mut ws,
+            &mut pred,
+        );
+        correct += pred
+            .iter()
+            .zip(&data.y[start..start + b])
+            .filter(|(p, y)| p == y)
+            .count();
+        start += b;
+    }
+    correct as f64 / data.n.max(1) as f64
+}

@@ -84,6 +84,27 @@ impl Dataset {
         &self.x[i * self.d..(i + 1) * self.d]
     }
 
+    /// Copies the samples `idx` into `xt` feature-major (`d x idx.len()`) and their labels into `y`.
+    pub fn gather_t(
+        &self,
+        idx: impl ExactSizeIterator<Item = usize>,
+        xt: &mut [f32],
+        y: &mut [u32],
+    ) {
+        let b = idx.len();
+        assert!(
+            xt.len() >= b * self.d && y.len() >= b,
+            "gather_t: buffers too short"
+        );
+        for (slot, i) in idx.enumerate() {
+            let row = self.row(i);
+            for (j, &v) in row.iter().enumerate() {
+                xt[j * b + slot] = v;
+            }
+            y[slot] = self.y[i];
+        }
+    }
+
     /// Fraction of rows with label 1 (meaningful for binary tasks).
     pub fn positive_fraction(&self) -> f64 {
         self.y.iter().filter(|&&c| c == 1).count() as f64 / self.n.max(1) as f64

@@ -1,5 +1,5 @@
-//! Dense products through `matrixmultiply` (runtime-dispatched SIMD sgemm), with shapes checked before the
-//! unsafe call.
+//! Dense products through `matrixmultiply` (runtime-dispatched SIMD sgemm) on the feature-major layout: the
+//! reference the crate's own kernels are tested against, and the dense baseline of the benchmarks.
 
 /// Checks that a strided `rows x cols` view with non-negative strides fits in `len` elements.
 fn check_view(name: &str, len: usize, rows: usize, cols: usize, rs: usize, cs: usize) {
@@ -35,8 +35,9 @@ pub fn gemm_strided(
     if m == 0 || n == 0 {
         return;
     }
-    // SAFETY: the three views were checked above to lie inside their slices; `c` is uniquely borrowed and its
-    // strides address distinct elements (row-major with csc < rsc or column-major), so no element aliases.
+    assert!(csc != 0 && rsc != 0, "C strides must be non-zero");
+    // SAFETY: the three views were checked above to lie inside their slices; `c` is uniquely borrowed, and with
+    // non-zero strides on a row- or column-major view no two elements of C alias.
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -57,75 +58,44 @@ pub fn gemm_strided(
     }
 }
 
-/// Forward product `Y (b x n) = X (b x k) W^T` with `W` row-major `n x k`; `Y = beta * Y + X W^T`.
-pub fn matmul_nt(b: usize, k: usize, n: usize, x: &[f32], w: &[f32], beta: f32, y: &mut [f32]) {
-    gemm_strided(b, k, n, 1.0, x, (k, 1), w, (1, k), beta, y, (n, 1));
+/// Forward product `Y (n x b) = W (n x k) X (k x b)`.
+pub fn fwd_ref(n: usize, k: usize, b: usize, w: &[f32], x: &[f32], y: &mut [f32]) {
+    gemm_strided(n, k, b, 1.0, w, (k, 1), x, (b, 1), 0.0, y, (b, 1));
 }
 
-/// Input gradient `dX (b x k) = dY (b x n) W` with `W` row-major `n x k`.
-pub fn matmul_nn(b: usize, n: usize, k: usize, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    gemm_strided(b, n, k, 1.0, dy, (n, 1), w, (k, 1), 0.0, dx, (k, 1));
+/// Input gradient `dX (k x b) = W^T dY (n x b)`.
+pub fn dx_ref(n: usize, k: usize, b: usize, w: &[f32], dy: &[f32], dx: &mut [f32]) {
+    gemm_strided(k, n, b, 1.0, w, (1, k), dy, (b, 1), 0.0, dx, (b, 1));
 }
 
-/// Weight gradient `dW (n x k) = dY^T X` with `dY` row-major `b x n` and `X` row-major `b x k`.
-pub fn matmul_tn(b: usize, n: usize, k: usize, dy: &[f32], x: &[f32], dw: &mut [f32]) {
-    gemm_strided(n, b, k, 1.0, dy, (1, n), x, (k, 1), 0.0, dw, (k, 1));
+/// Weight gradient `dW (n x k) = dY (n x b) X^T`.
+pub fn dw_ref(n: usize, k: usize, b: usize, dy: &[f32], x: &[f32], dw: &mut [f32]) {
+    gemm_strided(n, b, k, 1.0, dy, (b, 1), x, (1, b), 0.0, dw, (k, 1));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn naive(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: impl Fn(usize, usize) -> f32,
-        b: impl Fn(usize, usize) -> f32,
-    ) -> Vec<f32> {
-        let mut c = vec![0f32; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                c[i * n + j] = (0..k).map(|p| a(i, p) * b(p, j)).sum();
+    #[test]
+    fn forward_matches_naive() {
+        let (n, k, b) = (3, 5, 7);
+        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.91).cos()).collect();
+        let x: Vec<f32> = (0..k * b).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut y = vec![0f32; n * b];
+        fwd_ref(n, k, b, &w, &x, &mut y);
+        for i in 0..n {
+            for c in 0..b {
+                let s: f32 = (0..k).map(|p| w[i * k + p] * x[p * b + c]).sum();
+                assert!((y[i * b + c] - s).abs() < 1e-5);
             }
         }
-        c
-    }
-
-    #[test]
-    fn three_products_match_naive() {
-        let (bt, k, n) = (7, 5, 3);
-        let x: Vec<f32> = (0..bt * k).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.91).cos()).collect();
-        let dy: Vec<f32> = (0..bt * n).map(|i| (i as f32 * 0.13).sin()).collect();
-        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-5);
-
-        let mut y = vec![0f32; bt * n];
-        matmul_nt(bt, k, n, &x, &w, 0.0, &mut y);
-        assert!(close(
-            &y,
-            &naive(bt, k, n, |i, p| x[i * k + p], |p, j| w[j * k + p])
-        ));
-
-        let mut dx = vec![0f32; bt * k];
-        matmul_nn(bt, n, k, &dy, &w, &mut dx);
-        assert!(close(
-            &dx,
-            &naive(bt, n, k, |i, p| dy[i * n + p], |p, j| w[p * k + j])
-        ));
-
-        let mut dw = vec![0f32; n * k];
-        matmul_tn(bt, n, k, &dy, &x, &mut dw);
-        assert!(close(
-            &dw,
-            &naive(n, bt, k, |i, p| dy[p * n + i], |p, j| x[p * k + j])
-        ));
     }
 
     #[test]
     #[should_panic(expected = "needs")]
     fn short_buffer_panics_with_message() {
         let mut y = vec![0f32; 5];
-        matmul_nt(2, 3, 3, &[0.0; 6], &[0.0; 9], 0.0, &mut y);
+        fwd_ref(2, 3, 3, &[0.0; 6], &[0.0; 9], &mut y);
     }
 }

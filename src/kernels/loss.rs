@@ -1,6 +1,6 @@
 //! Losses in logits form, numerically stable, with their gradient written in the same pass.
 //!
-//! Both return the **sum** of per-sample losses and write `d loss_mean / d logits`, i.e. the per-sample
+//! Logits are feature-major (`classes x b`). Both return the **sum** of per-sample losses and write `d loss_mean / d logits`, i.e. the per-sample
 //! gradient divided by the batch size, so the caller's backward pass yields the gradient of the mean loss.
 
 /// Binary cross-entropy with logits: `l(z, y) = max(z, 0) - z y + ln(1 + e^{-|z|})`, `dl/dz = sigmoid(z) - y`.
@@ -25,32 +25,31 @@ pub fn bce_with_logits(logits: &[f32], labels: &[u32], grad: &mut [f32]) -> f32 
     total as f32
 }
 
-/// Softmax cross-entropy over rows of `classes` logits: `l = logsumexp(z) - z_y`, `dl/dz = softmax(z) - onehot(y)`.
+/// Softmax cross-entropy on feature-major logits (`classes x b`, row stride `b`):
+/// `l = logsumexp(z) - z_y` per sample, `dl/dz = softmax(z) - onehot(y)`.
 pub fn softmax_ce(logits: &[f32], labels: &[u32], classes: usize, grad: &mut [f32]) -> f32 {
+    let b = labels.len();
     assert!(
-        logits.len() == labels.len() * classes && grad.len() == logits.len(),
+        logits.len() == b * classes && grad.len() == logits.len(),
         "softmax_ce: shape mismatch"
     );
-    let inv_b = 1.0 / labels.len().max(1) as f32;
+    let inv_b = 1.0 / b.max(1) as f32;
     let mut total = 0.0f64;
-    for ((z, &y), g) in logits
-        .chunks_exact(classes)
-        .zip(labels)
-        .zip(grad.chunks_exact_mut(classes))
-    {
-        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for (i, &y) in labels.iter().enumerate() {
+        let z = |c: usize| logits[c * b + i];
+        let max = (0..classes).map(z).fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0f32;
-        for (gi, &zi) in g.iter_mut().zip(z) {
-            *gi = (zi - max).exp();
-            sum += *gi;
+        for c in 0..classes {
+            let e = (z(c) - max).exp();
+            grad[c * b + i] = e;
+            sum += e;
         }
-        let lse = max + sum.ln();
-        total += (lse - z[y as usize]) as f64;
+        total += (max + sum.ln() - z(y as usize)) as f64;
         let inv = inv_b / sum;
-        for gi in g.iter_mut() {
-            *gi *= inv;
+        for c in 0..classes {
+            grad[c * b + i] *= inv;
         }
-        g[y as usize] -= inv_b;
+        grad[y as usize * b + i] -= inv_b;
     }
     total as f32
 }
@@ -70,12 +69,13 @@ mod tests {
 
     #[test]
     fn softmax_ce_matches_definition() {
-        let z = [1.0f32, 2.0, 3.0, 1000.0, 0.0, -1000.0];
+        // Feature-major: sample 0 is (1, 2, 3), sample 1 is (1000, 0, -1000).
+        let z = [1.0f32, 1000.0, 2.0, 0.0, 3.0, -1000.0];
         let mut g = [0f32; 6];
         let l = softmax_ce(&z, &[2, 0], 3, &mut g);
         let lse = (1f32.exp() + 2f32.exp() + 3f32.exp()).ln();
         assert!((l - (lse - 3.0)).abs() < 1e-4, "{l}");
         assert!((g.iter().sum::<f32>()).abs() < 1e-6);
-        assert!((g[3]).abs() < 1e-6);
+        assert!(g[1].abs() < 1e-6 && g[3].abs() < 1e-6);
     }
 }

@@ -1,10 +1,11 @@
 //! The multilayer perceptron `z = W_L ReLU(... ReLU(W_1 x + b_1) ...) + b_L` with a hand-written backward pass.
 //!
 //! Buffers live in a [`Workspace`] sized once for the largest batch, so a training step allocates nothing.
+//! Inputs and activations are feature-major (`width x batch`, see [`crate::kernels`]).
 
 use crate::data::Task;
 use crate::error::{Error, Result};
-use crate::kernels::{act, gemm, loss};
+use crate::kernels::{self, loss, Isa};
 use crate::rng::Rng;
 
 use super::layer::Linear;
@@ -22,6 +23,8 @@ pub struct Mlp {
 #[derive(Clone, Debug)]
 pub struct Workspace {
     capacity: usize,
+    /// Instruction set the kernels run on (the host's best unless set with [`Workspace::with_isa`]).
+    isa: Isa,
     /// Output of each layer (ReLU applied for hidden layers, logits for the last), `capacity x out_l`.
     acts: Vec<Vec<f32>>,
     /// Gradient of the mean loss with respect to each layer's pre-activation.
@@ -35,6 +38,20 @@ pub struct Grads {
     pub w: Vec<Vec<f32>>,
     /// One buffer per layer, shaped like `Linear::bias`.
     pub b: Vec<Vec<f32>>,
+}
+
+impl Workspace {
+    /// Runs the kernels on `isa` instead of the host's best (for testing paths against each other).
+    pub fn with_isa(mut self, isa: Isa) -> Self {
+        assert!(isa.is_supported(), "{isa:?} is not supported on this host");
+        self.isa = isa;
+        self
+    }
+
+    /// Batch capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
 }
 
 impl Mlp {
@@ -128,6 +145,7 @@ impl Mlp {
     pub fn workspace(&self, capacity: usize) -> Workspace {
         Workspace {
             capacity,
+            isa: Isa::best(),
             acts: self
                 .layers
                 .iter()
@@ -157,50 +175,53 @@ impl Mlp {
         }
     }
 
-    /// Forward pass of `batch` rows of `x` (row-major `batch x d`); returns the logits, `batch x outputs`.
-    pub fn forward<'w>(&self, x: &[f32], batch: usize, ws: &'w mut Workspace) -> &'w [f32] {
+    /// Forward pass of a batch given feature-major (`xt` is `d x batch`); returns the logits, feature-major
+    /// (`outputs x batch`).
+    pub fn forward<'w>(&self, xt: &[f32], batch: usize, ws: &'w mut Workspace) -> &'w [f32] {
         assert!(
             batch <= ws.capacity,
             "batch {batch} exceeds the workspace capacity {}",
             ws.capacity
         );
-        assert_eq!(x.len(), batch * self.input_dim(), "input shape mismatch");
+        assert_eq!(xt.len(), batch * self.input_dim(), "input shape mismatch");
         let last = self.layers.len() - 1;
         for (l, layer) in self.layers.iter().enumerate() {
             let (before, rest) = ws.acts.split_at_mut(l);
             let input: &[f32] = if l == 0 {
-                x
+                xt
             } else {
                 &before[l - 1][..batch * layer.in_dim]
             };
             let out = &mut rest[0][..batch * layer.out_dim];
-            gemm::matmul_nt(
-                batch,
-                layer.in_dim,
+            kernels::linear_forward(
+                ws.isa,
                 layer.out_dim,
-                input,
+                layer.in_dim,
+                batch,
                 &layer.weight,
-                0.0,
+                input,
+                &layer.bias,
+                l != last,
                 out,
             );
-            act::bias_act(out, &layer.bias, l != last);
         }
         &ws.acts[last][..batch * self.layers[last].out_dim]
     }
 
-    /// Forward and backward pass: writes the gradient of the mean data loss into `grads` and returns the
-    /// **summed** data loss over the batch (regularisation is applied separately by [`super::Regularizer`]).
-    /// Gradients of masked weights are zero.
+    /// Forward and backward pass on a feature-major batch (`xt` is `d x batch`): writes the gradient of the mean
+    /// data loss into `grads` and returns the **summed** data loss over the batch (regularisation is applied
+    /// separately by [`super::Regularizer`]). Gradients of masked weights are exactly zero.
     pub fn backward(
         &self,
-        x: &[f32],
+        xt: &[f32],
         y: &[u32],
         batch: usize,
         ws: &mut Workspace,
         grads: &mut Grads,
     ) -> f32 {
         assert_eq!(y.len(), batch, "label count mismatch");
-        self.forward(x, batch, ws);
+        self.forward(xt, batch, ws);
+        let isa = ws.isa;
         let last = self.layers.len() - 1;
         let classes = self.layers[last].out_dim;
         let logits = &ws.acts[last][..batch * classes];
@@ -211,44 +232,44 @@ impl Mlp {
         };
         for l in (0..=last).rev() {
             let layer = &self.layers[l];
+            let (n, k) = (layer.out_dim, layer.in_dim);
             let (below, here) = ws.dz.split_at_mut(l);
-            let dz = &here[0][..batch * layer.out_dim];
+            let dz = &here[0][..batch * n];
             let input: &[f32] = if l == 0 {
-                x
+                xt
             } else {
-                &ws.acts[l - 1][..batch * layer.in_dim]
+                &ws.acts[l - 1][..batch * k]
             };
-            gemm::matmul_tn(
+            kernels::linear_backward_weight(
+                isa,
+                n,
+                k,
                 batch,
-                layer.out_dim,
-                layer.in_dim,
                 dz,
                 input,
+                layer.mask.as_ref(),
                 &mut grads.w[l],
             );
-            if let Some(m) = &layer.mask {
-                m.apply(&mut grads.w[l]);
-            }
-            act::col_sums(dz, &mut grads.b[l]);
+            kernels::bias_grad(isa, n, batch, dz, &mut grads.b[l]);
             if l > 0 {
-                let dprev = &mut below[l - 1][..batch * layer.in_dim];
-                gemm::matmul_nn(batch, layer.out_dim, layer.in_dim, dz, &layer.weight, dprev);
-                act::relu_backward(dprev, &ws.acts[l - 1][..batch * layer.in_dim]);
+                let dprev = &mut below[l - 1][..batch * k];
+                kernels::linear_backward_input(isa, n, k, batch, &layer.weight, dz, dprev);
+                kernels::relu_backward(dprev, &ws.acts[l - 1][..batch * k]);
             }
         }
         total
     }
 
-    /// Predicted class of each of `batch` rows (binary: logit > 0).
-    pub fn predict_into(&self, x: &[f32], batch: usize, ws: &mut Workspace, out: &mut Vec<u32>) {
-        let logits = self.forward(x, batch, ws);
+    /// Predicted class of each sample of a feature-major batch (binary: logit > 0; multiclass: first argmax).
+    pub fn predict_into(&self, xt: &[f32], batch: usize, ws: &mut Workspace, out: &mut Vec<u32>) {
+        let logits = self.forward(xt, batch, ws);
         out.clear();
         match self.task {
             Task::Binary => out.extend(logits.iter().map(|&z| u32::from(z > 0.0))),
-            Task::Multiclass(c) => out.extend(logits.chunks_exact(c).map(|row| {
+            Task::Multiclass(c) => out.extend((0..batch).map(|i| {
                 let mut best = 0;
-                for (j, &v) in row.iter().enumerate() {
-                    if v > row[best] {
+                for j in 1..c {
+                    if logits[j * batch + i] > logits[best * batch + i] {
                         best = j;
                     }
                 }

@@ -92,10 +92,10 @@ impl Trainer {
         &self.cfg
     }
 
-    /// One optimisation step on `batch` rows of `x` (row-major) with labels `y`; returns the batch's mean data
-    /// loss (without the penalty).
-    pub fn step(&mut self, model: &mut Mlp, x: &[f32], y: &[u32], batch: usize) -> f32 {
-        let total = model.backward(x, y, batch, &mut self.ws, &mut self.grads);
+    /// One optimisation step on a feature-major batch (`xt` is `d x batch`) with labels `y`; returns the
+    /// batch's mean data loss (without the penalty).
+    pub fn step(&mut self, model: &mut Mlp, xt: &[f32], y: &[u32], batch: usize) -> f32 {
+        let total = model.backward(xt, y, batch, &mut self.ws, &mut self.grads);
         self.cfg.reg.add_grad(model, &mut self.grads);
         self.adam.step(model, &self.grads);
         total / batch as f32
@@ -117,11 +117,11 @@ impl Trainer {
         let mut start = 0;
         while start < data.n {
             let b = self.cfg.batch_size.min(data.n - start);
-            for (slot, &i) in self.order[start..start + b].iter().enumerate() {
-                let i = i as usize;
-                self.xb[slot * d..(slot + 1) * d].copy_from_slice(&data.x[i * d..(i + 1) * d]);
-                self.yb[slot] = data.y[i];
-            }
+            data.gather_t(
+                self.order[start..start + b].iter().map(|&i| i as usize),
+                &mut self.xb,
+                &mut self.yb,
+            );
             let (xb, yb) = (std::mem::take(&mut self.xb), std::mem::take(&mut self.yb));
             total += self.step(model, &xb[..b * d], &yb[..b], b) as f64 * b as f64;
             self.xb = xb;
@@ -151,16 +151,14 @@ pub fn accuracy(model: &Mlp, data: &Dataset) -> f64 {
     const CHUNK: usize = 1024;
     let mut ws = model.workspace(CHUNK.min(data.n.max(1)));
     let mut pred = Vec::with_capacity(CHUNK);
+    let mut xt = vec![0f32; ws.capacity() * data.d];
+    let mut yt = vec![0u32; ws.capacity()];
     let mut correct = 0usize;
     let mut start = 0;
     while start < data.n {
         let b = CHUNK.min(data.n - start);
-        model.predict_into(
-            &data.x[start * data.d..(start + b) * data.d],
-            b,
-            &mut ws,
-            &mut pred,
-        );
+        data.gather_t(start..start + b, &mut xt, &mut yt);
+        model.predict_into(&xt[..b * data.d], b, &mut ws, &mut pred);
         correct += pred
             .iter()
             .zip(&data.y[start..start + b])

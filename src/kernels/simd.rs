@@ -1,0 +1,104 @@
+//! The only `unsafe` and `std::arch` code of the crate: CPU-feature detection and the `#[target_feature]`
+//! wrappers that instantiate one safe kernel body per instruction set.
+//!
+//! Each kernel body is written once, `#[inline(always)]`, on fixed-width lane arrays (`[f32; LANES]`) that
+//! LLVM maps onto whatever vector registers the wrapper enables: one zmm (AVX-512), two ymm (AVX2) or four xmm
+//! (SSE2, the x86-64 baseline; NEON on aarch64). Rust never contracts `a * b + c` into a fused multiply-add on
+//! its own, so every instantiation performs the same operations in the same order: **all paths give
+//! bit-identical results**, and the scalar path (the baseline build of the same body) is the oracle.
+//!
+//! Features are detected once at run time; the crate is never built with `target-cpu=native`.
+
+use std::sync::OnceLock;
+
+/// Instruction sets a kernel can be instantiated for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// The build's baseline (SSE2 on x86-64, NEON on aarch64): always available; the oracle.
+    Scalar,
+    /// AVX2 + FMA (x86-64).
+    Avx2,
+    /// AVX-512F (x86-64).
+    Avx512,
+}
+
+impl Isa {
+    /// Every instruction set this host can run, the baseline first.
+    pub fn available() -> Vec<Isa> {
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|i| i.is_supported())
+            .collect()
+    }
+
+    /// Whether this host can run `self`.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The widest instruction set of this host (detected once).
+    pub fn best() -> Isa {
+        static BEST: OnceLock<Isa> = OnceLock::new();
+        *BEST.get_or_init(|| *Isa::available().last().unwrap_or(&Isa::Scalar))
+    }
+}
+
+/// Defines `pub fn $name(isa: Isa, args...)` that runs the safe body `$body` compiled for `isa`.
+///
+/// The body must be an `#[inline(always)]` safe function; the wrappers add only `#[target_feature]`.
+macro_rules! dispatch {
+    ($(#[$meta:meta])* $name:ident => $body:path, ($($arg:ident : $ty:ty),* $(,)?)) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name(isa: Isa, $($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2($($arg: $ty),*) { $body($($arg),*) }
+                #[target_feature(enable = "avx512f")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) { $body($($arg),*) }
+                match isa {
+                    // SAFETY: `Isa::Avx2` is only chosen after `is_supported` confirmed AVX2 and FMA at run
+                    // time (checked again here in debug builds); the body itself is safe code.
+                    Isa::Avx2 if Isa::Avx2.is_supported() => return unsafe { avx2($($arg),*) },
+                    // SAFETY: as above, for AVX-512F.
+                    Isa::Avx512 if Isa::Avx512.is_supported() => return unsafe { avx512($($arg),*) },
+                    _ => {}
+                }
+            }
+            let _ = isa;
+            $body($($arg),*)
+        }
+    };
+}
+
+dispatch!(
+    /// `y[i, :] = init_i + sum_p a[i*ars + p*acs] * x[p, :]`, see [`super::dense::rows_body`].
+    rows => super::dense::rows_body,
+    (m: usize, inner: usize, b: usize, a: &[f32], ars: usize, acs: usize, x: &[f32], bias: Option<&[f32]>, relu: bool, y: &mut [f32])
+);
+
+dispatch!(
+    /// `dw[i, j] = sum_c dy[i, c] * x[j, c]`, see [`super::dense::dots_body`].
+    dots => super::dense::dots_body,
+    (n: usize, k: usize, b: usize, dy: &[f32], x: &[f32], mask: Option<&crate::sparse::Mask>, dw: &mut [f32])
+);
+
+dispatch!(
+    /// Row sums of a row-major `n x b` matrix, see [`super::dense::row_sums_body`].
+    row_sums => super::dense::row_sums_body,
+    (n: usize, b: usize, g: &[f32], out: &mut [f32])
+);

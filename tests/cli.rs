@@ -1,0 +1,98 @@
+//! The command line: bad input gives a clear message and a non-zero exit, never a panic.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_neurosplit"))
+        .args(args)
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn bad_arguments_fail_cleanly() {
+    for (args, needle) in [
+        (&["reproduce", "case-study", "--alpha", "1"][..], "alpha"),
+        (
+            &["reproduce", "case-study", "--alpha", "9"][..],
+            "alpha <= 8",
+        ),
+        (
+            &["reproduce", "case-study", "--pre-epochs", "0"][..],
+            "epochs",
+        ),
+        (&["reproduce", "case-study", "--k", "0"][..], "k"),
+        (&["reproduce", "nonsense"][..], "unknown experiment"),
+        (
+            &["train", "--strategy", "gram", "--alpha", "2"][..],
+            "unknown strategy",
+        ),
+        (&["train", "--alpha", "40", "--epochs", "1"][..], "alpha"),
+        (&["train", "--epochs", "0"][..], "epochs"),
+        (
+            &["reproduce", "case-study", "--alpha", "two"][..],
+            "invalid value",
+        ),
+    ] {
+        let (code, _, err) = run(args);
+        assert_ne!(code, 0, "{args:?} succeeded");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: message lacks '{needle}': {err}"
+        );
+    }
+}
+
+#[test]
+fn small_case_study_runs_and_writes_json() {
+    let dir = std::env::temp_dir().join(format!("neurosplit-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("cs.json");
+    let (code, out, err) = run(&[
+        "reproduce",
+        "case-study",
+        "--trials",
+        "2",
+        "--pre-epochs",
+        "2",
+        "--post-epochs",
+        "2",
+        "--n-train",
+        "1000",
+        "--n-test",
+        "200",
+        "--json",
+        json.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("FPE clause-split") && out.contains("equal in every trial"),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["result"]["trials"].as_array().unwrap().len(), 2);
+    let (code, out, _) = run(&[
+        "train",
+        "--epochs",
+        "2",
+        "--alpha",
+        "2",
+        "--strategy",
+        "clause",
+        "--n-train",
+        "1000",
+        "--n-test",
+        "200",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("264 non-zero weights, test accuracy"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}

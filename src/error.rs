@@ -1,7 +1,7 @@
 //! One error type for the whole crate.
 //!
 //! Following the sprs guidelines: a shape mismatch between a caller's own buffers is a programmer error and
-//! panics with a message; bad user input (configuration, arguments, files) is an [`Error`] whose message says
+//! panics with a message; bad user input (configuration, arguments, files) is an [`enum@Error`] whose message says
 //! what is wrong and how to fix it.
 
 use thiserror::Error;

@@ -47,28 +47,12 @@ pub struct ModelMeta {
 }
 
 /// Serialises `model` and `meta` to safetensors bytes.
+///
+/// The bytes depend only on the model and the metadata: metadata keys are written sorted, tensors in a fixed
+/// order (all `F32` tensors `W1, b1, W2, b2, ...`, then the `U8` masks), so saving the same model twice gives
+/// identical files.
 pub fn to_bytes(model: &Mlp, meta: &ModelMeta) -> Result<Vec<u8>> {
-    let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (i, l) in model.layers.iter().enumerate() {
-        let n = i + 1;
-        let w = l.weight.iter().flat_map(|v| v.to_le_bytes()).collect();
-        buffers.push((format!("W{n}"), Dtype::F32, vec![l.out_dim, l.in_dim], w));
-        let b = l.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
-        buffers.push((format!("b{n}"), Dtype::F32, vec![l.out_dim], b));
-        if let Some(m) = &l.mask {
-            let bytes = m.to_bools().into_iter().map(u8::from).collect();
-            buffers.push((format!("M{n}"), Dtype::U8, vec![l.out_dim, l.in_dim], bytes));
-        }
-    }
-    let views = buffers
-        .iter()
-        .map(|(name, dt, shape, data)| {
-            TensorView::new(*dt, shape.clone(), data)
-                .map(|v| (name.clone(), v))
-                .map_err(|e| Error::invalid("model", format!("tensor {name}: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut info: HashMap<String, String> = meta
+    let mut info: BTreeMap<String, String> = meta
         .extra
         .iter()
         .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
@@ -97,8 +81,50 @@ pub fn to_bytes(model: &Mlp, meta: &ModelMeta) -> Result<Vec<u8>> {
     if let Some(g) = &meta.groups {
         info.insert("groups".into(), serde_json::to_string(g)?);
     }
-    safetensors::tensor::serialize(views, Some(info))
-        .map_err(|e| Error::invalid("model", format!("cannot serialise: {e}")))
+
+    // (name, dtype, shape, little-endian bytes), F32 tensors first so that every one stays 4-byte aligned.
+    let mut tensors: Vec<(String, &str, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (i, l) in model.layers.iter().enumerate() {
+        let n = i + 1;
+        let w = l.weight.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((format!("W{n}"), "F32", vec![l.out_dim, l.in_dim], w));
+        let b = l.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((format!("b{n}"), "F32", vec![l.out_dim], b));
+    }
+    for (i, l) in model.layers.iter().enumerate() {
+        if let Some(m) = &l.mask {
+            let bytes = m.to_bools().into_iter().map(u8::from).collect();
+            tensors.push((
+                format!("M{}", i + 1),
+                "U8",
+                vec![l.out_dim, l.in_dim],
+                bytes,
+            ));
+        }
+    }
+    let mut header = format!("{{\"__metadata__\":{}", serde_json::to_string(&info)?);
+    let mut offset = 0;
+    for (name, dtype, shape, data) in &tensors {
+        header.push_str(&format!(
+            ",{}:{{\"dtype\":\"{dtype}\",\"shape\":{},\"data_offsets\":[{offset},{}]}}",
+            serde_json::to_string(name)?,
+            serde_json::to_string(shape)?,
+            offset + data.len()
+        ));
+        offset += data.len();
+    }
+    header.push('}');
+    // The data starts 8-byte aligned (the format pads the header with spaces).
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend((header.len() as u64).to_le_bytes());
+    out.extend(header.as_bytes());
+    for (_, _, _, data) in &tensors {
+        out.extend(data);
+    }
+    Ok(out)
 }
 
 /// Writes `model` and `meta` to `path`.
@@ -131,10 +157,12 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
     for name in st.names() {
         match parse_name(name) {
             Some((_, n)) => n_layers = n_layers.max(n),
-            None => return Err(format!(
+            None => {
+                return Err(format!(
                 "unexpected tensor '{name}': a model file holds only W1, b1, M1, W2, b2, M2, ... \
                      (weights, biases, masks of layers 1, 2, ...)"
-            )),
+            ))
+            }
         }
     }
     if n_layers == 0 {

@@ -21,6 +21,8 @@
 //!   `cos(W_r, W_s) = W_r . W_s / (|W_r| |W_s|)` over all unordered pairs `r < s` of distinct neurons, masked
 //!   zeros included in the vectors. A row of zeros (a neuron with no live weight) has cosine `0` with every
 //!   other neuron, and such pairs still count in the mean. A layer with one neuron has no pair: the mean is `0`.
+//!   Because positive and negative similarities cancel in that mean, [`mean_abs_cosine`] (the mean of `|cos|`
+//!   over the same pairs) is reported beside it.
 //! * **Relative improvement** `acc_FPE / acc_dense` (1.0 = no change), and **accuracy per non-zero parameter**
 //!   `acc / nnz` with `nnz` the live weights (biases excluded, as in the budget).
 //!
@@ -113,6 +115,18 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 /// Mean signed cosine similarity over all pairs of distinct neurons (rows) of `layer`; `0` with fewer than two.
 pub fn mean_cosine(layer: &Linear) -> f64 {
+    mean_pairwise(layer, |c| c)
+}
+
+/// Mean of `|cos|` over all pairs of distinct neurons (rows) of `layer`; `0` with fewer than two.
+///
+/// Signed similarities of opposite sign cancel in [`mean_cosine`]; this variant counts every alignment,
+/// whatever its sign.
+pub fn mean_abs_cosine(layer: &Linear) -> f64 {
+    mean_pairwise(layer, f64::abs)
+}
+
+fn mean_pairwise(layer: &Linear, f: impl Fn(f64) -> f64) -> f64 {
     let h = layer.out_dim;
     if h < 2 {
         return 0.0;
@@ -120,7 +134,7 @@ pub fn mean_cosine(layer: &Linear) -> f64 {
     let mut sum = 0f64;
     for r in 0..h {
         for s in r + 1..h {
-            sum += cosine(layer.row(r), layer.row(s));
+            sum += f(cosine(layer.row(r), layer.row(s)));
         }
     }
     sum / (h * (h - 1) / 2) as f64
@@ -169,6 +183,8 @@ pub struct LayerMetrics {
     pub capacity_per_group: Option<Vec<f64>>,
     /// Mean signed cosine similarity of the layer's neurons.
     pub mean_cosine: f64,
+    /// Mean absolute cosine similarity of the layer's neurons.
+    pub mean_abs_cosine: f64,
 }
 
 impl LayerMetrics {
@@ -196,6 +212,7 @@ impl LayerMetrics {
             capacity,
             capacity_per_group,
             mean_cosine: mean_cosine(l),
+            mean_abs_cosine: mean_abs_cosine(l),
         })
     }
 }
@@ -252,6 +269,11 @@ mod tests {
         // Opposite rows: -1.
         let l = Linear::from_parts(2, 1, vec![1., -4.], vec![0.; 2], None);
         assert!(close(mean_cosine(&l), -1.0));
+        assert!(close(mean_abs_cosine(&l), 1.0));
+        // Rows (1,0), (1,1), (-1,0): cos 1/sqrt2, -1, -1/sqrt2 -> signed mean -1/3, absolute (1 + sqrt2)/3.
+        let l = Linear::from_parts(3, 2, vec![1., 0., 1., 1., -1., 0.], vec![0.; 3], None);
+        assert!(close(mean_cosine(&l), -1.0 / 3.0));
+        assert!(close(mean_abs_cosine(&l), (1.0 + 2f64.sqrt()) / 3.0));
         let one = Linear::from_parts(1, 2, vec![1., 1.], vec![0.], None);
         assert_eq!(mean_cosine(&one), 0.0);
     }

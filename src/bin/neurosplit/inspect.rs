@@ -72,6 +72,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
             "capacity_total": "sum_i C_i",
             "capacity_per_group": "sum of C_i over the group's inputs",
             "mean_cosine": "signed mean cosine similarity over all pairs of distinct neurons (rows of W); 0 for a pair with a zero row",
+            "mean_abs_cosine": "mean of |cosine similarity| over the same pairs",
         },
         "metrics": m,
     });
@@ -87,10 +88,11 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         m.nnz
     );
     println!(
-        "  feature capacity total {:.4} (of at most {}), mean neuron cosine similarity {:.4}",
+        "  feature capacity total {:.4} (of at most {}), mean neuron cosine similarity {:.4} (of |cos|: {:.4})",
         m.capacity_total,
         m.neurons.min(m.inputs),
-        m.mean_cosine
+        m.mean_cosine,
+        m.mean_abs_cosine
     );
     if let Some(g) = &m.capacity_per_group {
         let s: Vec<String> = g.iter().map(|c| format!("{c:.2}")).collect();

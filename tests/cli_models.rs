@@ -40,13 +40,23 @@ fn train_expand_inspect() {
         "0",
     ];
 
-    let mut args = vec!["train", "--save", s(&dense)];
+    let train_json = dir.join("train.json");
+    let mut args = vec!["train", "--save", s(&dense), "--json", s(&train_json)];
     args.extend(small);
     let (code, _, err) = run(&args);
     assert_eq!(code, 0, "{err}");
     let (model, meta) = io::load(&dense).unwrap();
     assert_eq!(model.dims(), vec![32, 8, 1]);
     assert_eq!(meta.groups.as_ref().map(Vec::len), Some(8));
+    // The run's JSON reports the metrics of the model it saved.
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&train_json).unwrap()).unwrap();
+    let cap: f64 = metrics::feature_capacity(&model.layers[0]).iter().sum();
+    assert_eq!(v["dense"]["capacity_total"].as_f64(), Some(cap));
+    assert_eq!(
+        v["dense"]["mean_cosine"].as_f64(),
+        Some(metrics::mean_cosine(&model.layers[0]))
+    );
 
     let (code, stdout, err) = run(&[
         "expand",
@@ -201,4 +211,30 @@ fn bad_files_and_arguments_fail_cleanly() {
     ]);
     assert_eq!(code, 0, "{err}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn case_study_results_carry_interference_metrics() {
+    use neurosplit::experiment::case_study::{run_trial, CaseStudyConfig};
+    let cfg = CaseStudyConfig {
+        trials: 1,
+        pre_epochs: 2,
+        post_epochs: 2,
+        n_train: 500,
+        n_test: 100,
+        ..CaseStudyConfig::default()
+    };
+    let r = run_trial(&cfg, 0).unwrap();
+    for m in &r.models {
+        assert!(
+            m.capacity_total > 0.0 && m.capacity_total <= m.hidden as f64 + 1e-9,
+            "{}: capacity {} with {} neurons",
+            m.model,
+            m.capacity_total,
+            m.hidden
+        );
+        assert!(m.mean_cosine.abs() <= 1.0, "{}: {}", m.model, m.mean_cosine);
+    }
+    // Each post-split model has its own weights, so its own metrics.
+    assert_ne!(r.models[0].capacity_total, r.models[1].capacity_total);
 }

@@ -125,6 +125,7 @@ fn bad_files_and_arguments_fail_cleanly() {
     io::save(&nogroups, &model, &io::ModelMeta::default()).unwrap();
     let out = dir.join("o");
     let missing = dir.join("missing.safetensors");
+    let nodir = dir.join("no-such-dir").join("m.safetensors");
     let wide = dir.join("w.safetensors");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
@@ -181,6 +182,10 @@ fn bad_files_and_arguments_fail_cleanly() {
         (
             vec!["expand", s(&nogroups), "--alpha", "1", "-o", s(&wide)],
             "alpha",
+        ),
+        (
+            vec!["train", "--epochs", "1", "--save", s(&nodir)],
+            "does not exist",
         ),
         (
             vec!["inspect", s(&nogroups), "--out", s(&out), "--layer", "5"],

@@ -88,8 +88,10 @@ pub struct ModelResult {
     /// Seconds spent in phase 2.
     pub seconds: f64,
     /// Total feature capacity `sum_i C_i` of the first layer at the end (see [`crate::metrics`]).
+    #[serde(default)]
     pub capacity_total: f64,
     /// Mean pairwise cosine similarity of the first layer's neurons at the end (see [`crate::metrics`]).
+    #[serde(default)]
     pub mean_cosine: f64,
 }
 

@@ -68,6 +68,17 @@ pub fn train(args: TrainArgs) -> Result<()> {
             ));
         }
     }
+    if let Some(dir) = args.save.as_deref().and_then(std::path::Path::parent) {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            return Err(Error::invalid(
+                "save",
+                format!(
+                    "directory {} does not exist: create it first",
+                    dir.display()
+                ),
+            ));
+        }
+    }
     let train = dnf.generate(
         d.n_train,
         &mut rng::stream(d.seed, &[0, purpose::DATA_TRAIN]),

@@ -32,6 +32,26 @@
 //! task is read from `task`, or else taken from the last width (1 output = binary, more = multiclass). Every
 //! shape is checked, and an error names the tensor and the shape it should have.
 //!
+//! # Example
+//!
+//! ```
+//! use neurosplit::data::Task;
+//! use neurosplit::io::{from_bytes, to_bytes, ModelMeta};
+//! use neurosplit::nn::Mlp;
+//! use neurosplit::rng::stream;
+//!
+//! # fn main() -> neurosplit::Result<()> {
+//! let model = Mlp::new(&[32, 8, 1], Task::Binary, &mut stream(0, &[]))?;
+//! let meta = ModelMeta { seed: Some(0), ..ModelMeta::default() };
+//! let bytes = to_bytes(&model, &meta)?; // what `io::save` writes to a file
+//! let (back, back_meta) = from_bytes(&bytes).expect("a valid model file");
+//! assert_eq!(back, model);
+//! assert_eq!(back_meta.seed, Some(0));
+//! assert!(from_bytes(&bytes[..bytes.len() - 1]).is_err()); // truncated: a clear error
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
 mod model_file;

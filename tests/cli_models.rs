@@ -18,6 +18,12 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// JSON number `v` equals `x` up to the last bit or so (serde_json's float parsing may be off by one ulp).
+fn same(v: &serde_json::Value, x: f64) -> bool {
+    v.as_f64()
+        .is_some_and(|y| (y - x).abs() <= 1e-12 * x.abs().max(1.0))
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -52,11 +58,11 @@ fn train_expand_inspect() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&train_json).unwrap()).unwrap();
     let cap: f64 = metrics::feature_capacity(&model.layers[0]).iter().sum();
-    assert_eq!(v["dense"]["capacity_total"].as_f64(), Some(cap));
-    assert_eq!(
-        v["dense"]["mean_cosine"].as_f64(),
-        Some(metrics::mean_cosine(&model.layers[0]))
-    );
+    assert!(same(&v["dense"]["capacity_total"], cap));
+    assert!(same(
+        &v["dense"]["mean_cosine"],
+        metrics::mean_cosine(&model.layers[0])
+    ));
 
     let (code, stdout, err) = run(&[
         "expand",
@@ -82,7 +88,14 @@ fn train_expand_inspect() {
     assert_eq!(wide_meta.alpha, Some(4));
     assert_eq!(wide_meta.strategy.as_deref(), Some("clause"));
 
-    let (code, stdout, err) = run(&["inspect", s(&wide), "--out", s(&out)]);
+    let (code, stdout, err) = run(&[
+        "inspect",
+        s(&wide),
+        "--out",
+        s(&out),
+        "--baseline",
+        s(&dense),
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("feature capacity total"), "{stdout}");
     for f in ["metrics.json", "fig2.png", "fig2.svg"] {
@@ -94,11 +107,16 @@ fn train_expand_inspect() {
     assert!(svg.starts_with("<svg") && svg.contains("Gram matrix"));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
-    let total = json["metrics"]["capacity_total"].as_f64().unwrap();
     let expected: f64 = metrics::feature_capacity(&wide_model.layers[0])
         .iter()
         .sum();
-    assert_eq!(total, expected);
+    assert!(same(&json["metrics"]["capacity_total"], expected));
+    let base: f64 = metrics::feature_capacity(&model.layers[0]).iter().sum();
+    assert!(same(&json["baseline"]["capacity_total"], base));
+    assert!(same(
+        &json["fold_change"]["capacity_total"],
+        expected / base
+    ));
     assert_eq!(
         json["metrics"]["capacity_per_group"]
             .as_array()

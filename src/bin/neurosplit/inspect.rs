@@ -25,6 +25,15 @@ pub struct InspectArgs {
     /// Treat the inputs as this many contiguous, equal clauses instead of the groups recorded in the file.
     #[arg(long)]
     clauses: Option<usize>,
+    /// A baseline model (e.g. the dense model before expansion): its metrics and the fold changes
+    /// `metric / baseline metric` (Fig. 4) are reported too.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+}
+
+/// `a / b`, or `None` where `b` is 0 (no fold change is defined).
+fn fold(a: f64, b: f64) -> Option<f64> {
+    (b != 0.0).then(|| a / b)
 }
 
 pub fn inspect(args: InspectArgs) -> Result<()> {
@@ -60,7 +69,27 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         draw_heatmaps(&path, &title, &panels, (760, 620))?;
         written.push(path);
     }
-    let json = serde_json::json!({
+    let baseline = match &args.baseline {
+        Some(path) => {
+            let (base, base_meta) = io::load(path)?;
+            if base.input_dim() != model.input_dim() {
+                return Err(Error::invalid(
+                    "baseline",
+                    format!(
+                        "{} has {} inputs but the model has {}: compare models of the same data",
+                        path.display(),
+                        base.input_dim(),
+                        model.input_dim()
+                    ),
+                ));
+            }
+            let bg = feature_groups(args.clauses, base_meta.groups.as_deref(), base.input_dim())?;
+            let bg = if args.layer == 0 { bg } else { None };
+            Some((path, LayerMetrics::of(&base, args.layer, bg.as_deref())?))
+        }
+        None => None,
+    };
+    let mut json = serde_json::json!({
         "model": args.model.display().to_string(),
         "architecture": model.dims(),
         "task": format!("{:?}", model.task),
@@ -76,6 +105,19 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         },
         "metrics": m,
     });
+    if let Some((path, b)) = &baseline {
+        json["baseline"] = serde_json::json!({
+            "model": path.display().to_string(),
+            "capacity_total": b.capacity_total,
+            "mean_cosine": b.mean_cosine,
+            "mean_abs_cosine": b.mean_abs_cosine,
+        });
+        json["fold_change"] = serde_json::json!({
+            "capacity_total": fold(m.capacity_total, b.capacity_total),
+            "mean_cosine": fold(m.mean_cosine, b.mean_cosine),
+            "mean_abs_cosine": fold(m.mean_abs_cosine, b.mean_abs_cosine),
+        });
+    }
     let json_path = args.out.join("metrics.json");
     write_json(&json_path, &json)?;
     println!(
@@ -97,6 +139,19 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
     if let Some(g) = &m.capacity_per_group {
         let s: Vec<String> = g.iter().map(|c| format!("{c:.2}")).collect();
         println!("  capacity per group: [{}]", s.join(", "));
+    }
+    if let Some((path, b)) = &baseline {
+        let f = |a: f64, b: f64| {
+            fold(a, b).map_or_else(|| "undefined".to_string(), |x| format!("{x:.3}"))
+        };
+        println!(
+            "  vs {}: capacity total {:.4} (fold change {}), mean |cos| {:.4} (fold change {})",
+            path.display(),
+            b.capacity_total,
+            f(m.capacity_total, b.capacity_total),
+            b.mean_abs_cosine,
+            f(m.mean_abs_cosine, b.mean_abs_cosine)
+        );
     }
     println!("  wrote {}", json_path.display());
     for p in written {

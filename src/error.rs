@@ -28,6 +28,22 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A model file is unreadable, corrupt, or does not describe a model neurosplit can load.
+    #[error("model file {path}: {why}")]
+    ModelFile {
+        /// The file involved.
+        path: String,
+        /// What is wrong with it and how to fix it.
+        why: String,
+    },
+    /// Drawing or writing a picture failed.
+    #[error("picture {path}: {why}")]
+    Plot {
+        /// The picture's file.
+        path: String,
+        /// What went wrong.
+        why: String,
+    },
     /// Serialising results failed.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),

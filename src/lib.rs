@@ -30,6 +30,9 @@
 //! | [`sparse`] | bit-packed support masks |
 //! | [`expand`] | FPE itself and its split strategies |
 //! | [`experiment`] | the paper's experiments (Sec. 3.1 case study) |
+//! | [`metrics`] | Gram matrix, feature capacity, neuron cosine similarity, relative improvement |
+//! | [`plot`] | the paper's pictures (PNG, SVG): Fig. 2 weight/Gram heatmaps, curves with error bars, heatmaps |
+//! | [`io`] | model files (safetensors: weights, biases, masks, provenance) |
 //! | [`rng`] | seed derivation: every trial and purpose has its own stream |
 //!
 //! ## Example
@@ -65,8 +68,11 @@ pub mod data;
 pub mod error;
 pub mod expand;
 pub mod experiment;
+pub mod io;
 pub mod kernels;
+pub mod metrics;
 pub mod nn;
+pub mod plot;
 pub mod rng;
 pub mod sparse;
 pub mod stats;

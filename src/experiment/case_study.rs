@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use crate::data::{Dataset, Dnf};
 use crate::error::{Error, Result};
 use crate::expand::{expand, FpeConfig, FpeReport, Strategy};
+use crate::metrics;
 use crate::nn::{accuracy, Mlp, TrainConfig, Trainer};
 use crate::rng::{self, purpose};
 use crate::stats;
@@ -86,6 +87,12 @@ pub struct ModelResult {
     pub fpe: Option<FpeReport>,
     /// Seconds spent in phase 2.
     pub seconds: f64,
+    /// Total feature capacity `sum_i C_i` of the first layer at the end (see [`crate::metrics`]).
+    #[serde(default)]
+    pub capacity_total: f64,
+    /// Mean pairwise cosine similarity of the first layer's neurons at the end (see [`crate::metrics`]).
+    #[serde(default)]
+    pub mean_cosine: f64,
 }
 
 /// One trial's outcome.
@@ -261,6 +268,8 @@ pub fn run_trial(cfg: &CaseStudyConfig, trial: usize) -> Result<TrialResult> {
                 train_acc: accuracy(&model, &train),
                 fpe,
                 seconds: start.elapsed().as_secs_f64(),
+                capacity_total: metrics::feature_capacity(&model.layers[0]).iter().sum(),
+                mean_cosine: metrics::mean_cosine(&model.layers[0]),
             })
         })
         .collect::<Result<Vec<_>>>()?;

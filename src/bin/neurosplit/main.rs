@@ -10,9 +10,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use neurosplit::nn::{Regularizer, TrainConfig};
 use neurosplit::{Error, Result};
 
+mod expand;
+mod inspect;
 mod reproduce;
 mod train;
 
+use expand::ExpandArgs;
+use inspect::InspectArgs;
 use reproduce::CaseStudyArgs;
 use train::TrainArgs;
 
@@ -42,6 +46,10 @@ enum Command {
     },
     /// Train one model on DNF data: dense, then optionally expanded with FPE and trained on.
     Train(TrainArgs),
+    /// Expand a saved model with FPE (same non-zero budget, alpha times the neurons) and save the result.
+    Expand(ExpandArgs),
+    /// Write a saved model's interference metrics (JSON) and its Fig. 2 pictures (W and Gram heatmaps).
+    Inspect(InspectArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -97,6 +105,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Reproduce { name, args } => reproduce::reproduce(&name, args),
         Command::Train(args) => train::train(args),
+        Command::Expand(args) => expand::expand(args),
+        Command::Inspect(args) => inspect::inspect(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,8 @@ use clap::Args;
 
 use neurosplit::data::Dnf;
 use neurosplit::expand::{expand, FpeConfig, Strategy};
+use neurosplit::io::ModelMeta;
+use neurosplit::metrics;
 use neurosplit::nn::{accuracy, Mlp, Trainer};
 use neurosplit::rng::{self, purpose};
 use neurosplit::{Error, Result};
@@ -35,6 +37,10 @@ pub struct TrainArgs {
     /// Write the run's results to this JSON file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Save the final model (the FPE model if --alpha is given, else the dense one) as safetensors, with the
+    /// data's clauses as feature groups, for `neurosplit expand` and `neurosplit inspect`.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
 }
 
 pub fn train(args: TrainArgs) -> Result<()> {
@@ -59,6 +65,17 @@ pub fn train(args: TrainArgs) -> Result<()> {
             return Err(Error::invalid(
                 "alpha",
                 format!("{alpha} exceeds the {} inputs of a neuron", dnf.literals()),
+            ));
+        }
+    }
+    if let Some(dir) = args.save.as_deref().and_then(std::path::Path::parent) {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            return Err(Error::invalid(
+                "save",
+                format!(
+                    "directory {} does not exist: create it first",
+                    dir.display()
+                ),
             ));
         }
     }
@@ -105,8 +122,18 @@ pub fn train(args: TrainArgs) -> Result<()> {
     );
     let mut out = serde_json::json!({
         "config": { "clauses": d.clauses, "k": d.k, "neurons": d.neurons, "seed": d.seed, "pre": pre },
-        "dense": { "hidden": d.neurons, "nnz": model.nnz(), "test_acc": dense_acc },
+        "dense": { "hidden": d.neurons, "nnz": model.nnz(), "test_acc": dense_acc,
+                   "capacity_total": metrics::feature_capacity(&model.layers[0]).iter().sum::<f64>(),
+                   "mean_cosine": metrics::mean_cosine(&model.layers[0]) },
     });
+    let mut to_save = (
+        model.clone(),
+        ModelMeta {
+            seed: Some(d.seed),
+            groups: train.groups.clone(),
+            ..ModelMeta::default()
+        },
+    );
     if let Some(alpha) = args.alpha {
         let fcfg = FpeConfig {
             alpha,
@@ -147,7 +174,22 @@ pub fn train(args: TrainArgs) -> Result<()> {
             100.0 * acc,
             start.elapsed().as_secs_f64()
         );
-        out["fpe"] = serde_json::json!({ "strategy": strategy, "alpha": alpha, "report": report, "nnz": wide.nnz(), "test_acc": acc, "post": post });
+        out["fpe"] = serde_json::json!({ "strategy": strategy, "alpha": alpha, "report": report, "nnz": wide.nnz(), "test_acc": acc, "post": post,
+            "capacity_total": metrics::feature_capacity(&wide.layers[0]).iter().sum::<f64>(),
+            "mean_cosine": metrics::mean_cosine(&wide.layers[0]) });
+        to_save = (
+            wide,
+            ModelMeta {
+                strategy: Some(strategy.to_string()),
+                alpha: Some(alpha),
+                expanded_layer: Some(0),
+                ..to_save.1
+            },
+        );
+    }
+    if let Some(path) = &args.save {
+        neurosplit::io::save(path, &to_save.0, &to_save.1)?;
+        println!("model written to {}", path.display());
     }
     if let Some(path) = &args.json {
         write_json(path, &out)?;

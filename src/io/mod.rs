@@ -1,0 +1,59 @@
+//! Model files: an [`Mlp`](crate::nn::Mlp) with its masks and provenance, as [safetensors].
+//!
+//! # Layout
+//!
+//! Layer `l` (1-based, input layer first) is stored as
+//!
+//! | tensor | dtype | shape | meaning |
+//! |---|---|---|---|
+//! | `W{l}` | `F32` | `[out, in]` | weights, row-major as `torch.nn.Linear.weight`; masked entries are `0.0` |
+//! | `b{l}` | `F32` | `[out]` | biases |
+//! | `M{l}` | `U8` | `[out, in]` | support mask, `1` = live, `0` = masked; only for layers that have a mask |
+//!
+//! so `W1, b1, W2, b2` is the paper's `z = W_2 ReLU(W_1 x + b_1) + b_2`. The safetensors metadata map (string
+//! to string) carries:
+//!
+//! | key | example | meaning |
+//! |---|---|---|
+//! | `format` | `neurosplit-mlp` | marks a file written by neurosplit |
+//! | `neurosplit_version` | `0.1.0` | the writer's version |
+//! | `architecture` | `[32,16,1]` | widths `[d, h_1, ..., outputs]` (JSON) |
+//! | `task` | `binary` or `multiclass:10` | what the logits mean |
+//! | `budget` | `264` | live weights (the non-zero budget), checked against the masks on load |
+//! | `strategy`, `alpha`, `expanded_layer` | `random`, `2`, `0` | the last FPE expansion, if any |
+//! | `seed` | `0` | the seed the model came from, if known |
+//! | `groups` | `[[0,1,2,3],[4,5,6,7]]` | feature groups over the inputs (for DNF data: the clauses), if known |
+//!
+//! Every other key is kept as it is in [`ModelMeta::extra`].
+//!
+//! # Importing a model trained elsewhere
+//!
+//! Any file with `W1, b1, ..., WL, bL` (`F32` or `F64`) loads as a dense MLP with ReLU between layers; the
+//! task is read from `task`, or else taken from the last width (1 output = binary, more = multiclass). Every
+//! shape is checked, and an error names the tensor and the shape it should have.
+//!
+//! # Example
+//!
+//! ```
+//! use neurosplit::data::Task;
+//! use neurosplit::io::{from_bytes, to_bytes, ModelMeta};
+//! use neurosplit::nn::Mlp;
+//! use neurosplit::rng::stream;
+//!
+//! # fn main() -> neurosplit::Result<()> {
+//! let model = Mlp::new(&[32, 8, 1], Task::Binary, &mut stream(0, &[]))?;
+//! let meta = ModelMeta { seed: Some(0), ..ModelMeta::default() };
+//! let bytes = to_bytes(&model, &meta)?; // what `io::save` writes to a file
+//! let (back, back_meta) = from_bytes(&bytes).expect("a valid model file");
+//! assert_eq!(back, model);
+//! assert_eq!(back_meta.seed, Some(0));
+//! assert!(from_bytes(&bytes[..bytes.len() - 1]).is_err()); // truncated: a clear error
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [safetensors]: https://huggingface.co/docs/safetensors
+
+mod model_file;
+
+pub use model_file::{from_bytes, load, save, to_bytes, ModelMeta, FORMAT};

@@ -1,0 +1,401 @@
+//! Reading and writing models as safetensors; see the [module docs](super) for the layout.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::data::Task;
+use crate::error::{Error, Result};
+use crate::nn::{Linear, Mlp};
+use crate::sparse::Mask;
+
+/// Value of the `format` metadata key in files neurosplit writes.
+pub const FORMAT: &str = "neurosplit-mlp";
+
+/// Keys neurosplit writes and reads itself; everything else goes to [`ModelMeta::extra`].
+const KNOWN: [&str; 10] = [
+    "format",
+    "neurosplit_version",
+    "architecture",
+    "task",
+    "budget",
+    "strategy",
+    "alpha",
+    "expanded_layer",
+    "seed",
+    "groups",
+];
+
+/// Provenance stored beside the tensors (architecture, task and budget are derived from the model itself).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModelMeta {
+    /// Split strategy of the last FPE expansion (`random`, `clause`, ...).
+    pub strategy: Option<String>,
+    /// Expansion factor of the last FPE expansion.
+    pub alpha: Option<usize>,
+    /// Which hidden layer the last expansion widened (0 = first).
+    pub expanded_layer: Option<usize>,
+    /// Seed the model was trained or expanded with.
+    pub seed: Option<u64>,
+    /// Feature groups over the model's inputs (the clauses of DNF data).
+    pub groups: Option<Vec<Vec<usize>>>,
+    /// Version of neurosplit that wrote the file (filled in on load; ignored on save).
+    pub version: Option<String>,
+    /// Other metadata keys, kept as they are.
+    pub extra: BTreeMap<String, String>,
+}
+
+/// Serialises `model` and `meta` to safetensors bytes.
+///
+/// The bytes depend only on the model and the metadata: metadata keys are written sorted, tensors in a fixed
+/// order (all `F32` tensors `W1, b1, W2, b2, ...`, then the `U8` masks), so saving the same model twice gives
+/// identical files.
+pub fn to_bytes(model: &Mlp, meta: &ModelMeta) -> Result<Vec<u8>> {
+    let mut info: BTreeMap<String, String> = meta
+        .extra
+        .iter()
+        .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    info.insert("format".into(), FORMAT.into());
+    info.insert(
+        "neurosplit_version".into(),
+        env!("CARGO_PKG_VERSION").into(),
+    );
+    info.insert("architecture".into(), serde_json::to_string(&model.dims())?);
+    info.insert("task".into(), task_name(model.task));
+    info.insert("budget".into(), model.nnz().to_string());
+    if let Some(s) = &meta.strategy {
+        info.insert("strategy".into(), s.clone());
+    }
+    if let Some(a) = meta.alpha {
+        info.insert("alpha".into(), a.to_string());
+    }
+    if let Some(l) = meta.expanded_layer {
+        info.insert("expanded_layer".into(), l.to_string());
+    }
+    if let Some(s) = meta.seed {
+        info.insert("seed".into(), s.to_string());
+    }
+    if let Some(g) = &meta.groups {
+        info.insert("groups".into(), serde_json::to_string(g)?);
+    }
+
+    // (name, dtype, shape, little-endian bytes), F32 tensors first so that every one stays 4-byte aligned.
+    let mut tensors: Vec<(String, &str, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (i, l) in model.layers.iter().enumerate() {
+        let n = i + 1;
+        let w = l.weight.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((format!("W{n}"), "F32", vec![l.out_dim, l.in_dim], w));
+        let b = l.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((format!("b{n}"), "F32", vec![l.out_dim], b));
+    }
+    for (i, l) in model.layers.iter().enumerate() {
+        if let Some(m) = &l.mask {
+            let bytes = m.to_bools().into_iter().map(u8::from).collect();
+            tensors.push((
+                format!("M{}", i + 1),
+                "U8",
+                vec![l.out_dim, l.in_dim],
+                bytes,
+            ));
+        }
+    }
+    let mut header = format!("{{\"__metadata__\":{}", serde_json::to_string(&info)?);
+    let mut offset = 0;
+    for (name, dtype, shape, data) in &tensors {
+        header.push_str(&format!(
+            ",{}:{{\"dtype\":\"{dtype}\",\"shape\":{},\"data_offsets\":[{offset},{}]}}",
+            serde_json::to_string(name)?,
+            serde_json::to_string(shape)?,
+            offset + data.len()
+        ));
+        offset += data.len();
+    }
+    header.push('}');
+    // The data starts 8-byte aligned (the format pads the header with spaces).
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend((header.len() as u64).to_le_bytes());
+    out.extend(header.as_bytes());
+    for (_, _, _, data) in &tensors {
+        out.extend(data);
+    }
+    Ok(out)
+}
+
+/// Writes `model` and `meta` to `path`.
+pub fn save(path: impl AsRef<Path>, model: &Mlp, meta: &ModelMeta) -> Result<()> {
+    let path = path.as_ref();
+    let bytes = to_bytes(model, meta)?;
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+/// Reads a model file.
+pub fn load(path: impl AsRef<Path>) -> Result<(Mlp, ModelMeta)> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    from_bytes(&bytes).map_err(|why| Error::ModelFile {
+        path: path.display().to_string(),
+        why,
+    })
+}
+
+/// Parses safetensors bytes into a model; the error is a sentence saying what is wrong.
+pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
+        format!("not a readable safetensors file ({e}); it may be truncated or corrupt")
+    })?;
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| format!("not a readable safetensors file ({e})"))?;
+    let info = header.metadata().clone().unwrap_or_default();
+
+    let mut n_layers = 0;
+    for name in st.names() {
+        match parse_name(name) {
+            Some((_, n)) => n_layers = n_layers.max(n),
+            None => {
+                return Err(format!(
+                "unexpected tensor '{name}': a model file holds only W1, b1, M1, W2, b2, M2, ... \
+                     (weights, biases, masks of layers 1, 2, ...)"
+            ))
+            }
+        }
+    }
+    if n_layers == 0 {
+        return Err("no layer tensors: expected W1, b1, W2, b2, ...".into());
+    }
+    let mut layers = Vec::with_capacity(n_layers);
+    for n in 1..=n_layers {
+        let w = st.tensor(&format!("W{n}")).map_err(|_| {
+            format!("tensor W{n} is missing (the file has layers up to {n_layers})")
+        })?;
+        let &[out, inp] = w.shape() else {
+            return Err(format!(
+                "tensor W{n} has shape {:?}; expected 2 dimensions [out, in]",
+                w.shape()
+            ));
+        };
+        if out == 0 || inp == 0 {
+            return Err(format!("tensor W{n} has an empty shape {:?}", w.shape()));
+        }
+        if let Some(prev) = layers.last().map(|l: &Linear| l.out_dim) {
+            if inp != prev {
+                return Err(format!(
+                    "tensor W{n} has shape [{out}, {inp}]; expected [{out}, {prev}] since layer {} has {prev} outputs",
+                    n - 1
+                ));
+            }
+        }
+        let weight = floats(&w, &format!("W{n}"))?;
+        let b = st
+            .tensor(&format!("b{n}"))
+            .map_err(|_| format!("tensor b{n} is missing: expected shape [{out}]"))?;
+        if b.shape() != [out] {
+            return Err(format!(
+                "tensor b{n} has shape {:?}; expected [{out}] (one bias per row of W{n})",
+                b.shape()
+            ));
+        }
+        let bias = floats(&b, &format!("b{n}"))?;
+        let mask = match st.tensor(&format!("M{n}")) {
+            Ok(m) => Some(mask(&m, n, out, inp, &weight)?),
+            Err(_) => None,
+        };
+        layers.push(Linear::from_parts(out, inp, weight, bias, mask));
+    }
+    let outputs = layers.last().map_or(0, |l| l.out_dim);
+    let task = match info.get("task") {
+        Some(t) => parse_task(t)?,
+        None if outputs == 1 => Task::Binary,
+        None => Task::Multiclass(outputs),
+    };
+    if task.outputs() != outputs {
+        return Err(format!(
+            "metadata task '{}' needs {} outputs but W{n_layers} has {outputs} rows",
+            task_name(task),
+            task.outputs()
+        ));
+    }
+    let model = Mlp::from_layers(layers, task).map_err(|e| e.to_string())?;
+    check_recorded(&info, &model)?;
+    let meta = ModelMeta {
+        strategy: info.get("strategy").cloned(),
+        alpha: parse_opt(&info, "alpha")?,
+        expanded_layer: parse_opt(&info, "expanded_layer")?,
+        seed: parse_opt(&info, "seed")?,
+        groups: groups(&info, model.input_dim())?,
+        version: info.get("neurosplit_version").cloned(),
+        extra: info
+            .iter()
+            .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    Ok((model, meta))
+}
+
+/// `W3` -> `('W', 3)`; anything else -> `None`.
+fn parse_name(name: &str) -> Option<(char, usize)> {
+    let mut chars = name.chars();
+    let kind = chars.next().filter(|c| matches!(c, 'W' | 'b' | 'M'))?;
+    let digits = chars.as_str();
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().map(|n| (kind, n))
+}
+
+fn floats(t: &TensorView<'_>, name: &str) -> Result<Vec<f32>, String> {
+    let data = t.data();
+    let values: Vec<f32> = match t.dtype() {
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                f64::from_le_bytes(a) as f32
+            })
+            .collect(),
+        other => {
+            return Err(format!(
+                "tensor {name} has dtype {other}; neurosplit reads F32 or F64 (in PyTorch: tensor.float())"
+            ))
+        }
+    };
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "tensor {name} holds a non-finite value ({}) at flat index {i}",
+            values[i]
+        ));
+    }
+    Ok(values)
+}
+
+fn mask(
+    t: &TensorView<'_>,
+    n: usize,
+    out: usize,
+    inp: usize,
+    weight: &[f32],
+) -> Result<Mask, String> {
+    if t.shape() != [out, inp] {
+        return Err(format!(
+            "tensor M{n} has shape {:?}; expected [{out}, {inp}] (the shape of W{n})",
+            t.shape()
+        ));
+    }
+    if !matches!(t.dtype(), Dtype::U8 | Dtype::BOOL) {
+        return Err(format!(
+            "tensor M{n} has dtype {}; masks are U8 (or BOOL) with 1 = live, 0 = masked",
+            t.dtype()
+        ));
+    }
+    let mut bools = Vec::with_capacity(out * inp);
+    for (i, &v) in t.data().iter().enumerate() {
+        match v {
+            0 if weight[i] != 0.0 => {
+                return Err(format!(
+                    "W{n}[{}, {}] = {} but M{n} masks it: masked weights must be exactly 0",
+                    i / inp,
+                    i % inp,
+                    weight[i]
+                ))
+            }
+            0 => bools.push(false),
+            1 => bools.push(true),
+            other => {
+                return Err(format!(
+                    "tensor M{n} holds {other} at [{}, {}]; masks hold only 0 or 1",
+                    i / inp,
+                    i % inp
+                ))
+            }
+        }
+    }
+    Ok(Mask::from_bools(out, inp, &bools))
+}
+
+fn task_name(task: Task) -> String {
+    match task {
+        Task::Binary => "binary".into(),
+        Task::Multiclass(c) => format!("multiclass:{c}"),
+    }
+}
+
+fn parse_task(s: &str) -> Result<Task, String> {
+    if s == "binary" {
+        return Ok(Task::Binary);
+    }
+    s.strip_prefix("multiclass:")
+        .and_then(|c| c.parse().ok())
+        .filter(|&c: &usize| c >= 2)
+        .map(Task::Multiclass)
+        .ok_or_else(|| format!("metadata task '{s}' is not 'binary' or 'multiclass:C' with C >= 2"))
+}
+
+fn parse_opt<T: std::str::FromStr>(
+    info: &HashMap<String, String>,
+    key: &str,
+) -> Result<Option<T>, String> {
+    info.get(key)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| format!("metadata {key} = '{v}' is not a non-negative integer"))
+        })
+        .transpose()
+}
+
+/// Architecture and budget, when recorded, must agree with the tensors.
+fn check_recorded(info: &HashMap<String, String>, model: &Mlp) -> Result<(), String> {
+    if let Some(a) = info.get("architecture") {
+        let dims: Vec<usize> = serde_json::from_str(a)
+            .map_err(|_| format!("metadata architecture '{a}' is not a JSON list of widths"))?;
+        if dims != model.dims() {
+            return Err(format!(
+                "metadata architecture {dims:?} disagrees with the tensors, which give {:?}",
+                model.dims()
+            ));
+        }
+    }
+    if let Some(budget) = parse_opt::<usize>(info, "budget")? {
+        if budget != model.nnz() {
+            return Err(format!(
+                "metadata budget {budget} disagrees with the masks, which leave {} live weights",
+                model.nnz()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn groups(info: &HashMap<String, String>, d: usize) -> Result<Option<Vec<Vec<usize>>>, String> {
+    let Some(g) = info.get("groups") else {
+        return Ok(None);
+    };
+    let groups: Vec<Vec<usize>> = serde_json::from_str(g)
+        .map_err(|_| "metadata groups is not a JSON list of lists of input indices".to_string())?;
+    let mut seen = vec![false; d];
+    for (gi, group) in groups.iter().enumerate() {
+        for &i in group {
+            if i >= d {
+                return Err(format!(
+                    "metadata group {gi} names input {i}, but the model has {d} inputs"
+                ));
+            }
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(format!(
+                    "metadata groups name input {i} twice; groups must be disjoint"
+                ));
+            }
+        }
+    }
+    Ok(Some(groups))
+}

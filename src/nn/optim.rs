@@ -19,6 +19,8 @@ pub struct Adam {
     vw: Vec<Vec<f32>>,
     mb: Vec<Vec<f32>>,
     vb: Vec<Vec<f32>>,
+    /// LayerNorm moments: `[m_gain, v_gain, m_bias, v_bias]` per layer (empty without a LayerNorm).
+    mn: Vec<[Vec<f32>; 4]>,
 }
 
 impl Adam {
@@ -48,12 +50,27 @@ impl Adam {
             vw: zeros_w(),
             mb: zeros_b(),
             vb: zeros_b(),
+            mn: model
+                .norms
+                .iter()
+                .map(|n| {
+                    let w = n.as_ref().map_or(0, |n| n.width);
+                    std::array::from_fn(|_| vec![0.0; w])
+                })
+                .collect(),
         }
     }
 
     /// Steps taken so far.
     pub fn steps(&self) -> u32 {
         self.t
+    }
+
+    /// Forgets the moments of weight `index` (row-major) of layer `layer`, as for a weight that was just masked
+    /// or unmasked by a mask update: a masked weight's moments are exactly 0.
+    pub fn reset_weight(&mut self, layer: usize, index: usize) {
+        self.mw[layer][index] = 0.0;
+        self.vw[layer][index] = 0.0;
     }
 
     /// Applies one update with `grads` to `model`.
@@ -100,6 +117,27 @@ impl Adam {
                 .zip(self.vb[l].iter_mut())
             {
                 update(p, g, m, v);
+            }
+            if let Some(norm) = &mut model.norms[l] {
+                let [mg, vg, mb, vb] = &mut self.mn[l];
+                for (((p, &g), m), v) in norm
+                    .gain
+                    .iter_mut()
+                    .zip(&grads.norm_gain[l])
+                    .zip(mg)
+                    .zip(vg)
+                {
+                    update(p, g, m, v);
+                }
+                for (((p, &g), m), v) in norm
+                    .bias
+                    .iter_mut()
+                    .zip(&grads.norm_bias[l])
+                    .zip(mb)
+                    .zip(vb)
+                {
+                    update(p, g, m, v);
+                }
             }
         }
     }

@@ -126,8 +126,8 @@ pub fn partition(
                     format!("the two-four (2:4) split puts 2 of every 4 inputs on each of 2 children, so it needs alpha = 2, not {alpha}"),
                 ));
             }
-            // One counter over all blocks: a full block gives 2 to each child, and the odd leftovers of
-            // partial blocks alternate between children.
+            // One counter over all blocks: a full block gives 2 to each child, the odd leftovers of partial
+            // blocks alternate between children, and with >= 2 live inputs no child is empty.
             let mut dealt = 0usize;
             let mut block: Vec<usize> = Vec::with_capacity(4);
             let mut rest = support;
@@ -142,12 +142,6 @@ pub fn partition(
                     dealt += 1;
                 }
                 rest = &rest[len..];
-            }
-            if children.iter().any(Vec::is_empty) {
-                return Err(Error::invalid(
-                    "strategy",
-                    "the two-four split left a child without inputs (the neuron's live inputs all sit alone in their blocks of 4): use --strategy random",
-                ));
             }
         }
         Strategy::Custom => {

@@ -11,9 +11,11 @@ use neurosplit::nn::{Regularizer, TrainConfig};
 use neurosplit::{Error, Result};
 
 mod reproduce;
+mod theory;
 mod train;
 
 use reproduce::CaseStudyArgs;
+use theory::TheoryArgs;
 use train::TrainArgs;
 
 /// Fixed Parameter Expansion: split every hidden neuron into `alpha` children with disjoint inputs, and keep
@@ -22,7 +24,8 @@ use train::TrainArgs;
 #[command(name = "neurosplit", version, about, long_about = None, after_help = "Examples:\n  \
     neurosplit reproduce case-study                 the paper's Sec. 3.1 (8 clauses, 8 neurons, alpha 2, 5 trials)\n  \
     neurosplit reproduce case-study --trials 2 --pre-epochs 200 --post-epochs 200   a quicker look\n  \
-    neurosplit train --neurons 8 --alpha 4 --strategy random   one dense model, expanded, retrained")]
+    neurosplit train --neurons 8 --alpha 4 --strategy random   one dense model, expanded, retrained\n  \
+    neurosplit theory --literals 32 --k 4 --alpha 2 --neurons 8   coverage and collisions of a random FPE layer")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,6 +45,8 @@ enum Command {
     },
     /// Train one model on DNF data: dense, then optionally expanded with FPE and trained on.
     Train(TrainArgs),
+    /// Coverage and collisions of a random FPE layer (Sec. 2.5): exact, approximate, Monte Carlo.
+    Theory(TheoryArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -97,6 +102,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Reproduce { name, args } => reproduce::reproduce(&name, args),
         Command::Train(args) => train::train(args),
+        Command::Theory(args) => theory::theory(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -167,6 +167,22 @@ pub fn train(args: TrainArgs) -> Result<()> {
     if args.layernorm {
         model = model.with_layernorm();
     }
+    let inputs = DeepInputs {
+        groups: train.groups.as_deref(),
+        assignments: &assignments,
+        clusters: args.clusters,
+    };
+    if let Some(alpha) = args.alpha {
+        // The same expansion of the untrained model (same shapes and supports): a bad setting fails here,
+        // before any training time is spent. Its random stream is not the run's.
+        expand_alternating(
+            &model,
+            alpha,
+            strategy,
+            &inputs,
+            &mut rng::stream(d.seed, &[1]),
+        )?;
+    }
     println!(
         "data: {} clauses x {} literals, {} train / {} test ({:.0}% positive); model {:?}, {} non-zero weights",
         d.clauses,
@@ -203,11 +219,6 @@ pub fn train(args: TrainArgs) -> Result<()> {
         "dense": { "hidden": hidden, "nnz": model.nnz(), "test_acc": dense_acc },
     });
     if let Some(alpha) = args.alpha {
-        let inputs = DeepInputs {
-            groups: train.groups.as_deref(),
-            assignments: &assignments,
-            clusters: args.clusters,
-        };
         let (mut wide, report) = expand_alternating(
             &model,
             alpha,

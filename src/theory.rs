@@ -41,11 +41,18 @@ pub fn ln_binom(n: u64, k: u64) -> f64 {
 }
 
 /// `C(m-j, d-j) / C(m, d)`: the probability that a uniform `d`-subset of `m` items contains `j` given items.
+///
+/// Evaluated in log space as `sum_{i<j} ln((d-i)/(m-i))`, which equals `ln C(m-j, d-j) - ln C(m, d)` exactly
+/// but costs `O(j)` and avoids subtracting two huge logarithms (for `m` in the billions they would cancel to
+/// a few significant digits).
 pub fn subset_contains(m: u64, d: u64, j: u64) -> f64 {
     if j > d || d > m {
         return 0.0;
     }
-    (ln_binom(m - j, d - j) - ln_binom(m, d)).exp()
+    (0..j)
+        .map(|i| ((d - i) as f64 / (m - i) as f64).ln())
+        .sum::<f64>()
+        .exp()
 }
 
 /// A random FPE layer against a dense one (see the module docs).
@@ -105,13 +112,19 @@ impl Setting {
         if alpha < 2 {
             return Err(Error::invalid("alpha", "FPE needs alpha >= 2"));
         }
+        if alpha.checked_mul(r).is_none_or(|n| n > 1 << 40) || c > 1 << 31 {
+            return Err(Error::invalid(
+                "theory setting",
+                "alpha * neurons must be at most 2^40 and clauses at most 2^31",
+            ));
+        }
         if m % alpha != 0 {
             return Err(Error::invalid(
                 "literals",
                 format!("{m} literals cannot be split evenly into alpha = {alpha} children (d = m / alpha must be an integer): use a multiple of {alpha}"),
             ));
         }
-        if c < 2 || c * k > m {
+        if c < 2 || c.saturating_mul(k) > m {
             return Err(Error::invalid(
                 "clauses",
                 format!(
@@ -294,6 +307,13 @@ pub fn monte_carlo(
     seed: u64,
 ) -> Result<MonteCarlo> {
     setting.validate()?;
+    let work = setting.alpha * setting.neurons * setting.literals;
+    if work > 1 << 28 {
+        return Err(Error::invalid(
+            "samples",
+            format!("one sampled network has alpha * neurons * literals = {work} connections, too many to sample (at most 2^28): use --samples 0 for the exact values only"),
+        ));
+    }
     if samples < 2 {
         return Err(Error::invalid(
             "samples",
@@ -365,6 +385,16 @@ mod tests {
         }
         assert_eq!(ln_binom(3, 4), f64::NEG_INFINITY);
         // p for m = 32, d = 16, k = 4: C(28,12)/C(32,16) = 16*15*14*13 / (32*31*30*29).
+        let cases: [(u64, u64, u64); 4] = [(32, 16, 4), (60, 20, 6), (1000, 250, 8), (5, 5, 5)];
+        for (m, d, j) in cases {
+            let want = (ln_binom(m - j, d - j) - ln_binom(m, d)).exp();
+            let got = subset_contains(m, d, j);
+            assert!(
+                (got - want).abs() <= 1e-12 * want,
+                "{m} {d} {j}: {got} vs {want}"
+            );
+        }
+        assert_eq!(subset_contains(5, 4, 5), 0.0);
         let p = subset_contains(32, 16, 4);
         assert!((p - (16.0 * 15.0 * 14.0 * 13.0) / (32.0 * 31.0 * 30.0 * 29.0)).abs() < 1e-14);
     }

@@ -115,6 +115,9 @@ pub fn theory(args: TheoryArgs) -> Result<()> {
         ex.ratio_approx,
         mcs(mc.map(|m| m.ratio))
     );
+    if ex.all_covered_bound <= 0.0 {
+        println!("(the union bound on P(all covered) is vacuous here: it is not positive)");
+    }
     println!(
         "E_dense = r C(C,2) = {:.0}; E_FPE = {:.6}; approximation alpha^-(2k-1) = {}^-{}",
         ex.e_dense,

@@ -38,7 +38,7 @@ pub struct TrainArgs {
     clusters: Option<usize>,
     /// Hidden widths of a deeper model, e.g. 8,8,8 (replaces --neurons). FPE then expands hidden layers
     /// 0, 2, 4, ... (alternating expansion), never the output head.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "neurons")]
     hidden: Option<Vec<usize>>,
     /// LayerNorm before every hidden activation.
     #[arg(long)]

@@ -307,7 +307,7 @@ pub fn monte_carlo(
     seed: u64,
 ) -> Result<MonteCarlo> {
     setting.validate()?;
-    let work = setting.alpha * setting.neurons * setting.literals;
+    let work = (setting.alpha * setting.neurons).saturating_mul(setting.literals);
     if work > 1 << 28 {
         return Err(Error::invalid(
             "samples",

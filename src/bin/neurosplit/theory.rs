@@ -64,6 +64,11 @@ pub fn theory(args: TheoryArgs) -> Result<()> {
         neurons: args.neurons,
     };
     let ex = setting.exact()?;
+    let mc = if args.samples > 0 {
+        Some(monte_carlo(&setting, sampling, args.samples, args.seed)?)
+    } else {
+        None
+    };
     println!(
         "random FPE layer: m = {} literals, C = {} clauses of k = {}, dense r = {} neurons -> FPE alpha r = {} neurons of d = {} inputs",
         setting.literals,
@@ -73,11 +78,6 @@ pub fn theory(args: TheoryArgs) -> Result<()> {
         setting.alpha * setting.neurons,
         ex.d
     );
-    let mc = if args.samples > 0 {
-        Some(monte_carlo(&setting, sampling, args.samples, args.seed)?)
-    } else {
-        None
-    };
     let mcs = |e: Option<neurosplit::theory::Estimate>| {
         e.map_or_else(
             || "-".to_string(),

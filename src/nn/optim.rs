@@ -118,26 +118,41 @@ impl Adam {
             {
                 update(p, g, m, v);
             }
-            if let Some(norm) = &mut model.norms[l] {
-                let [mg, vg, mb, vb] = &mut self.mn[l];
-                for (((p, &g), m), v) in norm
-                    .gain
-                    .iter_mut()
-                    .zip(&grads.norm_gain[l])
-                    .zip(mg)
-                    .zip(vg)
-                {
-                    update(p, g, m, v);
-                }
-                for (((p, &g), m), v) in norm
-                    .bias
-                    .iter_mut()
-                    .zip(&grads.norm_bias[l])
-                    .zip(mb)
-                    .zip(vb)
-                {
-                    update(p, g, m, v);
-                }
+        }
+        if model.norms.iter().any(Option::is_some) {
+            self.step_norms(model, grads, step_size, bc2_sqrt);
+        }
+    }
+
+    /// The LayerNorm part of [`Adam::step`] (kept apart so the weight loops stay as tight as without norms).
+    #[inline(never)]
+    fn step_norms(&mut self, model: &mut Mlp, grads: &Grads, step_size: f32, bc2_sqrt: f32) {
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        let update = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
+        };
+        for (l, norm) in model.norms.iter_mut().enumerate() {
+            let Some(norm) = norm else { continue };
+            let [mg, vg, mb, vb] = &mut self.mn[l];
+            for (((p, &g), m), v) in norm
+                .gain
+                .iter_mut()
+                .zip(&grads.norm_gain[l])
+                .zip(mg)
+                .zip(vg)
+            {
+                update(p, g, m, v);
+            }
+            for (((p, &g), m), v) in norm
+                .bias
+                .iter_mut()
+                .zip(&grads.norm_bias[l])
+                .zip(mb)
+                .zip(vb)
+            {
+                update(p, g, m, v);
             }
         }
     }

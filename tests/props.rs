@@ -280,3 +280,54 @@ fn monte_carlo_separates_exact_from_approximation() {
             .unwrap();
     assert_eq!(mc, again.unwrap());
 }
+
+/// The collisions measured on the masks of actual random-split FPE models agree with the exact expectation
+/// (FPE's random split is the `partitioned` model of the theory). First-layer weights are made large, so the
+/// joint pruning takes only from the duplicated output layer and the first layer's supports are the split's.
+/// One comparison at `Z = 3.89` (two-sided normal tail 1e-4): the false-failure rate for a random seed would be
+/// 0.01%; the seeds are fixed.
+#[test]
+fn collisions_measured_on_expanded_models_match_the_theory() {
+    use neurosplit::expand::{expand, FpeConfig};
+    use neurosplit::theory::measure_layer;
+    let (m, k, c, alpha, r) = (16usize, 2usize, 8usize, 2usize, 8usize);
+    let clauses: Vec<Vec<usize>> = (0..c).map(|i| (i * k..(i + 1) * k).collect()).collect();
+    let exact = Setting {
+        literals: m as u64,
+        k: k as u64,
+        clauses: c as u64,
+        alpha: alpha as u64,
+        neurons: r as u64,
+    }
+    .exact()
+    .unwrap();
+    let mut dense = Mlp::new(&[m, r, 1], Task::Binary, &mut stream(1, &[0])).unwrap();
+    dense.layers[0]
+        .weight
+        .iter_mut()
+        .for_each(|w| *w = 10.0 + w.abs());
+    let cfg = FpeConfig {
+        alpha,
+        strategy: Strategy::Random,
+        layer: 0,
+    };
+    let n = 3000;
+    let e_dense = (r * c * (c - 1) / 2) as f64;
+    let (mut sum, mut sum_sq) = (0f64, 0f64);
+    for t in 0..n {
+        let (wide, report) = expand(&dense, &cfg, None, &mut stream(2, &[t])).unwrap();
+        assert_eq!(report.pruned_in, 0);
+        let ratio = measure_layer(&wide.layers[0], &clauses).collisions as f64 / e_dense;
+        sum += ratio;
+        sum_sq += ratio * ratio;
+    }
+    let mean = sum / n as f64;
+    let sem = ((sum_sq / n as f64 - mean * mean) / (n as f64 - 1.0)).sqrt();
+    assert!(
+        (mean - exact.ratio).abs() <= 3.89 * sem,
+        "measured {mean} ± {sem} vs exact {}",
+        exact.ratio
+    );
+    // And it is far from the dense layer's ratio of 1 and from the approximation at this small m.
+    assert!((mean - exact.ratio_approx).abs() > 3.89 * sem);
+}

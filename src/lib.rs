@@ -28,7 +28,8 @@
 //! | [`nn`] | layers with optional masks, the MLP's forward/backward, mask-aware Adam, L1/L2, the training loop |
 //! | [`kernels`] | the dense products, fused bias + activation, losses in logits form |
 //! | [`sparse`] | bit-packed support masks |
-//! | [`expand`] | FPE itself and its split strategies |
+//! | [`expand`] | FPE itself, its split strategies (random, clause, gram, 2:4, custom), alternating expansion of deep nets, mask rewiring |
+//! | [`theory`] | coverage and collision probabilities of random FPE nets (Sec. 2.5, A.5): exact, approximate, Monte Carlo |
 //! | [`experiment`] | the paper's experiments (Sec. 3.1 case study) |
 //! | [`metrics`] | Gram matrix, feature capacity, neuron cosine similarity, relative improvement |
 //! | [`plot`] | the paper's pictures (PNG, SVG): Fig. 2 weight/Gram heatmaps, curves with error bars, heatmaps |
@@ -76,5 +77,6 @@ pub mod plot;
 pub mod rng;
 pub mod sparse;
 pub mod stats;
+pub mod theory;
 
 pub use error::{Error, Result};

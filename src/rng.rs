@@ -22,6 +22,8 @@ pub mod purpose {
     pub const SHUFFLE_POST: u64 = 5;
     /// Mask construction by an FPE strategy.
     pub const SPLIT: u64 = 6;
+    /// Mask rewiring during training after the split.
+    pub const REWIRE: u64 = 7;
 }
 
 /// SplitMix64 finaliser: a bijective mixer with full avalanche.

@@ -29,7 +29,7 @@ fn bad_arguments_fail_cleanly() {
         (&["reproduce", "case-study", "--k", "0"][..], "k"),
         (&["reproduce", "nonsense"][..], "unknown experiment"),
         (
-            &["train", "--strategy", "gram", "--alpha", "2"][..],
+            &["train", "--strategy", "nonsense", "--alpha", "2"][..],
             "unknown strategy",
         ),
         (&["train", "--alpha", "40", "--epochs", "1"][..], "alpha"),

@@ -291,3 +291,49 @@ fn load_names_the_file() {
     let e = io::load(dir.join("missing.safetensors")).unwrap_err();
     assert!(matches!(e, Error::Io { .. }), "{e:?}");
 }
+
+#[test]
+fn layernorm_models_round_trip() {
+    let mut model = Mlp::new(&[6, 5, 4, 1], Task::Binary, &mut stream(3, &[0]))
+        .unwrap()
+        .with_layernorm();
+    for (i, norm) in model.norms.iter_mut().flatten().enumerate() {
+        norm.gain.iter_mut().for_each(|g| *g = 1.5 + i as f32);
+        norm.bias[0] = -0.25;
+    }
+    let bytes = io::to_bytes(&model, &ModelMeta::default()).unwrap();
+    let (back, _) = io::from_bytes(&bytes).unwrap();
+    assert_eq!(back, model);
+    assert!(back.norms[0].is_some() && back.norms[1].is_some() && back.norms[2].is_none());
+    // A gain without its bias is refused with a message naming both.
+    let plain = Mlp::new(&[6, 5, 1], Task::Binary, &mut stream(3, &[1])).unwrap();
+    let mut tensors = Vec::new();
+    for (i, l) in plain.layers.iter().enumerate() {
+        tensors.push((
+            format!("W{}", i + 1),
+            l.weight.clone(),
+            vec![l.out_dim, l.in_dim],
+        ));
+        tensors.push((format!("b{}", i + 1), l.bias.clone(), vec![l.out_dim]));
+    }
+    tensors.push(("G1".to_string(), vec![1.0; 5], vec![5]));
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, v, s)| {
+            let bytes: &[u8] = bytemuck_f32(v);
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), bytes).unwrap(),
+            )
+        })
+        .collect();
+    let file = safetensors::serialize(views, None).unwrap();
+    let e = io::from_bytes(&file).unwrap_err();
+    assert!(e.contains("G1") && e.contains("B1"), "{e}");
+}
+
+fn bytemuck_f32(v: &[f32]) -> &[u8] {
+    // Little-endian hosts only (the test suite runs on x86-64 and aarch64).
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    Box::leak(bytes.into_boxed_slice())
+}

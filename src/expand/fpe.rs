@@ -9,13 +9,28 @@
 //! 5. the budget is `P = nnz(W_i) + nnz(W_{i+1})` (weights only). Duplication leaves
 //!    `P + (alpha - 1) nnz(W_{i+1})` live weights, so the smallest-magnitude live weights are pruned **jointly
 //!    over both matrices** until exactly `P` remain (ties broken by matrix, then row-major index).
+//!
+//! A LayerNorm after layer `i` is widened with it: every child copies its parent's gain and bias.
 
 use crate::error::{Error, Result};
 use crate::nn::{Linear, Mlp};
 use crate::rng::Rng;
 use crate::sparse::Mask;
 
+use super::assignment::Assignment;
+use super::gram::{default_clusters, gram_groups};
 use super::strategy::{partition, Strategy};
+
+/// What a split strategy may need besides the weights: feature groups, a custom assignment, a cluster count.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SplitInputs<'a> {
+    /// Feature groups over the expanded layer's inputs (for [`Strategy::Clause`]; DNF clauses).
+    pub groups: Option<&'a [Vec<usize>]>,
+    /// The split itself (for [`Strategy::Custom`]).
+    pub assignment: Option<&'a Assignment>,
+    /// Number of Gram clusters (for [`Strategy::Gram`]; default [`default_clusters`]).
+    pub clusters: Option<usize>,
+}
 
 /// What to expand and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,11 +64,26 @@ pub struct FpeReport {
 
 /// Expands hidden layer `cfg.layer` of `model` by `cfg.alpha`; returns the expanded model and its accounting.
 ///
-/// `groups` are feature groups over the expanded layer's inputs, required by [`Strategy::Clause`].
+/// `groups` are feature groups over the expanded layer's inputs, required by [`Strategy::Clause`]. Strategies
+/// that need more ([`Strategy::Custom`], a cluster count for [`Strategy::Gram`]) use [`expand_with`].
 pub fn expand(
     model: &Mlp,
     cfg: &FpeConfig,
     groups: Option<&[Vec<usize>]>,
+    rng: &mut Rng,
+) -> Result<(Mlp, FpeReport)> {
+    let inputs = SplitInputs {
+        groups,
+        ..SplitInputs::default()
+    };
+    expand_with(model, cfg, &inputs, rng)
+}
+
+/// [`expand`] with everything a strategy may need in `inputs`.
+pub fn expand_with(
+    model: &Mlp,
+    cfg: &FpeConfig,
+    inputs: &SplitInputs<'_>,
     rng: &mut Rng,
 ) -> Result<(Mlp, FpeReport)> {
     let n_layers = model.layers.len();
@@ -75,6 +105,30 @@ pub fn expand(
     let (h, d, c) = (first.out_dim, first.in_dim, second.out_dim);
     let hp = h * alpha;
     let budget = first.nnz() + second.nnz();
+    let clustered;
+    let groups = match cfg.strategy {
+        Strategy::Gram => {
+            let k = inputs
+                .clusters
+                .unwrap_or_else(|| default_clusters(d, alpha));
+            clustered = gram_groups(first, k, rng)?;
+            Some(clustered.as_slice())
+        }
+        _ => inputs.groups,
+    };
+    let custom = match (cfg.strategy, inputs.assignment) {
+        (Strategy::Custom, Some(a)) => {
+            a.validate(first, alpha)?;
+            Some(a)
+        }
+        (Strategy::Custom, None) => {
+            return Err(Error::invalid(
+                "strategy",
+                "the custom split needs a user assignment: pass it with --assignment FILE (library: SplitInputs::assignment)",
+            ))
+        }
+        _ => None,
+    };
 
     // Steps 1-3: split rows.
     let mut w1 = vec![0f32; hp * d];
@@ -84,8 +138,12 @@ pub fn expand(
     for p in 0..h {
         support.clear();
         support.extend((0..d).filter(|&j| first.is_live(p, j)));
-        let parts =
-            partition(&support, alpha, cfg.strategy, groups, rng).map_err(|e| annotate(e, p))?;
+        let parts = match custom {
+            Some(a) => a.parts(p),
+            None => {
+                partition(&support, alpha, cfg.strategy, groups, rng).map_err(|e| annotate(e, p))?
+            }
+        };
         for (j, part) in parts.iter().enumerate() {
             let child = p * alpha + j;
             b1[child] = first.bias[p];
@@ -151,7 +209,11 @@ pub fn expand(
     let mut layers = model.layers.clone();
     layers[cfg.layer] = Linear::from_parts(hp, d, w1, b1, Some(m1));
     layers[cfg.layer + 1] = Linear::from_parts(c, hp, w2, second.bias.clone(), Some(m2));
-    let expanded = Mlp::from_layers(layers, model.task)?;
+    let mut expanded = Mlp::from_layers(layers, model.task)?;
+    expanded.norms = model.norms.clone();
+    if let Some(norm) = &model.norms[cfg.layer] {
+        expanded.norms[cfg.layer] = Some(norm.split(alpha));
+    }
     let nnz_final = expanded.layers[cfg.layer].nnz() + expanded.layers[cfg.layer + 1].nnz();
     debug_assert_eq!(nnz_final, budget);
     let report = FpeReport {

@@ -1,6 +1,14 @@
 //! How a parent neuron's live inputs are dealt to its `alpha` children.
 //!
 //! Every strategy returns `alpha` disjoint sets whose union is exactly the parent's support.
+//!
+//! | strategy | what goes to a child | needs |
+//! |---|---|---|
+//! | `random` | a balanced random share (shuffle, deal round-robin) | nothing |
+//! | `clause` | whole feature groups, balanced by size | feature groups (DNF clauses) |
+//! | `gram` | whole clusters of the first-layer Gram matrix, as `clause` (Sec. 3.3) | the layer's weights ([`super::gram`]) |
+//! | `two-four` | in every block of 4 consecutive inputs, 2 live inputs per child (A.7; alpha = 2) | nothing |
+//! | `custom` | what the user says ([`super::Assignment`]) | an assignment |
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,17 +27,34 @@ pub enum Strategy {
     /// Feature groups (for DNF data, the clauses) are kept whole; groups are dealt so that children's sizes
     /// are balanced (largest group first, to the least-loaded child).
     Clause,
+    /// Feature clustering (Sec. 3.3): the rows of the layer's Gram matrix `G = W^T W` are clustered
+    /// ([`super::gram::gram_groups`]) and the clusters are dealt as [`Strategy::Clause`] deals groups.
+    Gram,
+    /// 2:4 structured split (A.7), alpha = 2 only: in every block of 4 consecutive inputs (`4b..4b+4`) the live
+    /// inputs are shuffled and dealt alternately, so each child gets at most 2 (exactly 2 for a dense block).
+    TwoFour,
+    /// A user-supplied assignment ([`super::Assignment`]), validated against the layer.
+    Custom,
 }
 
 impl Strategy {
     /// Every strategy, for help texts and error messages.
-    pub const ALL: [Strategy; 2] = [Strategy::Random, Strategy::Clause];
+    pub const ALL: [Strategy; 5] = [
+        Strategy::Random,
+        Strategy::Clause,
+        Strategy::Gram,
+        Strategy::TwoFour,
+        Strategy::Custom,
+    ];
 
     /// The strategy's command-line name.
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Random => "random",
             Strategy::Clause => "clause",
+            Strategy::Gram => "gram",
+            Strategy::TwoFour => "two-four",
+            Strategy::Custom => "custom",
         }
     }
 }
@@ -46,7 +71,7 @@ impl FromStr for Strategy {
         Strategy::ALL
             .iter()
             .copied()
-            .find(|st| st.name() == s)
+            .find(|st| st.name() == s || (s == "2:4" && *st == Strategy::TwoFour))
             .ok_or_else(|| {
                 let names: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
                 Error::invalid(
@@ -62,8 +87,10 @@ impl FromStr for Strategy {
 
 /// Partitions `support` (a parent's live input indices, ascending) into `alpha` disjoint, non-empty sets.
 ///
-/// `groups` (disjoint feature groups over the layer's inputs) is required by [`Strategy::Clause`]; inputs of the
-/// support that belong to no group are treated as groups of one.
+/// `groups` (disjoint feature groups over the layer's inputs) is required by [`Strategy::Clause`] and
+/// [`Strategy::Gram`] (which deals the Gram clusters it is given as groups); inputs of the support that belong
+/// to no group are treated as groups of one. [`Strategy::Custom`] has no rule of its own: use
+/// [`super::Assignment::parts`] (or [`super::expand_with`]).
 pub fn partition(
     support: &[usize],
     alpha: usize,
@@ -92,9 +119,40 @@ pub fn partition(
                 children[i % alpha].push(x);
             }
         }
-        Strategy::Clause => {
+        Strategy::TwoFour => {
+            if alpha != 2 {
+                return Err(Error::invalid(
+                    "alpha",
+                    format!("the two-four (2:4) split puts 2 of every 4 inputs on each of 2 children, so it needs alpha = 2, not {alpha}"),
+                ));
+            }
+            // One counter over all blocks: a full block gives 2 to each child, the odd leftovers of partial
+            // blocks alternate between children, and with >= 2 live inputs no child is empty.
+            let mut dealt = 0usize;
+            let mut block: Vec<usize> = Vec::with_capacity(4);
+            let mut rest = support;
+            while let Some(&first) = rest.first() {
+                let b = first / 4;
+                let len = rest.iter().take_while(|&&i| i / 4 == b).count();
+                block.clear();
+                block.extend_from_slice(&rest[..len]);
+                block.shuffle(rng);
+                for &x in &block {
+                    children[dealt % 2].push(x);
+                    dealt += 1;
+                }
+                rest = &rest[len..];
+            }
+        }
+        Strategy::Custom => {
+            return Err(Error::invalid(
+                "strategy",
+                "the custom split needs a user assignment: pass it with --assignment FILE (library: expand_with)",
+            ));
+        }
+        Strategy::Clause | Strategy::Gram => {
             let groups = groups.ok_or_else(|| {
-                Error::invalid("strategy", "clause split needs feature groups (clauses); the data set has none: use --strategy random")
+                Error::invalid("strategy", "clause split needs feature groups (clauses); the data set has none: use --strategy random or gram")
             })?;
             let max = support.iter().copied().max().unwrap_or(0);
             let mut in_support = vec![false; max + 1];

@@ -7,7 +7,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::data::Task;
 use crate::error::{Error, Result};
-use crate::nn::{Linear, Mlp};
+use crate::nn::{LayerNorm, Linear, Mlp};
 use crate::sparse::Mask;
 
 /// Value of the `format` metadata key in files neurosplit writes.
@@ -90,6 +90,12 @@ pub fn to_bytes(model: &Mlp, meta: &ModelMeta) -> Result<Vec<u8>> {
         tensors.push((format!("W{n}"), "F32", vec![l.out_dim, l.in_dim], w));
         let b = l.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
         tensors.push((format!("b{n}"), "F32", vec![l.out_dim], b));
+        if let Some(norm) = &model.norms[i] {
+            let g = norm.gain.iter().flat_map(|v| v.to_le_bytes()).collect();
+            tensors.push((format!("G{n}"), "F32", vec![norm.width], g));
+            let b = norm.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
+            tensors.push((format!("B{n}"), "F32", vec![norm.width], b));
+        }
     }
     for (i, l) in model.layers.iter().enumerate() {
         if let Some(m) = &l.mask {
@@ -159,8 +165,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
             Some((_, n)) => n_layers = n_layers.max(n),
             None => {
                 return Err(format!(
-                "unexpected tensor '{name}': a model file holds only W1, b1, M1, W2, b2, M2, ... \
-                     (weights, biases, masks of layers 1, 2, ...)"
+                "unexpected tensor '{name}': a model file holds only W1, b1, M1, G1, B1, W2, ... \
+                     (weights, biases, masks, LayerNorm gains and biases of layers 1, 2, ...)"
             ))
             }
         }
@@ -220,7 +226,40 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
             task.outputs()
         ));
     }
-    let model = Mlp::from_layers(layers, task).map_err(|e| e.to_string())?;
+    let mut model = Mlp::from_layers(layers, task).map_err(|e| e.to_string())?;
+    for n in 1..=n_layers {
+        let (gain, bias) = (
+            st.tensor(&format!("G{n}")).ok(),
+            st.tensor(&format!("B{n}")).ok(),
+        );
+        let (gain, bias) = match (gain, bias) {
+            (None, None) => continue,
+            (Some(g), Some(b)) => (g, b),
+            _ => {
+                return Err(format!(
+                    "LayerNorm of layer {n} needs both G{n} (gain) and B{n} (bias)"
+                ))
+            }
+        };
+        let width = model.layers[n - 1].out_dim;
+        if n == n_layers {
+            return Err(format!(
+                "G{n}/B{n}: the output layer has no LayerNorm (only hidden layers do)"
+            ));
+        }
+        for (t, name) in [(&gain, "G"), (&bias, "B")] {
+            if t.shape() != [width] {
+                return Err(format!(
+                    "tensor {name}{n} has shape {:?}; expected [{width}] (one per row of W{n})",
+                    t.shape()
+                ));
+            }
+        }
+        let mut norm = LayerNorm::new(width);
+        norm.gain = floats(&gain, &format!("G{n}"))?;
+        norm.bias = floats(&bias, &format!("B{n}"))?;
+        model.norms[n - 1] = Some(norm);
+    }
     check_recorded(&info, &model)?;
     let meta = ModelMeta {
         strategy: info.get("strategy").cloned(),
@@ -241,7 +280,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
 /// `W3` -> `('W', 3)`; anything else -> `None`.
 fn parse_name(name: &str) -> Option<(char, usize)> {
     let mut chars = name.chars();
-    let kind = chars.next().filter(|c| matches!(c, 'W' | 'b' | 'M'))?;
+    let kind = chars
+        .next()
+        .filter(|c| matches!(c, 'W' | 'b' | 'M' | 'G' | 'B'))?;
     let digits = chars.as_str();
     if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -9,6 +9,7 @@ use crate::kernels::{self, loss, Isa};
 use crate::rng::Rng;
 
 use super::layer::Linear;
+use super::layernorm::{LayerNorm, NormScratch};
 
 /// A stack of linear layers with ReLU after every layer but the last, which produces logits for `task`.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +18,8 @@ pub struct Mlp {
     pub layers: Vec<Linear>,
     /// What the logits mean (fixes the loss).
     pub task: Task,
+    /// Optional LayerNorm before the activation of each layer (same length as `layers`; the head has none).
+    pub norms: Vec<Option<LayerNorm>>,
 }
 
 /// Per-layer scratch buffers for forward and backward passes of up to `capacity` samples.
@@ -29,6 +32,8 @@ pub struct Workspace {
     acts: Vec<Vec<f32>>,
     /// Gradient of the mean loss with respect to each layer's pre-activation.
     dz: Vec<Vec<f32>>,
+    /// Saved LayerNorm values, for layers that have one.
+    norm: Vec<Option<NormScratch>>,
 }
 
 /// Gradients of the loss with respect to every weight and bias, shaped like the model.
@@ -38,6 +43,10 @@ pub struct Grads {
     pub w: Vec<Vec<f32>>,
     /// One buffer per layer, shaped like `Linear::bias`.
     pub b: Vec<Vec<f32>>,
+    /// LayerNorm gain gradients per layer (empty for layers without a LayerNorm).
+    pub norm_gain: Vec<Vec<f32>>,
+    /// LayerNorm bias gradients per layer (empty for layers without a LayerNorm).
+    pub norm_bias: Vec<Vec<f32>>,
 }
 
 impl Workspace {
@@ -79,11 +88,16 @@ impl Mlp {
                 ),
             ));
         }
-        let layers = dims
+        let layers: Vec<Linear> = dims
             .windows(2)
             .map(|w| Linear::init(w[0], w[1], rng))
             .collect();
-        Ok(Mlp { layers, task })
+        let norms = vec![None; layers.len()];
+        Ok(Mlp {
+            layers,
+            task,
+            norms,
+        })
     }
 
     /// A model from explicit layers, checking that consecutive widths agree.
@@ -113,7 +127,21 @@ impl Mlp {
                 "the last layer's width does not match the task",
             ));
         }
-        Ok(Mlp { layers, task })
+        let norms = vec![None; layers.len()];
+        Ok(Mlp {
+            layers,
+            task,
+            norms,
+        })
+    }
+
+    /// The same model with an identity-initialised LayerNorm before every hidden activation.
+    pub fn with_layernorm(mut self) -> Self {
+        let last = self.layers.len() - 1;
+        self.norms = (0..=last)
+            .map(|l| (l != last).then(|| LayerNorm::new(self.layers[l].out_dim)))
+            .collect();
+        self
     }
 
     /// Input width `d`.
@@ -156,6 +184,11 @@ impl Mlp {
                 .iter()
                 .map(|l| vec![0.0; capacity * l.out_dim])
                 .collect(),
+            norm: self
+                .norms
+                .iter()
+                .map(|n| n.as_ref().map(|n| n.scratch(capacity)))
+                .collect(),
         }
     }
 
@@ -172,6 +205,8 @@ impl Mlp {
                 .iter()
                 .map(|l| vec![0.0; l.bias.len()])
                 .collect(),
+            norm_gain: self.norms.iter().map(norm_zeros).collect(),
+            norm_bias: self.norms.iter().map(norm_zeros).collect(),
         }
     }
 
@@ -201,9 +236,12 @@ impl Mlp {
                 &layer.weight,
                 input,
                 &layer.bias,
-                l != last,
+                l != last && self.norms[l].is_none(),
                 out,
             );
+            if let (Some(norm), Some(scratch)) = (&self.norms[l], &mut ws.norm[l]) {
+                norm.forward(out, batch, l != last, scratch);
+            }
         }
         &ws.acts[last][..batch * self.layers[last].out_dim]
     }
@@ -255,6 +293,10 @@ impl Mlp {
                 let dprev = &mut below[l - 1][..batch * k];
                 kernels::linear_backward_input(isa, n, k, batch, &layer.weight, dz, dprev);
                 kernels::relu_backward(dprev, &ws.acts[l - 1][..batch * k]);
+                if let (Some(norm), Some(scratch)) = (&self.norms[l - 1], &mut ws.norm[l - 1]) {
+                    let (dg, db) = (&mut grads.norm_gain[l - 1], &mut grads.norm_bias[l - 1]);
+                    norm.backward(dprev, batch, scratch, dg, db);
+                }
             }
         }
         total
@@ -277,4 +319,8 @@ impl Mlp {
             })),
         }
     }
+}
+
+fn norm_zeros(n: &Option<LayerNorm>) -> Vec<f32> {
+    n.as_ref().map_or_else(Vec::new, |n| vec![0.0; n.width])
 }

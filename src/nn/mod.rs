@@ -2,12 +2,14 @@
 //! training loop.
 
 pub mod layer;
+pub mod layernorm;
 pub mod mlp;
 pub mod optim;
 pub mod reg;
 pub mod train;
 
 pub use layer::Linear;
+pub use layernorm::LayerNorm;
 pub use mlp::{Grads, Mlp, Workspace};
 pub use optim::Adam;
 pub use reg::Regularizer;

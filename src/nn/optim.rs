@@ -19,6 +19,8 @@ pub struct Adam {
     vw: Vec<Vec<f32>>,
     mb: Vec<Vec<f32>>,
     vb: Vec<Vec<f32>>,
+    /// LayerNorm moments: `[m_gain, v_gain, m_bias, v_bias]` per layer (empty without a LayerNorm).
+    mn: Vec<[Vec<f32>; 4]>,
 }
 
 impl Adam {
@@ -48,12 +50,27 @@ impl Adam {
             vw: zeros_w(),
             mb: zeros_b(),
             vb: zeros_b(),
+            mn: model
+                .norms
+                .iter()
+                .map(|n| {
+                    let w = n.as_ref().map_or(0, |n| n.width);
+                    std::array::from_fn(|_| vec![0.0; w])
+                })
+                .collect(),
         }
     }
 
     /// Steps taken so far.
     pub fn steps(&self) -> u32 {
         self.t
+    }
+
+    /// Forgets the moments of weight `index` (row-major) of layer `layer`, as for a weight that was just masked
+    /// or unmasked by a mask update: a masked weight's moments are exactly 0.
+    pub fn reset_weight(&mut self, layer: usize, index: usize) {
+        self.mw[layer][index] = 0.0;
+        self.vw[layer][index] = 0.0;
     }
 
     /// Applies one update with `grads` to `model`.
@@ -98,6 +115,42 @@ impl Adam {
                 .zip(&grads.b[l])
                 .zip(self.mb[l].iter_mut())
                 .zip(self.vb[l].iter_mut())
+            {
+                update(p, g, m, v);
+            }
+        }
+        if model.norms.iter().any(Option::is_some) {
+            self.step_norms(model, grads, step_size, bc2_sqrt);
+        }
+    }
+
+    /// The LayerNorm part of [`Adam::step`] (kept apart so the weight loops stay as tight as without norms).
+    #[inline(never)]
+    fn step_norms(&mut self, model: &mut Mlp, grads: &Grads, step_size: f32, bc2_sqrt: f32) {
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        let update = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
+        };
+        for (l, norm) in model.norms.iter_mut().enumerate() {
+            let Some(norm) = norm else { continue };
+            let [mg, vg, mb, vb] = &mut self.mn[l];
+            for (((p, &g), m), v) in norm
+                .gain
+                .iter_mut()
+                .zip(&grads.norm_gain[l])
+                .zip(mg)
+                .zip(vg)
+            {
+                update(p, g, m, v);
+            }
+            for (((p, &g), m), v) in norm
+                .bias
+                .iter_mut()
+                .zip(&grads.norm_bias[l])
+                .zip(mb)
+                .zip(vb)
             {
                 update(p, g, m, v);
             }

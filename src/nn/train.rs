@@ -101,8 +101,30 @@ impl Trainer {
         total / batch as f32
     }
 
+    /// The optimizer's state (for mask updates that must reset moments).
+    pub fn adam_mut(&mut self) -> &mut Adam {
+        &mut self.adam
+    }
+
+    /// Optimisation steps in one epoch over `n` samples.
+    pub fn steps_per_epoch(&self, n: usize) -> usize {
+        n.div_ceil(self.cfg.batch_size)
+    }
+
     /// One epoch over `data` in an order shuffled by `rng`; returns the mean data loss over the epoch.
     pub fn epoch(&mut self, model: &mut Mlp, data: &Dataset, rng: &mut Rng) -> f32 {
+        self.epoch_with(model, data, rng, |_, _| {})
+    }
+
+    /// [`Trainer::epoch`], calling `after_step(model, adam)` after every optimisation step (e.g. a mask update,
+    /// see [`crate::expand::Rewirer`]). With a no-op hook this is exactly [`Trainer::epoch`].
+    pub fn epoch_with(
+        &mut self,
+        model: &mut Mlp,
+        data: &Dataset,
+        rng: &mut Rng,
+        mut after_step: impl FnMut(&mut Mlp, &mut Adam),
+    ) -> f32 {
         assert_eq!(
             data.d,
             model.input_dim(),
@@ -124,6 +146,7 @@ impl Trainer {
             );
             let (xb, yb) = (std::mem::take(&mut self.xb), std::mem::take(&mut self.yb));
             total += self.step(model, &xb[..b * d], &yb[..b], b) as f64 * b as f64;
+            after_step(model, &mut self.adam);
             self.xb = xb;
             self.yb = yb;
             start += b;

@@ -13,11 +13,13 @@ use neurosplit::{Error, Result};
 mod expand;
 mod inspect;
 mod reproduce;
+mod theory;
 mod train;
 
 use expand::ExpandArgs;
 use inspect::InspectArgs;
 use reproduce::CaseStudyArgs;
+use theory::TheoryArgs;
 use train::TrainArgs;
 
 /// Fixed Parameter Expansion: split every hidden neuron into `alpha` children with disjoint inputs, and keep
@@ -26,7 +28,8 @@ use train::TrainArgs;
 #[command(name = "neurosplit", version, about, long_about = None, after_help = "Examples:\n  \
     neurosplit reproduce case-study                 the paper's Sec. 3.1 (8 clauses, 8 neurons, alpha 2, 5 trials)\n  \
     neurosplit reproduce case-study --trials 2 --pre-epochs 200 --post-epochs 200   a quicker look\n  \
-    neurosplit train --neurons 8 --alpha 4 --strategy random   one dense model, expanded, retrained")]
+    neurosplit train --neurons 8 --alpha 4 --strategy random   one dense model, expanded, retrained\n  \
+    neurosplit theory --literals 32 --k 4 --alpha 2 --neurons 8   coverage and collisions of a random FPE layer")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,6 +53,8 @@ enum Command {
     Expand(ExpandArgs),
     /// Write a saved model's interference metrics (JSON) and its Fig. 2 pictures (W and Gram heatmaps).
     Inspect(InspectArgs),
+    /// Coverage and collisions of a random FPE layer (Sec. 2.5): exact, approximate, Monte Carlo.
+    Theory(TheoryArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -107,6 +112,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::train(args),
         Command::Expand(args) => expand::expand(args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Theory(args) => theory::theory(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,11 +6,14 @@ use std::time::Instant;
 use clap::Args;
 
 use neurosplit::data::Dnf;
-use neurosplit::expand::{expand, FpeConfig, Strategy};
+use neurosplit::expand::{
+    expand_alternating, Assignment, Decay, DeepInputs, RewireConfig, Rewirer, Strategy,
+};
 use neurosplit::io::ModelMeta;
 use neurosplit::metrics;
 use neurosplit::nn::{accuracy, Mlp, Trainer};
 use neurosplit::rng::{self, purpose};
+use neurosplit::theory;
 use neurosplit::{Error, Result};
 
 use crate::{write_json, DataArgs};
@@ -25,31 +28,116 @@ pub struct TrainArgs {
     /// Expand with FPE after the dense epochs, into `alpha` children per neuron.
     #[arg(long)]
     alpha: Option<usize>,
-    /// Split strategy for the expansion: random or clause.
+    /// Split strategy for the expansion: random, clause, gram, two-four (alpha 2) or custom (with --assignment).
     #[arg(long, default_value = "random")]
     strategy: String,
+    /// JSON file of the custom split (one object, or a list with one per expanded layer); see
+    /// `neurosplit::expand::Assignment`.
+    #[arg(long, value_name = "FILE")]
+    assignment: Option<PathBuf>,
+    /// Clusters of the gram split (default: round(sqrt(inputs)), at least alpha).
+    #[arg(long)]
+    clusters: Option<usize>,
+    /// Hidden widths of a deeper model, e.g. 8,8,8 (replaces --neurons). FPE then expands hidden layers
+    /// 0, 2, 4, ... (alternating expansion), never the output head.
+    #[arg(long, value_delimiter = ',', conflicts_with = "neurons")]
+    hidden: Option<Vec<usize>>,
+    /// LayerNorm before every hidden activation.
+    #[arg(long)]
+    layernorm: bool,
+    /// After the expansion, rewire the masks every T optimisation steps (unmask a fraction of masked weights at
+    /// random, prune as many smallest-magnitude live ones).
+    #[arg(long, value_name = "T")]
+    rewire_every: Option<usize>,
+    /// Fraction of each layer's masked weights unmasked per rewiring (at the start, with --rewire-decay cosine).
+    #[arg(long, default_value_t = 0.1)]
+    rewire_fraction: f64,
+    /// Schedule of the rewired fraction: constant or cosine.
+    #[arg(long, default_value = "constant")]
+    rewire_decay: String,
     /// Epochs of training after the expansion (default: as many as --epochs).
     #[arg(long)]
     post_epochs: Option<usize>,
     /// Print the loss every N epochs (0 = never).
     #[arg(long, default_value_t = 100)]
     log_every: usize,
-    /// Write the run's results to this JSON file.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
     /// Save the final model (the FPE model if --alpha is given, else the dense one) as safetensors, with the
     /// data's clauses as feature groups, for `neurosplit expand` and `neurosplit inspect`.
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
+    /// Write the run's results to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 pub fn train(args: TrainArgs) -> Result<()> {
     let d = &args.data;
     let strategy: Strategy = args.strategy.parse()?;
     let dnf = Dnf::with_clauses(d.clauses, d.k)?;
-    if d.neurons == 0 {
-        return Err(Error::invalid("neurons", "must be at least 1"));
+    let hidden = args.hidden.clone().unwrap_or_else(|| vec![d.neurons]);
+    if hidden.is_empty() || hidden.contains(&0) {
+        return Err(Error::invalid(
+            "hidden widths",
+            "every hidden layer needs at least 1 neuron (e.g. --hidden 8,8,8)",
+        ));
     }
+    let assignments = match (&args.assignment, strategy) {
+        (Some(path), Strategy::Custom) => Assignment::load(path)?,
+        (None, Strategy::Custom) => {
+            return Err(Error::invalid(
+                "strategy",
+                "custom needs --assignment FILE with the split",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(Error::invalid(
+                "assignment",
+                "--assignment is only used with --strategy custom",
+            ))
+        }
+        (None, _) => Vec::new(),
+    };
+    if let Some(alpha) = args.alpha {
+        if strategy == Strategy::TwoFour && alpha != 2 {
+            return Err(Error::invalid(
+                "alpha",
+                format!("the two-four (2:4) split needs alpha = 2, not {alpha}"),
+            ));
+        }
+        if let Some(a) = assignments.iter().find(|a| a.alpha != alpha) {
+            return Err(Error::invalid(
+                "assignment",
+                format!(
+                    "it splits into alpha = {} children but --alpha is {alpha}",
+                    a.alpha
+                ),
+            ));
+        }
+    }
+    if args.clusters.is_some() && strategy != Strategy::Gram {
+        return Err(Error::invalid(
+            "clusters",
+            "--clusters is only used with --strategy gram",
+        ));
+    }
+    let rewire = match args.rewire_every {
+        Some(every) => {
+            if args.alpha.is_none() {
+                return Err(Error::invalid(
+                    "rewire",
+                    "--rewire-every moves the masks of an FPE expansion: add --alpha",
+                ));
+            }
+            let cfg = RewireConfig {
+                every,
+                fraction: args.rewire_fraction,
+                decay: args.rewire_decay.parse::<Decay>()?,
+            };
+            cfg.validate()?;
+            Some(cfg)
+        }
+        None => None,
+    };
     let pre = d.train_config(args.epochs);
     pre.validate()?;
     let post = d.train_config(args.post_epochs.unwrap_or(args.epochs));
@@ -84,11 +172,34 @@ pub fn train(args: TrainArgs) -> Result<()> {
         &mut rng::stream(d.seed, &[0, purpose::DATA_TRAIN]),
     )?;
     let test = dnf.generate(d.n_test, &mut rng::stream(d.seed, &[0, purpose::DATA_TEST]))?;
+    let dims: Vec<usize> = std::iter::once(train.d)
+        .chain(hidden.iter().copied())
+        .chain(std::iter::once(1))
+        .collect();
     let mut model = Mlp::new(
-        &[train.d, d.neurons, 1],
+        &dims,
         train.task,
         &mut rng::stream(d.seed, &[0, purpose::INIT]),
     )?;
+    if args.layernorm {
+        model = model.with_layernorm();
+    }
+    let inputs = DeepInputs {
+        groups: train.groups.as_deref(),
+        assignments: &assignments,
+        clusters: args.clusters,
+    };
+    if let Some(alpha) = args.alpha {
+        // The same expansion of the untrained model (same shapes and supports): a bad setting fails here,
+        // before any training time is spent. Its random stream is not the run's.
+        expand_alternating(
+            &model,
+            alpha,
+            strategy,
+            &inputs,
+            &mut rng::stream(d.seed, &[1]),
+        )?;
+    }
     println!(
         "data: {} clauses x {} literals, {} train / {} test ({:.0}% positive); model {:?}, {} non-zero weights",
         d.clauses,
@@ -114,15 +225,15 @@ pub fn train(args: TrainArgs) -> Result<()> {
     );
     let dense_acc = accuracy(&model, &test);
     println!(
-        "dense: h = {}, {} non-zero weights, test accuracy {:.2}% ({:.1} s)",
-        d.neurons,
+        "dense: hidden {:?}, {} non-zero weights, test accuracy {:.2}% ({:.1} s)",
+        hidden,
         model.nnz(),
         100.0 * dense_acc,
         start.elapsed().as_secs_f64()
     );
     let mut out = serde_json::json!({
-        "config": { "clauses": d.clauses, "k": d.k, "neurons": d.neurons, "seed": d.seed, "pre": pre },
-        "dense": { "hidden": d.neurons, "nnz": model.nnz(), "test_acc": dense_acc,
+        "config": { "clauses": d.clauses, "k": d.k, "hidden": hidden, "layernorm": args.layernorm, "seed": d.seed, "pre": pre },
+        "dense": { "hidden": hidden, "nnz": model.nnz(), "test_acc": dense_acc,
                    "capacity_total": metrics::feature_capacity(&model.layers[0]).iter().sum::<f64>(),
                    "mean_cosine": metrics::mean_cosine(&model.layers[0]) },
     });
@@ -135,54 +246,98 @@ pub fn train(args: TrainArgs) -> Result<()> {
         },
     );
     if let Some(alpha) = args.alpha {
-        let fcfg = FpeConfig {
+        let (mut wide, report) = expand_alternating(
+            &model,
             alpha,
             strategy,
-            layer: 0,
-        };
-        let (mut wide, report) = expand(
-            &model,
-            &fcfg,
-            train.groups.as_deref(),
+            &inputs,
             &mut rng::stream(d.seed, &[0, purpose::SPLIT]),
         )?;
+        for (layer, r) in &report.steps {
+            println!(
+                "FPE ({strategy}, alpha = {alpha}) of layer {layer}: width {} -> {}; non-zero weights of layers {layer}-{} {} -> {} after split -> {} after pruning ({} pruned from W{}, {} from W{})",
+                r.width_before,
+                r.width_after,
+                layer + 1,
+                r.budget,
+                r.nnz_after_split,
+                r.nnz_final,
+                r.pruned_in,
+                layer + 1,
+                r.pruned_out,
+                layer + 2,
+            );
+        }
         println!(
-            "FPE ({strategy}, alpha = {alpha}): h {} -> {}; non-zero weights {} -> {} after split -> {} after pruning \
-             ({} from W1, {} from W2); test accuracy at split {:.2}%",
-            report.width_before,
-            report.width_after,
+            "FPE: widths {:?} -> {:?}; network non-zero weights {} -> {}; test accuracy at split {:.2}%",
+            model.dims(),
+            report.dims_after,
             report.budget,
-            report.nnz_after_split,
             report.nnz_final,
-            report.pruned_in,
-            report.pruned_out,
             100.0 * accuracy(&wide, &test)
         );
+        let collisions = train.groups.as_deref().map(|clauses| {
+            let (before, after) = (
+                theory::measure_layer(&model.layers[0], clauses),
+                theory::measure_layer(&wide.layers[0], clauses),
+            );
+            println!(
+                "first layer over {} clauses: covered {} -> {}; clause collisions {} -> {} (ratio {:.4})",
+                clauses.len(),
+                before.covered,
+                after.covered,
+                before.collisions,
+                after.collisions,
+                after.collisions as f64 / before.collisions.max(1) as f64
+            );
+            serde_json::json!({ "dense": before, "fpe_at_split": after })
+        });
         let start = Instant::now();
         let mut trainer = Trainer::new(&wide, post)?;
-        trainer.fit(
-            &mut wide,
-            &train,
-            &mut rng::stream(d.seed, &[0, purpose::SHUFFLE_POST]),
-            |e, l| log("fpe", e, l, args.log_every, post.epochs),
-        );
+        let mut shuffle = rng::stream(d.seed, &[0, purpose::SHUFFLE_POST]);
+        let mut log_post = |e, l| log("fpe", e, l, args.log_every, post.epochs);
+        let rewired = match rewire {
+            Some(cfg) => {
+                let total = post.epochs * trainer.steps_per_epoch(train.n);
+                let mut rewirer =
+                    Rewirer::new(cfg, total, rng::stream(d.seed, &[0, purpose::REWIRE]))?;
+                rewirer.fit(&mut trainer, &mut wide, &train, &mut shuffle, &mut log_post);
+                let h = rewirer.history();
+                let moved: usize = h.iter().map(|r| r.moved).sum();
+                println!(
+                    "rewiring ({}, every {} steps, fraction {}): {} updates moved {} weights; non-zero weights after each update: {}",
+                    cfg.decay,
+                    cfg.every,
+                    cfg.fraction,
+                    h.len(),
+                    moved,
+                    if h.iter().all(|r| r.nnz == report.budget) { "all equal to the budget" } else { "NOT equal to the budget" }
+                );
+                Some(serde_json::json!({ "config": cfg, "updates": h.len(), "moved": moved }))
+            }
+            None => {
+                trainer.fit(&mut wide, &train, &mut shuffle, &mut log_post);
+                None
+            }
+        };
         let acc = accuracy(&wide, &test);
         println!(
-            "FPE: h = {}, {} non-zero weights, test accuracy {:.2}% ({:.1} s)",
-            report.width_after,
+            "FPE: widths {:?}, {} non-zero weights, test accuracy {:.2}% ({:.1} s)",
+            wide.dims(),
             wide.nnz(),
             100.0 * acc,
             start.elapsed().as_secs_f64()
         );
-        out["fpe"] = serde_json::json!({ "strategy": strategy, "alpha": alpha, "report": report, "nnz": wide.nnz(), "test_acc": acc, "post": post,
+        out["fpe"] = serde_json::json!({ "strategy": strategy, "alpha": alpha, "report": report, "nnz": wide.nnz(), "test_acc": acc, "post": post, "clauses": collisions, "rewiring": rewired,
             "capacity_total": metrics::feature_capacity(&wide.layers[0]).iter().sum::<f64>(),
             "mean_cosine": metrics::mean_cosine(&wide.layers[0]) });
+        let expanded_layer = report.steps.first().map(|(layer, _)| *layer);
         to_save = (
             wide,
             ModelMeta {
                 strategy: Some(strategy.to_string()),
                 alpha: Some(alpha),
-                expanded_layer: Some(0),
+                expanded_layer,
                 ..to_save.1
             },
         );

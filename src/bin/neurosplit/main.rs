@@ -10,10 +10,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use neurosplit::nn::{Regularizer, TrainConfig};
 use neurosplit::{Error, Result};
 
+mod merge;
 mod reproduce;
 mod train;
 
-use reproduce::CaseStudyArgs;
+use merge::MergeArgs;
+use reproduce::ReproduceArgs;
 use train::TrainArgs;
 
 /// Fixed Parameter Expansion: split every hidden neuron into `alpha` children with disjoint inputs, and keep
@@ -30,16 +32,16 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Reproduce one of the paper's experiments.
+    /// Reproduce one of the paper's experiments from its spec (resumable; see --list).
     #[command(
-        after_help = "Experiments:\n  case-study   Sec. 3.1: dense vs clause-split vs random-split FPE on 8 clauses x 4 literals, h = 8"
+        after_help = "Examples:\n  neurosplit reproduce --list                 the experiments, with estimated run times\n  \
+            neurosplit reproduce case-study             Sec. 3.1 (8 clauses, 8 neurons, alpha 2, 5 trials)\n  \
+            neurosplit reproduce heatmap --shard 2/8    one slice of Fig. 3c's grid\n  \
+            neurosplit reproduce my-spec.toml           a spec of your own"
     )]
-    Reproduce {
-        /// Which experiment (e.g. `case-study`).
-        name: String,
-        #[command(flatten)]
-        args: CaseStudyArgs,
-    },
+    Reproduce(ReproduceArgs),
+    /// Join results files (e.g. the shards of a job array) into one.
+    Merge(MergeArgs),
     /// Train one model on DNF data: dense, then optionally expanded with FPE and trained on.
     Train(TrainArgs),
 }
@@ -95,7 +97,8 @@ impl DataArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Reproduce { name, args } => reproduce::reproduce(&name, args),
+        Command::Reproduce(args) => reproduce::reproduce(args),
+        Command::Merge(args) => merge::merge(args),
         Command::Train(args) => train::train(args),
     };
     match result {

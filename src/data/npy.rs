@@ -54,7 +54,7 @@ impl Source {
         Ok(Source::Npz(Box::new(npz)))
     }
 
-    /// Reads array `name` as element type `T` and dimension `D`; `Ok(None)` when the dtype differs.
+    /// Reads array `name` as element type `T` and dimension `D`; `Ok(None)` when its dtype or rank differs.
     fn read<T: ReadableElement, D: ndarray::Dimension>(
         &mut self,
         name: &str,
@@ -73,7 +73,10 @@ impl Source {
                 let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
                 match ndarray::Array::<T, D>::read_npy(file) {
                     Ok(a) => Ok(Some(a)),
-                    Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => Ok(None),
+                    Err(
+                        ndarray_npy::ReadNpyError::WrongDescriptor(_)
+                        | ndarray_npy::ReadNpyError::WrongNdim(..),
+                    ) => Ok(None),
                     Err(e) => Err(Error::invalid(what, format!("{}: {e}", path.display()))),
                 }
             }

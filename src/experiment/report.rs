@@ -325,3 +325,70 @@ pub fn compute_seconds(records: &[TrialRecord]) -> f64 {
         .map(|r| r.pre_seconds + r.models.iter().map(|m| m.seconds).sum::<f64>())
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::runner::ModelRecord;
+
+    fn model(name: &str, alpha: Option<usize>, acc: f64) -> ModelRecord {
+        ModelRecord {
+            model: name.into(),
+            alpha,
+            hidden: 8 * alpha.unwrap_or(1),
+            nnz: 264,
+            test_acc_at_split: 0.5,
+            test_acc: acc,
+            train_acc: acc,
+            curve: vec![],
+            metrics: BTreeMap::new(),
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn summary_statistics_by_hand() {
+        let spec = Spec::load("case-study").unwrap();
+        let cell = cells(&spec)[0].clone();
+        let dense = [0.70, 0.80, 0.90];
+        let clause = [0.95, 0.97, 0.99];
+        let records: Vec<TrialRecord> = (0..3)
+            .map(|t| TrialRecord {
+                spec: spec.name.clone(),
+                fingerprint: String::new(),
+                cell: cell.key(),
+                trial: t,
+                seed: 0,
+                pre_test_acc: 0.7,
+                pre_nnz: 264,
+                models: vec![
+                    model("dense", None, dense[t]),
+                    model("clause", Some(2), clause[t]),
+                ],
+                pre_seconds: 1.0,
+            })
+            .collect();
+        let s = summarize(&spec, &records);
+        assert_eq!(s.len(), 1);
+        let (d, c) = (&s[0].models[0], &s[0].models[1]);
+        assert!((d.test_acc.mean - 0.8).abs() < 1e-12);
+        assert!((d.test_acc.sem - 0.1 / 3f64.sqrt()).abs() < 1e-12);
+        assert!(d.ri.is_none() && d.p_value.is_none());
+        let ri = c.ri.unwrap();
+        let r = 0.97 / 0.8;
+        assert!((ri.mean - (r - 1.0)).abs() < 1e-12);
+        let (sf, sd) = (0.02 / 3f64.sqrt(), 0.1 / 3f64.sqrt());
+        let want = r * ((sf / 0.97f64).powi(2) + (sd / 0.8f64).powi(2)).sqrt();
+        assert!((ri.sem - want).abs() < 1e-12);
+        let (_, _, p) = crate::stats::welch_t_test(&clause, &dense).unwrap();
+        assert_eq!(c.p_value, Some(p));
+        assert!((c.acc_per_nnz - 0.97 / 264.0).abs() < 1e-15);
+        // The paper's numbers sit beside ours.
+        let table = table(&spec, &s);
+        assert!(
+            table.contains("| 99.4 |") && table.contains("| 78.7 |"),
+            "{table}"
+        );
+        assert!(table.contains("FPE clause-split (alpha=2)"), "{table}");
+    }
+}

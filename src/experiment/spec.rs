@@ -498,3 +498,64 @@ pub fn strategy(name: &str) -> Result<Strategy> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_spec_parses_and_is_named_after_its_file() {
+        for (name, text) in BUILTIN {
+            let spec = Spec::parse(text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(spec.name, *name);
+            assert!(spec.trials >= 5, "{name}");
+        }
+        // The Boolean specs run in this build; the rest say precisely what is missing.
+        for name in ["case-study", "neurons-sweep", "clauses-sweep", "heatmap"] {
+            Spec::load(name).unwrap().check_available().unwrap();
+        }
+        for name in [
+            "capacity-tables",
+            "deep",
+            "two-four",
+            "rewiring",
+            "fashion-mnist",
+        ] {
+            let err = Spec::load(name).unwrap().check_available().unwrap_err();
+            assert!(
+                err.to_string().contains("not available in this build"),
+                "{name}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_trials_and_labels_but_not_settings() {
+        let a = Spec::load("case-study").unwrap();
+        let mut b = a.clone();
+        b.trials = 50;
+        b.title = "another title".into();
+        b.paper.clear();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        b.train.lr = 2e-3;
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        let mut c = a.clone();
+        c.seed = 1;
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn total_epochs_sets_post_epochs_per_cell() {
+        let s = Spec::load("split-timing").unwrap();
+        assert_eq!(s.post_epochs(1), 99);
+        assert_eq!(s.post_epochs(50), 50);
+        let text = BUILTIN[1]
+            .1
+            .replace("post_epochs = 1000", "post_epochs = 1000\ntotal_epochs = 5");
+        let err = Spec::parse(&text, "x").unwrap_err().to_string();
+        assert!(
+            err.contains("exactly one of post_epochs and total_epochs"),
+            "{err}"
+        );
+    }
+}

@@ -39,7 +39,7 @@ enum Command {
             neurosplit reproduce heatmap --shard 2/8    one slice of Fig. 3c's grid\n  \
             neurosplit reproduce my-spec.toml           a spec of your own"
     )]
-    Reproduce(ReproduceArgs),
+    Reproduce(Box<ReproduceArgs>),
     /// Join results files (e.g. the shards of a job array) into one.
     Merge(MergeArgs),
     /// Train one model on DNF data: dense, then optionally expanded with FPE and trained on.
@@ -97,7 +97,7 @@ impl DataArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Reproduce(args) => reproduce::reproduce(args),
+        Command::Reproduce(args) => reproduce::reproduce(*args),
         Command::Merge(args) => merge::merge(args),
         Command::Train(args) => train::train(args),
     };

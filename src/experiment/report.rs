@@ -210,6 +210,11 @@ pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
         for m in &c.models {
             let acc = paper_value(spec, cell, &m.model, m.alpha, "test_acc");
             let ri_p = paper_value(spec, cell, &m.model, m.alpha, "ri");
+            let ri_p = if m.alpha.is_none() && ri_p.is_none() {
+                String::new()
+            } else {
+                paper_text(ri_p)
+            };
             let ri = m.ri.map_or(String::new(), |r| {
                 format!("{:+.1} ± {:.1}", 100.0 * r.mean, 100.0 * r.sem)
             });
@@ -224,7 +229,7 @@ pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
                 100.0 * m.test_acc.mean,
                 100.0 * m.test_acc.sem,
                 paper_text(acc),
-                paper_text(ri_p),
+                ri_p,
                 100.0 * m.acc_per_nnz * 1000.0,
             ));
             for name in &metric_names {

@@ -4,8 +4,9 @@
 //! `t = c0 + c1 * b * (d h + h C)` seconds (`c0`: per-step overhead; `c1`: time per multiply-add of the
 //! forward pass, backward and Adam included). Masked (expanded) layers are computed dense, so an FPE model of
 //! width `alpha h` costs like a dense one of that width. [`CostModel::measure`] fits `c0` and `c1` by timing
-//! steps of two models of very different sizes (the fastest of three repeats each); the estimate of a spec is its total step cost divided by the
-//! number of threads that can be kept busy (at most the number of trials times post-split models).
+//! steps of two models of very different sizes (the fastest of three repeats each); the estimate of a spec is
+//! its total step cost divided by the number of threads that can be kept busy (at most the number of trials
+//! times post-split models).
 
 use std::time::Instant;
 
@@ -24,8 +25,8 @@ pub struct CostModel {
     pub c1: f64,
 }
 
-/// Seconds per step of `dims` at `batch`: the fastest of three timings of `epochs` epochs of 10 steps each (data of 10 batches, so
-/// that gathering and shuffling cost what they cost in training).
+/// Seconds per step of `dims` at `batch`: the fastest of three timings of `epochs` epochs of 10 steps each
+/// (data of 10 batches, so that gathering and shuffling cost what they cost in training).
 fn time_steps(dims: &[usize], batch: usize, epochs: usize) -> f64 {
     let (d, c) = (dims[0], *dims.last().expect("dims"));
     let task = if c == 1 {

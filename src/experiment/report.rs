@@ -72,12 +72,16 @@ pub struct CellSummary {
     pub models: Vec<ModelSummary>,
 }
 
-/// Summarises `records` cell by cell, in grid order (cells without records are left out).
+/// Summarises `records` cell by cell, in grid order (cells without records, and trials beyond the spec's
+/// count, are left out).
 pub fn summarize(spec: &Spec, records: &[TrialRecord]) -> Vec<CellSummary> {
     let mut out = Vec::new();
     for cell in cells(spec) {
         let key = cell.key();
-        let recs: Vec<&TrialRecord> = records.iter().filter(|r| r.cell == key).collect();
+        let recs: Vec<&TrialRecord> = records
+            .iter()
+            .filter(|r| r.cell == key && r.trial < spec.trials)
+            .collect();
         let Some(first) = recs.first() else { continue };
         let pre: Vec<f64> = recs.iter().map(|r| r.pre_test_acc).collect();
         let accs = |i: usize| -> Vec<f64> { recs.iter().map(|r| r.models[i].test_acc).collect() };

@@ -137,6 +137,8 @@ fn killed_run_resumes_without_losing_or_redoing_trials() {
         out.contains(&format!("{} to run, {kept} already in", 48 - kept)),
         "{out}"
     );
+    // Without a terminal, progress is one plain line per trial on stderr.
+    assert_eq!(err.matches("ETA").count(), 48 - kept, "{err}");
     assert_eq!(canonical(&results), reference, "resumed results differ");
     assert_eq!(lines(&results), 48, "a trial was run twice or lost");
     assert!(part.join("report.md").is_file());

@@ -530,6 +530,16 @@ mod tests {
     }
 
     #[test]
+    fn printed_specs_parse_back_unchanged() {
+        // `reproduce --print-spec` output is itself a valid spec, e.g. to start one's own from.
+        for (name, text) in BUILTIN {
+            let spec = Spec::parse(text, name).unwrap();
+            let printed = toml::to_string(&spec).unwrap();
+            assert_eq!(Spec::parse(&printed, name).unwrap(), spec, "{name}");
+        }
+    }
+
+    #[test]
     fn fingerprint_ignores_trials_and_labels_but_not_settings() {
         let a = Spec::load("case-study").unwrap();
         let mut b = a.clone();

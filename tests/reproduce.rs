@@ -325,3 +325,28 @@ fn list_shows_every_builtin_spec_with_an_estimate() {
         "{out}"
     );
 }
+
+#[test]
+fn curves_and_split_timing_through_the_library() {
+    use neurosplit::experiment::runner::{cells, run_trial};
+    use neurosplit::experiment::spec::Spec;
+    let text = TINY
+        .replace("pre_epochs = [40]", "pre_epochs = [10, 30]")
+        .replace("post_epochs = 40", "total_epochs = 50\ncurve_every = 10")
+        .replace("clauses = [4, 6]", "clauses = [4]");
+    let spec = Spec::parse(&text, "curves").unwrap();
+    let grid = cells(&spec);
+    assert_eq!(grid.len(), 2);
+    for (cell, points) in grid.iter().zip([4, 2]) {
+        let r = run_trial(&spec, cell, 0, None).unwrap();
+        assert_eq!(r.models.len(), 3);
+        for m in &r.models {
+            let epochs: Vec<usize> = m.curve.iter().map(|p| p.0).collect();
+            assert_eq!(epochs, (1..=points).map(|i| 10 * i).collect::<Vec<_>>());
+            assert_eq!(m.curve.last().unwrap().1, m.test_acc);
+            assert_eq!(m.nnz, r.pre_nnz);
+        }
+        let again = run_trial(&spec, cell, 0, None).unwrap();
+        assert_eq!(again.without_timings(), r.without_timings());
+    }
+}

@@ -10,7 +10,7 @@ use clap::Args;
 use neurosplit::experiment::estimate::{estimate, CostModel};
 use neurosplit::experiment::report::{self, ReportContext};
 use neurosplit::experiment::runner::{self, RunOptions, Shard, TrialRecord};
-use neurosplit::experiment::spec::{DatasetSpec, Spec, BUILTIN};
+use neurosplit::experiment::spec::{self, DatasetSpec, Spec, BUILTIN};
 use neurosplit::{Error, Result};
 
 use crate::{progress, write_json};
@@ -180,24 +180,44 @@ fn fmt_secs(s: f64) -> String {
 
 /// Why a spec cannot run here yet, if it cannot.
 fn blocker(spec: &Spec) -> Option<String> {
+    let mut problems = Vec::new();
     if let Err(e) = spec.check_available() {
-        return Some(e.to_string());
+        // Say whether the strategies this build has would do.
+        let mut partial = spec.clone();
+        partial
+            .model
+            .strategies
+            .retain(|s| spec::strategy(s).is_ok());
+        let n = partial.model.strategies.len();
+        if n > 0 && n < spec.model.strategies.len() && partial.check_available().is_ok() {
+            problems.push(format!(
+                "{e}; --strategies {} works",
+                partial.model.strategies.join(",")
+            ));
+        } else {
+            problems.push(e.to_string());
+        }
     }
     match &spec.dataset {
         DatasetSpec::FashionMnist { data_dir, .. } => {
             let dir = data_dir
                 .clone()
                 .unwrap_or_else(|| neurosplit::data::idx::FASHION_MNIST_DIR.into());
-            (!dir.is_dir()).then(|| format!("needs FashionMNIST in {}", dir.display()))
+            if !dir.is_dir() {
+                problems.push(format!("needs FashionMNIST in {}", dir.display()));
+            }
         }
-        DatasetSpec::Embeddings { path, .. } => (!path.exists()).then(|| {
-            format!(
-                "needs embeddings at {} (see docs/REPRODUCTION.md)",
-                path.display()
-            )
-        }),
-        DatasetSpec::Dnf { .. } => None,
+        DatasetSpec::Embeddings { path, .. } => {
+            if !path.exists() {
+                problems.push(format!(
+                    "needs embeddings at {} (see docs/REPRODUCTION.md)",
+                    path.display()
+                ));
+            }
+        }
+        DatasetSpec::Dnf { .. } => {}
     }
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 fn list(threads: usize) -> Result<()> {

@@ -69,6 +69,8 @@ fn small_case_study_runs_and_writes_json() {
         "200",
         "--json",
         json.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
         "--quiet",
     ]);
     assert_eq!(code, 0, "{out}{err}");

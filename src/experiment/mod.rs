@@ -1,6 +1,11 @@
-//! Experiments built from the library's pieces. [`case_study`] is the paper's Sec. 3.1.
+//! Experiments built from the library's pieces. [`case_study`] is the paper's Sec. 3.1; [`spec`], [`runner`],
+//! [`report`] and [`estimate`] run any declarative experiment spec (every paper result has one in `experiments/`).
 
 pub mod case_study;
+pub mod estimate;
+pub mod report;
+pub mod runner;
+pub mod spec;
 
 /// Runs `f` on a rayon pool of `threads` threads (0 = all cores).
 pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> crate::Result<R> {

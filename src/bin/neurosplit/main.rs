@@ -12,13 +12,15 @@ use neurosplit::{Error, Result};
 
 mod expand;
 mod inspect;
+mod merge;
 mod reproduce;
 mod theory;
 mod train;
 
 use expand::ExpandArgs;
 use inspect::InspectArgs;
-use reproduce::CaseStudyArgs;
+use merge::MergeArgs;
+use reproduce::ReproduceArgs;
 use theory::TheoryArgs;
 use train::TrainArgs;
 
@@ -37,16 +39,16 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Reproduce one of the paper's experiments.
+    /// Reproduce one of the paper's experiments from its spec (resumable; see --list).
     #[command(
-        after_help = "Experiments:\n  case-study   Sec. 3.1: dense vs clause-split vs random-split FPE on 8 clauses x 4 literals, h = 8"
+        after_help = "Examples:\n  neurosplit reproduce --list                 the experiments, with estimated run times\n  \
+            neurosplit reproduce case-study             Sec. 3.1 (8 clauses, 8 neurons, alpha 2, 5 trials)\n  \
+            neurosplit reproduce heatmap --shard 2/8    one slice of Fig. 3c's grid\n  \
+            neurosplit reproduce my-spec.toml           a spec of your own"
     )]
-    Reproduce {
-        /// Which experiment (e.g. `case-study`).
-        name: String,
-        #[command(flatten)]
-        args: CaseStudyArgs,
-    },
+    Reproduce(Box<ReproduceArgs>),
+    /// Join results files (e.g. the shards of a job array) into one.
+    Merge(MergeArgs),
     /// Train one model on DNF data: dense, then optionally expanded with FPE and trained on.
     Train(TrainArgs),
     /// Expand a saved model with FPE (same non-zero budget, alpha times the neurons) and save the result.
@@ -108,7 +110,8 @@ impl DataArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Reproduce { name, args } => reproduce::reproduce(&name, args),
+        Command::Reproduce(args) => reproduce::reproduce(*args),
+        Command::Merge(args) => merge::merge(args),
         Command::Train(args) => train::train(args),
         Command::Expand(args) => expand::expand(args),
         Command::Inspect(args) => inspect::inspect(args),

@@ -1,68 +1,294 @@
-//! `neurosplit reproduce`: the paper's experiments.
+//! `neurosplit reproduce`: run an experiment spec (built in or a user's file), resumably, and report it.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use clap::Args;
 
-use neurosplit::experiment::case_study::{self, CaseStudyConfig, TrialResult};
+use neurosplit::experiment::estimate::{estimate, CostModel};
+use neurosplit::experiment::report::{self, ReportContext};
+use neurosplit::experiment::runner::{self, RunOptions, Shard, TrialRecord};
+use neurosplit::experiment::spec::{self, DatasetSpec, Spec, BUILTIN};
 use neurosplit::{Error, Result};
 
-use crate::{progress, write_json, DataArgs};
+use crate::{progress, write_json};
 
 #[derive(Args, Debug)]
-pub struct CaseStudyArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Expansion factor: children per neuron (integer >= 2).
-    #[arg(long, default_value_t = 2)]
-    pub alpha: usize,
-    /// Epochs of dense training before the split.
-    #[arg(long, alias = "epochs1", default_value_t = 1000)]
-    pub pre_epochs: usize,
-    /// Epochs of training after the split (the dense baseline trains as long).
-    #[arg(long, alias = "epochs2", default_value_t = 1000)]
-    pub post_epochs: usize,
-    /// Independent trials (each with its own data, initialisation and split).
-    #[arg(long, default_value_t = 5)]
-    pub trials: usize,
+pub struct ReproduceArgs {
+    /// A built-in experiment (see --list) or the path of a spec .toml.
+    #[arg(required_unless_present = "list")]
+    pub name: Option<String>,
+    /// List the built-in experiments with an estimated run time on this machine.
+    #[arg(long)]
+    pub list: bool,
+    /// Folder for the results file and the report (default: results/NAME-FINGERPRINT).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The JSONL results file (default: OUT/trials.jsonl, or OUT/trials.shard-K-of-N.jsonl with --shard).
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
+    /// Run only slice K of N of the grid (e.g. 3/8), for a cluster job array; join with `neurosplit merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
     /// Worker threads (0 = all cores). Results do not depend on it.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Write the per-trial results and the summary to this JSON file.
+    /// FashionMNIST folder, or the folder an embeddings path is relative to.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Also write the per-trial results and the summary to this JSON file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Print only the final table.
+    /// Print the effective spec (after the overrides below) as TOML and exit.
+    #[arg(long)]
+    pub print_spec: bool,
+    /// No progress output; print only the final table.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub set: Overrides,
 }
 
-pub fn reproduce(name: &str, args: CaseStudyArgs) -> Result<()> {
-    match name {
-        "case-study" => run_case_study(args),
-        other => Err(Error::invalid(
-            "experiment",
-            format!("unknown experiment '{other}'; available: case-study"),
-        )),
+/// Overrides of spec values (a list flag replaces the whole axis, e.g. --neurons 4,8).
+#[derive(Args, Debug, Default)]
+pub struct Overrides {
+    /// Trials per grid cell.
+    #[arg(long)]
+    pub trials: Option<usize>,
+    /// Base seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// DNF clause counts.
+    #[arg(long, value_delimiter = ',')]
+    pub clauses: Option<Vec<usize>>,
+    /// DNF literals per clause.
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Hidden widths of the dense model.
+    #[arg(long, value_delimiter = ',')]
+    pub neurons: Option<Vec<usize>>,
+    /// Expansion factors.
+    #[arg(long, value_delimiter = ',')]
+    pub alpha: Option<Vec<usize>>,
+    /// Split strategies (e.g. clause,random).
+    #[arg(long, value_delimiter = ',')]
+    pub strategies: Option<Vec<String>>,
+    /// Epochs before the split.
+    #[arg(long, alias = "epochs1", value_delimiter = ',')]
+    pub pre_epochs: Option<Vec<usize>>,
+    /// Epochs after the split.
+    #[arg(long, alias = "epochs2")]
+    pub post_epochs: Option<usize>,
+    /// Training samples.
+    #[arg(long)]
+    pub n_train: Option<usize>,
+    /// Test samples.
+    #[arg(long)]
+    pub n_test: Option<usize>,
+    /// Samples per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// L1 penalty on the first layer's weights.
+    #[arg(long)]
+    pub l1: Option<f32>,
+    /// L2 penalty on all parameters.
+    #[arg(long)]
+    pub l2: Option<f32>,
+}
+
+impl Overrides {
+    fn apply(&self, spec: &mut Spec) -> Result<()> {
+        let set = |dst: &mut Option<usize>, v: Option<usize>| {
+            if v.is_some() {
+                *dst = v;
+            }
+        };
+        if let Some(v) = self.trials {
+            spec.trials = v;
+        }
+        if let Some(v) = self.seed {
+            spec.seed = v;
+        }
+        match &mut spec.dataset {
+            DatasetSpec::Dnf {
+                clauses,
+                k,
+                n_train,
+                n_test,
+            } => {
+                if let Some(v) = &self.clauses {
+                    *clauses = v.clone();
+                }
+                *k = self.k.unwrap_or(*k);
+                *n_train = self.n_train.unwrap_or(*n_train);
+                *n_test = self.n_test.unwrap_or(*n_test);
+            }
+            DatasetSpec::FashionMnist {
+                n_train, n_test, ..
+            }
+            | DatasetSpec::Embeddings {
+                n_train, n_test, ..
+            } => {
+                if self.clauses.is_some() || self.k.is_some() {
+                    return Err(Error::invalid(
+                        "--clauses/--k",
+                        "only DNF experiments have clauses",
+                    ));
+                }
+                set(n_train, self.n_train);
+                set(n_test, self.n_test);
+            }
+        }
+        if let Some(v) = &self.neurons {
+            spec.model.neurons = v.clone();
+        }
+        if let Some(v) = &self.alpha {
+            spec.model.alpha = v.clone();
+        }
+        if let Some(v) = &self.strategies {
+            spec.model.strategies = v.clone();
+        }
+        if let Some(v) = &self.pre_epochs {
+            spec.train.pre_epochs = v.clone();
+        }
+        if let Some(v) = self.post_epochs {
+            spec.train.post_epochs = Some(v);
+            spec.train.total_epochs = None;
+        }
+        spec.train.batch_size = self.batch_size.unwrap_or(spec.train.batch_size);
+        spec.train.lr = self.lr.unwrap_or(spec.train.lr);
+        spec.train.l1 = self.l1.unwrap_or(spec.train.l1);
+        spec.train.l2 = self.l2.unwrap_or(spec.train.l2);
+        spec.validate()
     }
 }
 
-fn run_case_study(args: CaseStudyArgs) -> Result<()> {
-    let d = &args.data;
-    let cfg = CaseStudyConfig {
-        clauses: d.clauses,
-        k: d.k,
-        neurons: d.neurons,
-        alpha: args.alpha,
-        pre_epochs: args.pre_epochs,
-        post_epochs: args.post_epochs,
-        trials: args.trials,
-        seed: d.seed,
-        n_train: d.n_train,
-        n_test: d.n_test,
-        train: d.train_config(1),
+fn fmt_secs(s: f64) -> String {
+    if s < 90.0 {
+        format!("{s:.0} s")
+    } else if s < 5400.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
+
+/// Why a spec cannot run here yet, if it cannot.
+fn blocker(spec: &Spec) -> Option<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = spec.check_available() {
+        // Say whether the strategies this build has would do.
+        let mut partial = spec.clone();
+        partial
+            .model
+            .strategies
+            .retain(|s| spec::strategy(s).is_ok());
+        let n = partial.model.strategies.len();
+        if n > 0 && n < spec.model.strategies.len() && partial.check_available().is_ok() {
+            problems.push(format!(
+                "{e}; --strategies {} works",
+                partial.model.strategies.join(",")
+            ));
+        } else {
+            problems.push(e.to_string());
+        }
+    }
+    match &spec.dataset {
+        DatasetSpec::FashionMnist { data_dir, .. } => {
+            let dir = data_dir
+                .clone()
+                .unwrap_or_else(|| neurosplit::data::idx::FASHION_MNIST_DIR.into());
+            if !dir.is_dir() {
+                problems.push(format!("needs FashionMNIST in {}", dir.display()));
+            }
+        }
+        DatasetSpec::Embeddings { path, .. } => {
+            if !path.exists() {
+                problems.push(format!(
+                    "needs embeddings at {} (see docs/REPRODUCTION.md)",
+                    path.display()
+                ));
+            }
+        }
+        DatasetSpec::Dnf { .. } => {}
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+fn list(threads: usize) -> Result<()> {
+    let threads = if threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        threads
     };
-    cfg.validate()?;
+    eprintln!("measuring the per-step cost on this machine ...");
+    let cost = CostModel::measure();
+    println!(
+        "{:<16} {:<22} {:>7} {:>10} {:>12}  status",
+        "name", "paper", "trials", "steps", "est. time"
+    );
+    for (name, _) in BUILTIN {
+        let spec = Spec::load(name)?;
+        let est = estimate(&spec, &cost, threads);
+        let n_trials = runner::cells(&spec).len() * spec.trials;
+        println!(
+            "{:<16} {:<22} {:>7} {:>10} {:>12}  {}",
+            name,
+            spec.paper_ref,
+            n_trials,
+            est.steps,
+            format!(
+                "{}{}",
+                if est.exact_shape { "" } else { "~" },
+                fmt_secs(est.seconds)
+            ),
+            blocker(&spec).map_or("runs now".to_string(), |b| b),
+        );
+    }
+    println!(
+        "\nEstimated for {threads} threads from a cost model measured just now: one step of batch b through \
+         widths d -> h -> C takes c0 + c1 * b * (d h + h C) s, with c0 = {:.1} us and c1 = {:.3} ns fitted by \
+         timing [32, 8, 1] and [784, 64, 10] at b = 500; expanded layers cost as dense ones of their width. \
+         '~': embeddings are assumed 50 000 x 512 with 100 classes (CIFAR-100 CLIP).",
+        cost.c0 * 1e6,
+        cost.c1 * 1e9
+    );
+    Ok(())
+}
+
+pub fn reproduce(args: ReproduceArgs) -> Result<()> {
+    if args.list {
+        return list(args.threads);
+    }
+    let name = args
+        .name
+        .as_deref()
+        .expect("clap requires a name without --list");
+    let mut spec = Spec::load(name)?;
+    args.set.apply(&mut spec)?;
+    if args.print_spec {
+        print!(
+            "{}",
+            toml::to_string(&spec).map_err(|e| Error::invalid("spec", e.to_string()))?
+        );
+        return Ok(());
+    }
+    spec.check_available()?;
+    let fp = spec.fingerprint();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("results/{}-{:08x}", spec.name, fp >> 32)));
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let results = args.results.clone().unwrap_or_else(|| match args.shard {
+        Some(s) => out.join(format!("trials.shard-{}-of-{}.jsonl", s.k, s.n)),
+        None => out.join("trials.jsonl"),
+    });
     if let Some(path) = &args.json {
         // Fail now, not after the run, if the results cannot be written.
         std::fs::write(path, "").map_err(|e| Error::io(path, e))?;
@@ -72,77 +298,136 @@ fn run_case_study(args: CaseStudyArgs) -> Result<()> {
     } else {
         args.threads
     };
+    let grid = runner::cells(&spec);
+    let before = runner::read_records(&results, Some(&format!("{fp:016x}")))?;
+    let done: HashSet<(String, usize)> = before.iter().map(|r| (r.cell.clone(), r.trial)).collect();
+    let (todo, skipped) = runner::pending(&spec, &grid, args.shard, &done);
     if !args.quiet {
         println!(
-            "neurosplit case study (Sec. 3.1): {} clauses x {} literals (m = {}), h = {} -> {} (alpha = {}), \
-             {} + {} epochs, {} trials, {} train / {} test samples, seed {}, {} threads",
-            cfg.clauses,
-            cfg.k,
-            cfg.clauses * cfg.k,
-            cfg.neurons,
-            cfg.neurons * cfg.alpha,
-            cfg.alpha,
-            cfg.pre_epochs,
-            cfg.post_epochs,
-            cfg.trials,
-            cfg.n_train,
-            cfg.n_test,
-            cfg.seed,
+            "neurosplit reproduce {} ({}): {}\n{} cells x {} trials{}; {} to run, {} already in {}; {} threads",
+            spec.name,
+            spec.paper_ref,
+            spec.title,
+            grid.len(),
+            spec.trials,
+            args.shard.map_or(String::new(), |s| format!(", shard {}/{}", s.k, s.n)),
+            todo.len(),
+            skipped,
+            results.display(),
             threads
         );
     }
-    let bar = progress(cfg.trials as u64, args.quiet);
-    let done = Mutex::new(0usize);
-    let on_trial = |t: &TrialResult| {
-        let mut n = done.lock().unwrap();
-        *n += 1;
-        let accs: Vec<String> = t
-            .models
+    let bar = progress(todo.len() as u64, args.quiet);
+    let start = Instant::now();
+    let means: Mutex<BTreeMap<String, (f64, usize)>> = Mutex::new(BTreeMap::new());
+    let on_trial = |r: &TrialRecord, n: usize, total: usize| {
+        let mut m = means.lock().unwrap_or_else(|p| p.into_inner());
+        for model in &r.models {
+            let label = match model.alpha {
+                Some(a) => format!("{}@{a}", model.model),
+                None => "dense".into(),
+            };
+            let e = m.entry(label).or_insert((0.0, 0));
+            e.0 += model.test_acc;
+            e.1 += 1;
+        }
+        let mean_text: Vec<String> = m
             .iter()
-            .map(|m| format!("{} {:.1}%", m.model, 100.0 * m.test_acc))
+            .map(|(k, (s, c))| format!("{k} {:.1}%", 100.0 * s / *c as f64))
             .collect();
-        let line = format!(
-            "trial {} ({}/{}): {}",
-            t.trial,
-            *n,
-            cfg.trials,
-            accs.join("  ")
-        );
         match &bar {
             Some(b) => {
                 b.inc(1);
-                b.println(line);
+                b.set_message(format!("mean acc: {}", mean_text.join(" ")));
             }
-            None if !args.quiet => eprintln!("{line}"),
+            None if !args.quiet => {
+                let el = start.elapsed().as_secs_f64();
+                let eta = el / n as f64 * (total - n) as f64;
+                let accs: Vec<String> = r
+                    .models
+                    .iter()
+                    .map(|m| format!("{} {:.1}%", m.model, 100.0 * m.test_acc))
+                    .collect();
+                eprintln!(
+                    "[{n}/{total}] {} trial {}: {}  (elapsed {}, ETA {}; mean acc: {})",
+                    r.cell,
+                    r.trial,
+                    accs.join("  "),
+                    fmt_secs(el),
+                    fmt_secs(eta),
+                    mean_text.join(" ")
+                );
+            }
             None => {}
         }
     };
-    let result = case_study::run(&cfg, args.threads, on_trial)?;
+    let opts = RunOptions {
+        threads: args.threads,
+        shard: args.shard,
+        results: results.clone(),
+        data_dir: args.data_dir.clone(),
+    };
+    let outcome = runner::run(&spec, &opts, on_trial)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    println!("\n{}", result.table());
-    let nnz: Vec<String> = result.summary().iter().map(|s| s.nnz.to_string()).collect();
+    let summaries = report::summarize(&spec, &outcome.records);
+    println!("\n{}", report::table(&spec, &summaries));
+    let equal = outcome
+        .records
+        .iter()
+        .all(|r| r.models.iter().all(|m| m.nnz == r.pre_nnz));
     println!(
-        "non-zero weights (W1 + W2, biases not counted): {} -> {}",
-        nnz.join(" / "),
-        if result.budgets_equal() {
+        "non-zero weights (W1 + W2, biases not counted): {}",
+        if equal {
             "equal in every trial"
         } else {
             "NOT EQUAL: this is a bug"
         }
     );
-    println!("paper: dense 78.7 %, clause-split 99.4 %, random-split 88.7 % (single run, no error bars given)");
     println!(
-        "wall time: {:.1} s on {} threads",
-        result.wall_seconds, threads
+        "wall time: {:.1} s on {threads} threads ({} trials run, {} resumed from {})",
+        outcome.wall_seconds,
+        outcome.ran,
+        outcome.skipped,
+        results.display()
     );
+    let command = std::iter::once("neurosplit".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if let Some(s) = args.shard {
+        println!(
+            "shard {}/{} done; join the shards with `neurosplit merge -o {} {}/trials.shard-*-of-{}.jsonl`, \
+             then rerun without --shard to write the report",
+            s.k,
+            s.n,
+            out.join("trials.jsonl").display(),
+            out.display(),
+            s.n
+        );
+    } else {
+        let ctx = ReportContext {
+            command,
+            wall_seconds: outcome.wall_seconds,
+            compute_seconds: report::compute_seconds(&outcome.records),
+            threads,
+            expected_trials: grid.len() * spec.trials,
+        };
+        let md = report::markdown(&spec, &summaries, &ctx, &out);
+        let path = out.join("report.md");
+        std::fs::write(&path, md).map_err(|e| Error::io(&path, e))?;
+        println!("report written to {}", path.display());
+    }
     if let Some(path) = &args.json {
-        let value = serde_json::json!({ "result": result, "summary": result.summary() });
+        let value = serde_json::json!({
+            "result": { "spec": spec, "trials": outcome.records, "wall_seconds": outcome.wall_seconds },
+            "summary": summaries,
+        });
         write_json(path, &value)?;
         println!("results written to {}", path.display());
     }
-    if !result.budgets_equal() {
+    if !equal {
         return Err(Error::invalid(
             "budget",
             "an expanded model's non-zero count differs from the dense model's",

@@ -1,0 +1,133 @@
+//! IDX files (the MNIST / FashionMNIST format), plain or gzip-compressed, and the FashionMNIST loader.
+//!
+//! An IDX file is a big-endian header — two zero bytes, a type code (`0x08` = unsigned byte), the number of
+//! dimensions — then one `u32` size per dimension, then the values row-major. Images are `n x 28 x 28` bytes,
+//! labels `n` bytes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::data::{Dataset, Task};
+use crate::error::{Error, Result};
+
+/// Where Debian's `dataset-fashion-mnist` package installs the four files.
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// How to get FashionMNIST, for error messages.
+pub const FASHION_MNIST_HINT: &str = "install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), \
+     or download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and \
+     t10k-labels-idx1-ubyte.gz from https://github.com/zalandoresearch/fashion-mnist into a folder and pass it \
+     with --data-dir";
+
+/// An unsigned-byte IDX array: its dimensions and values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdxArray {
+    /// Size of each dimension.
+    pub dims: Vec<usize>,
+    /// Values, row-major.
+    pub data: Vec<u8>,
+}
+
+/// Parses an unsigned-byte IDX array from bytes (gzip-compressed or not: detected by the gzip magic number).
+pub fn parse_idx(bytes: &[u8], what: &str) -> Result<IdxArray> {
+    let raw;
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::invalid(what, format!("not a valid gzip file: {e}")))?;
+        raw = out;
+        &raw[..]
+    } else {
+        bytes
+    };
+    let bad = |why: String| Error::invalid(what, why);
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+        return Err(bad(
+            "not an IDX file (the first two bytes must be zero)".into()
+        ));
+    }
+    if bytes[2] != 0x08 {
+        return Err(bad(format!(
+            "IDX type code {:#04x} is not supported (only 0x08, unsigned bytes)",
+            bytes[2]
+        )));
+    }
+    let ndim = bytes[3] as usize;
+    let header = 4 + 4 * ndim;
+    if ndim == 0 || bytes.len() < header {
+        return Err(bad("truncated IDX header".into()));
+    }
+    let dims: Vec<usize> = (0..ndim)
+        .map(|i| {
+            let o = 4 + 4 * i;
+            u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
+        })
+        .collect();
+    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    match count {
+        Some(c) if bytes.len() - header == c => Ok(IdxArray {
+            dims,
+            data: bytes[header..].to_vec(),
+        }),
+        _ => Err(bad(format!(
+            "the header announces dimensions {dims:?} but {} data bytes follow",
+            bytes.len() - header
+        ))),
+    }
+}
+
+/// Reads an IDX file (plain or `.gz`).
+pub fn read_idx(path: &Path) -> Result<IdxArray> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_idx(&bytes, &path.display().to_string())
+}
+
+/// Builds a data set from an IDX image array (`n x ...`) and label array (`n`), scaling pixels to `[0, 1]`.
+pub fn idx_dataset(images: &IdxArray, labels: &IdxArray, classes: usize) -> Result<Dataset> {
+    if labels.dims.len() != 1 || images.dims.len() < 2 || images.dims[0] != labels.dims[0] {
+        return Err(Error::invalid(
+            "IDX data",
+            format!(
+                "images {:?} and labels {:?} do not describe the same samples",
+                images.dims, labels.dims
+            ),
+        ));
+    }
+    let d: usize = images.dims[1..].iter().product();
+    let x = images.data.iter().map(|&p| p as f32 / 255.0).collect();
+    let y = labels.data.iter().map(|&c| c as u32).collect();
+    Dataset::new(x, y, d, Task::Multiclass(classes))
+}
+
+/// Finds `stem` or `stem.gz` in `dir`.
+fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
+    for name in [format!("{stem}.gz"), stem.to_string()] {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(Error::invalid(
+        "FashionMNIST",
+        format!(
+            "{stem}(.gz) not found in {}: {FASHION_MNIST_HINT}",
+            dir.display()
+        ),
+    ))
+}
+
+/// Loads FashionMNIST's standard train (60 000) and test (10 000) splits from `dir` (default
+/// [`FASHION_MNIST_DIR`]): 784 features in `[0, 1]`, 10 classes.
+pub fn fashion_mnist(dir: Option<&Path>) -> Result<(Dataset, Dataset)> {
+    let dir = dir.unwrap_or(Path::new(FASHION_MNIST_DIR));
+    let load = |img: &str, lab: &str| -> Result<Dataset> {
+        let images = read_idx(&find(dir, img)?)?;
+        let labels = read_idx(&find(dir, lab)?)?;
+        idx_dataset(&images, &labels, 10)
+    };
+    Ok((
+        load("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?,
+        load("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?,
+    ))
+}

@@ -1,0 +1,403 @@
+//! Reports: per-cell summaries over trials and a markdown report with the paper's numbers beside ours.
+//!
+//! Per cell and post-split model: mean +- SEM of test accuracy over trials; the relative improvement over the
+//! dense model trained as long, `RI = mean(FPE) / mean(dense) - 1`, with its SEM by the delta method for a
+//! ratio of independent means, `SEM(RI) = (mean(FPE) / mean(dense)) * sqrt((SEM_F / mean_F)^2 +
+//! (SEM_D / mean_D)^2)` (conservative here: the two share each trial's pre-trained model, so they are positively
+//! correlated); Welch's t-test of FPE against dense accuracies (unequal variances, two-sided), starred at
+//! p < 0.05 as in the paper; and accuracy per non-zero weight.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::experiment::runner::{cells, Cell, TrialRecord};
+use crate::experiment::spec::{PaperValue, Spec};
+use crate::stats;
+
+/// Mean +- SEM over trials.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeanSem {
+    /// Mean.
+    pub mean: f64,
+    /// Standard error of the mean.
+    pub sem: f64,
+}
+
+impl MeanSem {
+    fn of(xs: &[f64]) -> MeanSem {
+        MeanSem {
+            mean: stats::mean(xs),
+            sem: stats::sem(xs),
+        }
+    }
+}
+
+/// One post-split model of one cell, over its trials.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// `dense` or a strategy name.
+    pub model: String,
+    /// Expansion factor (FPE models).
+    pub alpha: Option<usize>,
+    /// Hidden width.
+    pub hidden: usize,
+    /// Live weights.
+    pub nnz: usize,
+    /// Test accuracy (fraction).
+    pub test_acc: MeanSem,
+    /// Relative improvement over the dense model (fraction), FPE models only.
+    pub ri: Option<MeanSem>,
+    /// Welch t-test p-value against the dense model, FPE models only (None when undefined).
+    pub p_value: Option<f64>,
+    /// Mean test accuracy per non-zero weight.
+    pub acc_per_nnz: f64,
+    /// Interference metrics, by name.
+    pub metrics: BTreeMap<String, MeanSem>,
+}
+
+/// One grid cell over its trials.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellSummary {
+    /// The cell.
+    pub cell: Cell,
+    /// Trials found.
+    pub trials: usize,
+    /// Dense test accuracy before the split.
+    pub pre_test_acc: MeanSem,
+    /// Dense live weights.
+    pub pre_nnz: usize,
+    /// Post-split models: dense first.
+    pub models: Vec<ModelSummary>,
+}
+
+/// Summarises `records` cell by cell, in grid order (cells without records, and trials beyond the spec's
+/// count, are left out).
+pub fn summarize(spec: &Spec, records: &[TrialRecord]) -> Vec<CellSummary> {
+    let mut out = Vec::new();
+    for cell in cells(spec) {
+        let key = cell.key();
+        let recs: Vec<&TrialRecord> = records
+            .iter()
+            .filter(|r| r.cell == key && r.trial < spec.trials)
+            .collect();
+        let Some(first) = recs.first() else { continue };
+        let pre: Vec<f64> = recs.iter().map(|r| r.pre_test_acc).collect();
+        let accs = |i: usize| -> Vec<f64> { recs.iter().map(|r| r.models[i].test_acc).collect() };
+        let dense = accs(0);
+        let md = MeanSem::of(&dense);
+        let models = first
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let a = accs(i);
+                let ms = MeanSem::of(&a);
+                let fpe = m.alpha.is_some();
+                let ri = (fpe && md.mean > 0.0 && ms.mean > 0.0).then(|| {
+                    let r = ms.mean / md.mean;
+                    MeanSem {
+                        mean: r - 1.0,
+                        sem: r * ((ms.sem / ms.mean).powi(2) + (md.sem / md.mean).powi(2)).sqrt(),
+                    }
+                });
+                let mut metrics = BTreeMap::new();
+                for name in m.metrics.keys() {
+                    let v: Vec<f64> = recs
+                        .iter()
+                        .filter_map(|r| r.models[i].metrics.get(name).copied())
+                        .collect();
+                    metrics.insert(name.clone(), MeanSem::of(&v));
+                }
+                ModelSummary {
+                    model: m.model.clone(),
+                    alpha: m.alpha,
+                    hidden: m.hidden,
+                    nnz: m.nnz,
+                    test_acc: ms,
+                    ri,
+                    p_value: if fpe {
+                        stats::welch_t_test(&a, &dense).map(|t| t.2)
+                    } else {
+                        None
+                    },
+                    acc_per_nnz: ms.mean / m.nnz.max(1) as f64,
+                    metrics,
+                }
+            })
+            .collect();
+        out.push(CellSummary {
+            cell,
+            trials: recs.len(),
+            pre_test_acc: MeanSem::of(&pre),
+            pre_nnz: first.pre_nnz,
+            models,
+        });
+    }
+    out
+}
+
+/// The paper's number for `metric` of `model` (with `alpha`) in `cell`, if the spec transcribes one.
+pub fn paper_value<'a>(
+    spec: &'a Spec,
+    cell: &Cell,
+    model: &str,
+    alpha: Option<usize>,
+    metric: &str,
+) -> Option<&'a PaperValue> {
+    let fits = |want: Option<usize>, have: Option<usize>| want.is_none() || want == have;
+    spec.paper.iter().find(|p| {
+        p.model == model
+            && p.metric == metric
+            && fits(p.clauses, cell.clauses)
+            && fits(p.neurons, Some(cell.neurons))
+            && fits(p.depth, Some(cell.depth))
+            && (p.alpha.is_none() || p.alpha == alpha)
+    })
+}
+
+fn paper_text(p: Option<&PaperValue>) -> String {
+    match p {
+        Some(PaperValue {
+            value,
+            sem: Some(s),
+            ..
+        }) => format!("{value} ± {s}"),
+        Some(p) => format!("{}", p.value),
+        None => "-".into(),
+    }
+}
+
+fn label(spec: &Spec, cell: &Cell, m: &ModelSummary) -> String {
+    match m.alpha {
+        None => format!(
+            "dense @ {} epochs",
+            cell.pre_epochs + spec.post_epochs(cell.pre_epochs)
+        ),
+        Some(a) => format!("FPE {}-split (alpha={a})", m.model),
+    }
+}
+
+/// The result table as markdown: one row per cell and model, the paper's figures beside ours.
+pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
+    let metric_names: Vec<String> = summaries
+        .iter()
+        .flat_map(|c| c.models.iter().flat_map(|m| m.metrics.keys().cloned()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut s = String::from(
+        "| cell | model | hidden | non-zero weights | test accuracy % (mean ± SEM) | paper % | RI % (± SEM) | paper RI % | p (Welch) | accuracy % per 1k non-zero |",
+    );
+    for m in &metric_names {
+        s.push_str(&format!(" {m} | paper {m} |"));
+    }
+    s.push_str("\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    s.push_str(&"---:|---:|".repeat(metric_names.len()));
+    s.push('\n');
+    for c in summaries {
+        let cell = &c.cell;
+        let key = format!("{} (n={})", cell.key(), c.trials);
+        let pre = paper_value(spec, cell, "dense-pre", None, "test_acc");
+        s.push_str(&format!(
+            "| {key} | dense @ {} epochs (before split) | {} | {} | {:.1} ± {:.1} | {} | | | | {:.2} |{}\n",
+            cell.pre_epochs,
+            cell.neurons,
+            c.pre_nnz,
+            100.0 * c.pre_test_acc.mean,
+            100.0 * c.pre_test_acc.sem,
+            paper_text(pre),
+            100.0 * c.pre_test_acc.mean / c.pre_nnz.max(1) as f64 * 1000.0,
+            " |".repeat(2 * metric_names.len()),
+        ));
+        for m in &c.models {
+            let acc = paper_value(spec, cell, &m.model, m.alpha, "test_acc");
+            let ri_p = paper_value(spec, cell, &m.model, m.alpha, "ri");
+            let ri_p = if m.alpha.is_none() && ri_p.is_none() {
+                String::new()
+            } else {
+                paper_text(ri_p)
+            };
+            let ri = m.ri.map_or(String::new(), |r| {
+                format!("{:+.1} ± {:.1}", 100.0 * r.mean, 100.0 * r.sem)
+            });
+            let p = m.p_value.map_or(String::new(), |p| {
+                format!("{p:.3}{}", if p < 0.05 { " *" } else { "" })
+            });
+            s.push_str(&format!(
+                "| {key} | {} | {} | {} | {:.1} ± {:.1} | {} | {ri} | {} | {p} | {:.2} |",
+                label(spec, cell, m),
+                m.hidden,
+                m.nnz,
+                100.0 * m.test_acc.mean,
+                100.0 * m.test_acc.sem,
+                paper_text(acc),
+                ri_p,
+                100.0 * m.acc_per_nnz * 1000.0,
+            ));
+            for name in &metric_names {
+                let ours = m
+                    .metrics
+                    .get(name)
+                    .map_or(String::new(), |v| format!("{:.3} ± {:.3}", v.mean, v.sem));
+                let theirs = paper_text(paper_value(spec, cell, &m.model, m.alpha, name));
+                s.push_str(&format!(" {ours} | {theirs} |"));
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// The CPU model and logical core count of this machine (from `/proc/cpuinfo`, as `lscpu` shows them).
+pub fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}, {cores} logical cores available")
+}
+
+/// Figures and interference-metric sections for the report. The plotting and metrics modules plug in here:
+/// each returns a markdown fragment (e.g. an image link to a file written into `dir`). This build has none.
+pub fn figures(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
+    let _ = (spec, summaries, dir);
+    Vec::new()
+}
+
+/// Everything the markdown report says besides the table.
+#[derive(Clone, Debug)]
+pub struct ReportContext {
+    /// The command that produced the results.
+    pub command: String,
+    /// Wall seconds of the last run.
+    pub wall_seconds: f64,
+    /// Sum of the recorded per-trial seconds (all runs, across resumes and shards).
+    pub compute_seconds: f64,
+    /// Threads of the last run.
+    pub threads: usize,
+    /// Trials expected by the spec vs found.
+    pub expected_trials: usize,
+}
+
+/// The markdown report of one experiment.
+pub fn markdown(spec: &Spec, summaries: &[CellSummary], ctx: &ReportContext, dir: &Path) -> String {
+    let found: usize = summaries.iter().map(|c| c.trials).sum();
+    let mut s = format!("# {} ({})\n\n{}\n\n", spec.name, spec.paper_ref, spec.title);
+    s.push_str(&format!("Produced by `{}`.\n\n", ctx.command));
+    if found < ctx.expected_trials {
+        s.push_str(&format!(
+            "**Incomplete:** {found} of {} trials are in the results file; rerun the command to finish.\n\n",
+            ctx.expected_trials
+        ));
+    }
+    s.push_str("## Results\n\n");
+    s.push_str(&table(spec, summaries));
+    s.push_str(
+        "\nRI: relative improvement of the FPE model over the dense model trained as long, \
+         mean(FPE) / mean(dense) - 1; its SEM by the delta method for a ratio of means. \
+         p: Welch's two-sided t-test of FPE against dense accuracies over trials; * marks p < 0.05. \
+         Non-zero weights count W1 and W2 (biases not counted).\n",
+    );
+    for fig in figures(spec, summaries, dir) {
+        s.push('\n');
+        s.push_str(&fig);
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "\n## Machine and time\n\n- machine: {}\n- wall time of the last run: {:.1} s on {} threads\n\
+         - compute recorded over all runs: {:.1} s (sum of per-trial seconds)\n",
+        machine(),
+        ctx.wall_seconds,
+        ctx.threads,
+        ctx.compute_seconds
+    ));
+    s.push_str("\n## Spec\n\n```toml\n");
+    s.push_str(
+        &toml::to_string(spec).unwrap_or_else(|e| format!("# cannot print the spec: {e}\n")),
+    );
+    s.push_str("```\n");
+    s
+}
+
+/// Sum of the per-trial seconds recorded in `records`.
+pub fn compute_seconds(records: &[TrialRecord]) -> f64 {
+    records
+        .iter()
+        .map(|r| r.pre_seconds + r.models.iter().map(|m| m.seconds).sum::<f64>())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::runner::ModelRecord;
+
+    fn model(name: &str, alpha: Option<usize>, acc: f64) -> ModelRecord {
+        ModelRecord {
+            model: name.into(),
+            alpha,
+            hidden: 8 * alpha.unwrap_or(1),
+            nnz: 264,
+            test_acc_at_split: 0.5,
+            test_acc: acc,
+            train_acc: acc,
+            curve: vec![],
+            metrics: BTreeMap::new(),
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn summary_statistics_by_hand() {
+        let spec = Spec::load("case-study").unwrap();
+        let cell = cells(&spec)[0].clone();
+        let dense = [0.70, 0.80, 0.90];
+        let clause = [0.95, 0.97, 0.99];
+        let records: Vec<TrialRecord> = (0..3)
+            .map(|t| TrialRecord {
+                spec: spec.name.clone(),
+                fingerprint: String::new(),
+                cell: cell.key(),
+                trial: t,
+                seed: 0,
+                pre_test_acc: 0.7,
+                pre_nnz: 264,
+                models: vec![
+                    model("dense", None, dense[t]),
+                    model("clause", Some(2), clause[t]),
+                ],
+                pre_seconds: 1.0,
+            })
+            .collect();
+        let s = summarize(&spec, &records);
+        assert_eq!(s.len(), 1);
+        let (d, c) = (&s[0].models[0], &s[0].models[1]);
+        assert!((d.test_acc.mean - 0.8).abs() < 1e-12);
+        assert!((d.test_acc.sem - 0.1 / 3f64.sqrt()).abs() < 1e-12);
+        assert!(d.ri.is_none() && d.p_value.is_none());
+        let ri = c.ri.unwrap();
+        let r = 0.97 / 0.8;
+        assert!((ri.mean - (r - 1.0)).abs() < 1e-12);
+        let (sf, sd) = (0.02 / 3f64.sqrt(), 0.1 / 3f64.sqrt());
+        let want = r * ((sf / 0.97f64).powi(2) + (sd / 0.8f64).powi(2)).sqrt();
+        assert!((ri.sem - want).abs() < 1e-12);
+        let (_, _, p) = crate::stats::welch_t_test(&clause, &dense).unwrap();
+        assert_eq!(c.p_value, Some(p));
+        assert!((c.acc_per_nnz - 0.97 / 264.0).abs() < 1e-15);
+        // The paper's numbers sit beside ours.
+        let table = table(&spec, &s);
+        assert!(
+            table.contains("| 99.4 |") && table.contains("| 78.7 |"),
+            "{table}"
+        );
+        assert!(table.contains("FPE clause-split (alpha=2)"), "{table}");
+    }
+}

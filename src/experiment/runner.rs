@@ -1,0 +1,613 @@
+//! The generic experiment runner: grid cells x trials in parallel, each finished trial appended at once to a
+//! JSONL results file, resumable, shardable.
+//!
+//! Protocol of one trial of one cell (every stream derives from the spec's seed, the cell and the trial):
+//! 1. data: DNF data is generated per trial (the same for every cell with the same clause count); loaded data
+//!    sets (FashionMNIST, embeddings) are shared by all trials;
+//! 2. the dense model is trained for the cell's `pre_epochs`;
+//! 3. from it, in parallel, the post-split models train for the post-split epochs with a fresh Adam and the
+//!    same batch order: the dense model itself (as much total training as the others), then one FPE model per
+//!    `alpha` x strategy at the dense model's non-zero budget.
+//!
+//! Every trial is sequential inside each model, so results are bit-identical at any thread count. A trial is
+//! identified by its cell key and index; rerunning skips the ones already in the results file.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Dataset, Dnf};
+use crate::error::{Error, Result};
+use crate::expand::{expand, FpeConfig, Strategy};
+use crate::experiment::spec::{fnv1a, DatasetSpec, Spec};
+use crate::nn::{accuracy, Mlp, Trainer};
+use crate::rng::{self, purpose};
+
+/// One point of the grid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cell {
+    /// DNF clause count (DNF data only).
+    pub clauses: Option<usize>,
+    /// Layers including the head.
+    pub depth: usize,
+    /// Hidden width of the dense model.
+    pub neurons: usize,
+    /// Epochs before the split.
+    pub pre_epochs: usize,
+}
+
+impl Cell {
+    /// A stable, readable identifier, e.g. `clauses=8 depth=2 neurons=8 pre=1000`.
+    pub fn key(&self) -> String {
+        let c = self
+            .clauses
+            .map_or(String::new(), |c| format!("clauses={c} "));
+        format!(
+            "{c}depth={} neurons={} pre={}",
+            self.depth, self.neurons, self.pre_epochs
+        )
+    }
+}
+
+/// The grid of a spec, in a fixed order (clauses, depth, neurons, pre-training).
+pub fn cells(spec: &Spec) -> Vec<Cell> {
+    let clauses: Vec<Option<usize>> = match &spec.dataset {
+        DatasetSpec::Dnf { clauses, .. } => clauses.iter().map(|&c| Some(c)).collect(),
+        _ => vec![None],
+    };
+    let mut out = Vec::new();
+    for &c in &clauses {
+        for &depth in &spec.model.depth {
+            for &neurons in &spec.model.neurons {
+                for &pre_epochs in &spec.train.pre_epochs {
+                    out.push(Cell {
+                        clauses: c,
+                        depth,
+                        neurons,
+                        pre_epochs,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One slice of the grid: job `i` (cells x trials, trial-minor) belongs to shard `i mod n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, `1..=n`.
+    pub k: usize,
+    /// Number of shards.
+    pub n: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::invalid(
+                "shard",
+                format!("'{s}' is not K/N with 1 <= K <= N (e.g. 2/8: the second of eight slices)"),
+            )
+        };
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n): (usize, usize) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if k == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Shard { k, n })
+    }
+}
+
+impl Shard {
+    /// Whether job `i` is this shard's.
+    pub fn owns(&self, i: usize) -> bool {
+        i % self.n == self.k - 1
+    }
+}
+
+/// One post-split model's outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// `dense` or the strategy's name.
+    pub model: String,
+    /// Expansion factor (FPE models only).
+    pub alpha: Option<usize>,
+    /// Hidden width of the expanded layer.
+    pub hidden: usize,
+    /// Live weights.
+    pub nnz: usize,
+    /// Test accuracy right after the split (dense: before phase 2).
+    pub test_acc_at_split: f64,
+    /// Test accuracy at the end.
+    pub test_acc: f64,
+    /// Training accuracy at the end.
+    pub train_acc: f64,
+    /// `(post-split epoch, test accuracy)` every `curve_every` epochs, when asked for.
+    #[serde(default)]
+    pub curve: Vec<(usize, f64)>,
+    /// Interference metrics of the final model, by name.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    /// Seconds spent in phase 2 (not part of the result proper).
+    pub seconds: f64,
+}
+
+/// One finished trial: one line of the results file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    /// The spec's name.
+    pub spec: String,
+    /// The spec's [`Spec::fingerprint`], hex.
+    pub fingerprint: String,
+    /// The cell's [`Cell::key`].
+    pub cell: String,
+    /// Trial index within the cell.
+    pub trial: usize,
+    /// The cell-and-trial seed every stream derives from.
+    pub seed: u64,
+    /// Dense test accuracy after pre-training.
+    pub pre_test_acc: f64,
+    /// Dense live weights (the budget).
+    pub pre_nnz: usize,
+    /// Post-split models: `dense`, then one per alpha x strategy.
+    pub models: Vec<ModelRecord>,
+    /// Seconds for data and pre-training.
+    pub pre_seconds: f64,
+}
+
+impl TrialRecord {
+    /// The record with its timings zeroed: what must be bit-identical between runs.
+    pub fn without_timings(&self) -> TrialRecord {
+        let mut r = self.clone();
+        r.pre_seconds = 0.0;
+        r.models.iter_mut().for_each(|m| m.seconds = 0.0);
+        r
+    }
+}
+
+/// Whether this build computes interference metric `name` (see [`model_metric`]).
+pub fn metric_available(name: &str) -> bool {
+    let _ = name;
+    false
+}
+
+/// The hook where interference metrics (feature capacity, neuron cosine similarity, ...) plug in: computes
+/// metric `name` of a trained `model` on `data` (whose `groups` are the DNF clauses when known). This build
+/// has none; [`Spec::check_available`] rejects specs that ask for one before anything runs.
+pub fn model_metric(name: &str, model: &Mlp, data: &Dataset) -> Result<f64> {
+    let _ = (model, data);
+    Err(Error::invalid(
+        format!("metric '{name}'"),
+        "interference metrics are not available in this build of neurosplit yet",
+    ))
+}
+
+/// Train and test sets loaded once for every trial (FashionMNIST, embeddings), or `None` for DNF data.
+pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(Dataset, Dataset)>> {
+    let take = |mut d: Dataset, n: Option<usize>| -> Dataset {
+        if let Some(n) = n.filter(|&n| n < d.n) {
+            d.x.truncate(n * d.d);
+            d.y.truncate(n);
+            d.n = n;
+        }
+        d
+    };
+    match &spec.dataset {
+        DatasetSpec::Dnf { .. } => Ok(None),
+        DatasetSpec::FashionMnist {
+            data_dir: dir,
+            n_train,
+            n_test,
+        } => {
+            let dir = data_dir.or(dir.as_deref());
+            let (tr, te) = crate::data::idx::fashion_mnist(dir)?;
+            Ok(Some((take(tr, *n_train), take(te, *n_test))))
+        }
+        DatasetSpec::Embeddings {
+            path,
+            n_train,
+            n_test,
+        } => {
+            let path = data_dir.map_or(path.clone(), |d| d.join(path));
+            let (tr, te) = crate::data::npy::load_embeddings(&path)?;
+            Ok(Some((take(tr, *n_train), take(te, *n_test))))
+        }
+    }
+}
+
+fn dnf_data(spec: &Spec, clauses: usize, trial: usize) -> Result<(Dataset, Dataset)> {
+    let DatasetSpec::Dnf {
+        k, n_train, n_test, ..
+    } = &spec.dataset
+    else {
+        unreachable!("dnf_data is called for DNF specs only")
+    };
+    let dnf = Dnf::with_clauses(clauses, *k)?;
+    let data_key = fnv1a(format!("clauses={clauses} k={k}").as_bytes());
+    let t = trial as u64;
+    let train = dnf.generate(
+        *n_train,
+        &mut rng::stream(spec.seed, &[data_key, t, purpose::DATA_TRAIN]),
+    )?;
+    let test = dnf.generate(
+        *n_test,
+        &mut rng::stream(spec.seed, &[data_key, t, purpose::DATA_TEST]),
+    )?;
+    Ok((train, test))
+}
+
+/// Runs one trial of one cell (see the module docs).
+pub fn run_trial(
+    spec: &Spec,
+    cell: &Cell,
+    trial: usize,
+    fixed: Option<&(Dataset, Dataset)>,
+) -> Result<TrialRecord> {
+    let start = Instant::now();
+    let cell_seed = rng::derive_seed(spec.seed, &[fnv1a(cell.key().as_bytes())]);
+    let t = trial as u64;
+    let owned;
+    let (train, test) = match (fixed, cell.clauses) {
+        (Some((tr, te)), _) => (tr, te),
+        (None, Some(c)) => {
+            owned = dnf_data(spec, c, trial)?;
+            (&owned.0, &owned.1)
+        }
+        (None, None) => return Err(Error::invalid("dataset", "no data for this cell")),
+    };
+    if cell.depth != 2 {
+        spec.check_available()?;
+    }
+    let dims = [train.d, cell.neurons, train.task.outputs()];
+    let mut dense = Mlp::new(
+        &dims,
+        train.task,
+        &mut rng::stream(cell_seed, &[t, purpose::INIT]),
+    )?;
+    Trainer::new(&dense, spec.train_config(cell.pre_epochs))?.fit(
+        &mut dense,
+        train,
+        &mut rng::stream(cell_seed, &[t, purpose::SHUFFLE_PRE]),
+        |_, _| {},
+    );
+    let pre_test_acc = accuracy(&dense, test);
+    let pre_seconds = start.elapsed().as_secs_f64();
+
+    let mut posts: Vec<(Option<usize>, Option<Strategy>)> = vec![(None, None)];
+    for &a in &spec.model.alpha {
+        for s in spec.strategies()? {
+            posts.push((Some(a), Some(s)));
+        }
+    }
+    let post_epochs = spec.post_epochs(cell.pre_epochs);
+    let models = posts
+        .par_iter()
+        .enumerate()
+        .map(|(i, &(alpha, strategy))| -> Result<ModelRecord> {
+            let start = Instant::now();
+            let mut model = match (alpha, strategy) {
+                (Some(alpha), Some(strategy)) => {
+                    let cfg = FpeConfig {
+                        alpha,
+                        strategy,
+                        layer: 0,
+                    };
+                    let mut split = rng::stream(cell_seed, &[t, purpose::SPLIT, i as u64]);
+                    expand(&dense, &cfg, train.groups.as_deref(), &mut split)?.0
+                }
+                _ => dense.clone(),
+            };
+            if model.nnz() != dense.nnz() {
+                return Err(Error::invalid(
+                    "budget",
+                    "an expanded model's non-zero count differs from the dense model's (a bug)",
+                ));
+            }
+            let test_acc_at_split = accuracy(&model, test);
+            let mut trainer = Trainer::new(&model, spec.train_config(post_epochs))?;
+            let mut shuffle = rng::stream(cell_seed, &[t, purpose::SHUFFLE_POST]);
+            let mut curve = Vec::new();
+            for e in 1..=post_epochs {
+                trainer.epoch(&mut model, train, &mut shuffle);
+                if spec.train.curve_every > 0 && e % spec.train.curve_every == 0 {
+                    curve.push((e, accuracy(&model, test)));
+                }
+            }
+            let metrics = spec
+                .extras
+                .metrics
+                .iter()
+                .map(|m| Ok((m.clone(), model_metric(m, &model, test)?)))
+                .collect::<Result<_>>()?;
+            Ok(ModelRecord {
+                model: strategy.map_or("dense".to_string(), |s| s.name().to_string()),
+                alpha,
+                hidden: model.layers[0].out_dim,
+                nnz: model.nnz(),
+                test_acc_at_split,
+                test_acc: accuracy(&model, test),
+                train_acc: accuracy(&model, train),
+                curve,
+                metrics,
+                seconds: start.elapsed().as_secs_f64(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(TrialRecord {
+        spec: spec.name.clone(),
+        fingerprint: format!("{:016x}", spec.fingerprint()),
+        cell: cell.key(),
+        trial,
+        seed: rng::derive_seed(cell_seed, &[t]),
+        pre_test_acc,
+        pre_nnz: dense.nnz(),
+        models,
+        pre_seconds,
+    })
+}
+
+/// Reads a results file. A torn last line (the process was killed while writing it) is cut off the file;
+/// any other unreadable line, or a line written by a different spec, is an error.
+pub fn read_records(path: &Path, fingerprint: Option<&str>) -> Result<Vec<TrialRecord>> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut records = Vec::new();
+    let mut good_len = 0u64;
+    let mut torn = false;
+    let mut lines = BufReader::new(file).split(b'\n').peekable();
+    let mut lineno = 0;
+    while let Some(line) = lines.next() {
+        lineno += 1;
+        let line = line.map_err(|e| Error::io(path, e))?;
+        let last = lines.peek().is_none();
+        if line.iter().all(u8::is_ascii_whitespace) {
+            good_len += line.len() as u64 + 1;
+            continue;
+        }
+        match serde_json::from_slice::<TrialRecord>(&line) {
+            Ok(r) => {
+                if let Some(fp) = fingerprint {
+                    if r.fingerprint != fp {
+                        return Err(Error::invalid(
+                            "results file",
+                            format!(
+                                "{} line {lineno} was written by a different spec or settings \
+                                 (fingerprint {} instead of {fp}); pass another --out folder or remove the file",
+                                path.display(),
+                                r.fingerprint
+                            ),
+                        ));
+                    }
+                }
+                records.push(r);
+                good_len += line.len() as u64 + 1;
+            }
+            Err(_) if last => torn = true,
+            Err(e) => {
+                return Err(Error::invalid(
+                    "results file",
+                    format!(
+                        "{} line {lineno} is not a trial record: {e}",
+                        path.display()
+                    ),
+                ))
+            }
+        }
+    }
+    if torn {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        f.set_len(good_len).map_err(|e| Error::io(path, e))?;
+    } else if good_len > 0 {
+        // A complete last line without its newline: add it so that appends start on a new line.
+        let len = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        if len < good_len {
+            append_bytes(path, b"\n")?;
+        }
+    }
+    Ok(records)
+}
+
+fn append_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(path, e))
+}
+
+/// How to run a spec.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Worker threads (0 = all cores). Results do not depend on it.
+    pub threads: usize,
+    /// Run only this slice of the grid.
+    pub shard: Option<Shard>,
+    /// The JSONL results file (appended to, resumed from).
+    pub results: PathBuf,
+    /// Overrides the data folder of FashionMNIST / the base folder of an embeddings path.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// Every record in the results file after the run (earlier ones included), sorted by cell and trial.
+    pub records: Vec<TrialRecord>,
+    /// Trials run now.
+    pub ran: usize,
+    /// Trials found finished and skipped.
+    pub skipped: usize,
+    /// Wall-clock seconds of this run.
+    pub wall_seconds: f64,
+}
+
+/// The trials (cell index, trial) this run owes: the shard's, minus those in `done`.
+pub fn pending(
+    spec: &Spec,
+    cells: &[Cell],
+    shard: Option<Shard>,
+    done: &HashSet<(String, usize)>,
+) -> (Vec<(usize, usize)>, usize) {
+    let mut todo = Vec::new();
+    let mut skipped = 0;
+    for (ci, cell) in cells.iter().enumerate() {
+        for t in 0..spec.trials {
+            let job = ci * spec.trials + t;
+            if shard.is_some_and(|s| !s.owns(job)) {
+                continue;
+            }
+            if done.contains(&(cell.key(), t)) {
+                skipped += 1;
+            } else {
+                todo.push((ci, t));
+            }
+        }
+    }
+    (todo, skipped)
+}
+
+/// Runs a spec: every pending trial in parallel, each appended to `opts.results` as soon as it finishes;
+/// `on_trial(record, finished_now, pending_total)` is called after each append.
+pub fn run(
+    spec: &Spec,
+    opts: &RunOptions,
+    on_trial: impl Fn(&TrialRecord, usize, usize) + Sync,
+) -> Result<RunOutcome> {
+    spec.validate()?;
+    spec.check_available()?;
+    let start = Instant::now();
+    let fp = format!("{:016x}", spec.fingerprint());
+    if let Some(dir) = opts.results.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let before = read_records(&opts.results, Some(&fp))?;
+    let done: HashSet<(String, usize)> = before.iter().map(|r| (r.cell.clone(), r.trial)).collect();
+    let grid = cells(spec);
+    let (todo, skipped) = pending(spec, &grid, opts.shard, &done);
+    // Open for appending now, so that an unwritable path fails before any work.
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&opts.results)
+        .map_err(|e| Error::io(&opts.results, e))?;
+    let fixed = if todo.is_empty() {
+        None
+    } else {
+        load_fixed_data(spec, opts.data_dir.as_deref())?
+    };
+    let sink = Mutex::new((file, 0usize));
+    let total = todo.len();
+    let new = super::with_threads(opts.threads, || {
+        todo.par_iter()
+            .map(|&(ci, t)| -> Result<TrialRecord> {
+                let rec = run_trial(spec, &grid[ci], t, fixed.as_ref())?;
+                let mut line = serde_json::to_string(&rec)?;
+                line.push('\n');
+                let mut guard = sink.lock().unwrap_or_else(|p| p.into_inner());
+                guard
+                    .0
+                    .write_all(line.as_bytes())
+                    .and_then(|_| guard.0.flush())
+                    .map_err(|e| Error::io(&opts.results, e))?;
+                guard.1 += 1;
+                on_trial(&rec, guard.1, total);
+                Ok(rec)
+            })
+            .collect::<Vec<Result<TrialRecord>>>()
+    })?;
+    let mut records = before;
+    for r in new {
+        records.push(r?);
+    }
+    sort_records(&grid, &mut records);
+    Ok(RunOutcome {
+        records,
+        ran: total,
+        skipped,
+        wall_seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Sorts records by grid order, then trial (records of cells not in the grid last, by key).
+pub fn sort_records(grid: &[Cell], records: &mut [TrialRecord]) {
+    let order: BTreeMap<String, usize> =
+        grid.iter().enumerate().map(|(i, c)| (c.key(), i)).collect();
+    records.sort_by(|a, b| {
+        let ka = (
+            order.get(&a.cell).copied().unwrap_or(usize::MAX),
+            &a.cell,
+            a.trial,
+        );
+        let kb = (
+            order.get(&b.cell).copied().unwrap_or(usize::MAX),
+            &b.cell,
+            b.trial,
+        );
+        ka.cmp(&kb)
+    });
+}
+
+/// Joins result files (e.g. one per shard) into `out`: records are deduplicated by cell and trial; two
+/// different records for the same trial, or records of different specs, are an error. Returns the count.
+pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<usize> {
+    let mut all: BTreeMap<(String, usize), TrialRecord> = BTreeMap::new();
+    let mut fingerprint: Option<String> = None;
+    for path in inputs {
+        if !path.is_file() {
+            return Err(Error::invalid(
+                "merge",
+                format!("{} is not a file", path.display()),
+            ));
+        }
+        for r in read_records(path, fingerprint.as_deref())? {
+            fingerprint.get_or_insert_with(|| r.fingerprint.clone());
+            let key = (r.cell.clone(), r.trial);
+            match all.get(&key) {
+                Some(old) if old.without_timings() != r.without_timings() => {
+                    return Err(Error::invalid(
+                        "merge",
+                        format!(
+                            "two different results for cell '{}' trial {} (in {})",
+                            r.cell,
+                            r.trial,
+                            path.display()
+                        ),
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    all.insert(key, r);
+                }
+            }
+        }
+    }
+    let mut text = String::new();
+    for r in all.values() {
+        text.push_str(&serde_json::to_string(r)?);
+        text.push('\n');
+    }
+    let tmp = out.with_extension("jsonl.tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+    Ok(all.len())
+}

@@ -1,0 +1,572 @@
+//! Declarative experiment specs: one TOML file per paper result, in `experiments/`, embedded in the binary
+//! and also loadable from a user's path.
+//!
+//! A spec names a grid — data set axes (DNF clauses), hidden widths, pre-training lengths, depths — and, inside
+//! every trial, the post-split models: the dense model trained on, and one FPE model per `alpha` x strategy,
+//! all started from the same pre-trained dense model. Unknown keys and bad values are errors that name the
+//! key. Strategies and features this build lacks fail in [`Spec::check_available`], the one place to extend
+//! when they land.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::expand::Strategy;
+use crate::nn::{Regularizer, TrainConfig};
+
+/// The specs shipped with neurosplit: `(name, TOML text)`.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "case-study",
+        include_str!("../../experiments/case-study.toml"),
+    ),
+    (
+        "neurons-sweep",
+        include_str!("../../experiments/neurons-sweep.toml"),
+    ),
+    (
+        "clauses-sweep",
+        include_str!("../../experiments/clauses-sweep.toml"),
+    ),
+    ("heatmap", include_str!("../../experiments/heatmap.toml")),
+    (
+        "capacity-tables",
+        include_str!("../../experiments/capacity-tables.toml"),
+    ),
+    (
+        "fashion-mnist",
+        include_str!("../../experiments/fashion-mnist.toml"),
+    ),
+    (
+        "embeddings",
+        include_str!("../../experiments/embeddings.toml"),
+    ),
+    (
+        "alpha-sweep",
+        include_str!("../../experiments/alpha-sweep.toml"),
+    ),
+    (
+        "split-timing",
+        include_str!("../../experiments/split-timing.toml"),
+    ),
+    ("deep", include_str!("../../experiments/deep.toml")),
+    ("two-four", include_str!("../../experiments/two-four.toml")),
+    ("rewiring", include_str!("../../experiments/rewiring.toml")),
+];
+
+/// Strategies the paper uses that this build does not implement yet. A name listed here gives a
+/// "not available in this build" error; once [`Strategy`] parses it, it simply works.
+pub const PLANNED_STRATEGIES: &[&str] = &["gram", "two-four", "custom"];
+
+/// Interference metrics a spec may ask for. None is computed by this build yet: see
+/// [`crate::experiment::runner::model_metric`], the hook where they plug in.
+pub const PLANNED_METRICS: &[&str] = &["feature-capacity", "cosine-similarity"];
+
+/// One experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Short name (used for the results folder).
+    pub name: String,
+    /// One-line description.
+    pub title: String,
+    /// Where the result is in the paper (e.g. `Sec. 3.1`, `Table A1`).
+    pub paper_ref: String,
+    /// Independent trials per grid cell.
+    pub trials: usize,
+    /// Base seed; every cell, trial and purpose derives its own stream from it.
+    pub seed: u64,
+    /// The data.
+    pub dataset: DatasetSpec,
+    /// Model axes.
+    pub model: ModelSpec,
+    /// Optimisation settings.
+    pub train: TrainSpec,
+    /// Optional extras (metrics, rewiring).
+    #[serde(default)]
+    pub extras: Extras,
+    /// Numbers the paper prints for this experiment, shown beside ours in the report.
+    #[serde(default)]
+    pub paper: Vec<PaperValue>,
+}
+
+/// The data set of an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DatasetSpec {
+    /// Boolean read-once k-DNF of Alg. A2, freshly generated per trial.
+    Dnf {
+        /// Clause counts (a grid axis).
+        clauses: Vec<usize>,
+        /// Literals per clause.
+        k: usize,
+        /// Training samples per trial.
+        n_train: usize,
+        /// Test samples per trial.
+        n_test: usize,
+    },
+    /// FashionMNIST from IDX files (standard 60k/10k split).
+    FashionMnist {
+        /// Folder with the four IDX files (default `/usr/share/datasets/fashion-mnist`).
+        #[serde(default)]
+        data_dir: Option<PathBuf>,
+        /// Use only the first `n_train` training samples (default: all).
+        #[serde(default)]
+        n_train: Option<usize>,
+        /// Use only the first `n_test` test samples (default: all).
+        #[serde(default)]
+        n_test: Option<usize>,
+    },
+    /// Pre-computed embeddings (`.npz` or a folder of `.npy`, see [`crate::data::npy`]).
+    Embeddings {
+        /// The archive or folder.
+        path: PathBuf,
+        /// Use only the first `n_train` training samples (default: all).
+        #[serde(default)]
+        n_train: Option<usize>,
+        /// Use only the first `n_test` test samples (default: all).
+        #[serde(default)]
+        n_test: Option<usize>,
+    },
+}
+
+/// Model axes and the post-split models of every trial.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Hidden widths of the dense model (a grid axis).
+    pub neurons: Vec<usize>,
+    /// Expansion factors; every trial trains one FPE model per alpha and strategy.
+    pub alpha: Vec<usize>,
+    /// Split strategies by name (`clause`, `random`, ...).
+    pub strategies: Vec<String>,
+    /// Layers including the output head (2 = one hidden layer; a grid axis).
+    #[serde(default = "default_depth")]
+    pub depth: Vec<usize>,
+}
+
+fn default_depth() -> Vec<usize> {
+    vec![2]
+}
+
+/// Optimisation settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// Epochs of dense training before the split (a grid axis).
+    pub pre_epochs: Vec<usize>,
+    /// Epochs after the split (every post-split model, the dense one included).
+    #[serde(default)]
+    pub post_epochs: Option<usize>,
+    /// Alternatively, total epochs: post = total - pre (for split-timing sweeps).
+    #[serde(default)]
+    pub total_epochs: Option<usize>,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f32,
+    /// L1 penalty on the first layer's weights.
+    pub l1: f32,
+    /// L2 penalty on all parameters.
+    pub l2: f32,
+    /// Record test accuracy every this many post-split epochs (0 = only at the end).
+    #[serde(default)]
+    pub curve_every: usize,
+}
+
+/// Optional extras.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extras {
+    /// Interference metrics to compute on every final model (see [`PLANNED_METRICS`]).
+    #[serde(default)]
+    pub metrics: Vec<String>,
+    /// Dynamic mask updates after the split (Sec. A.7).
+    #[serde(default)]
+    pub rewiring: Option<Rewiring>,
+}
+
+/// RigL-style rewiring settings (Sec. A.7).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rewiring {
+    /// Update the mask every this many epochs.
+    pub every: usize,
+    /// Fraction of live weights unmasked (and as many re-pruned) per update.
+    pub fraction: f64,
+}
+
+/// A number the paper prints, and which cell/model/metric it belongs to (absent keys match any cell).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaperValue {
+    /// `dense`, `dense-pre` or a strategy name.
+    pub model: String,
+    /// `test_acc` (%), `ri` (relative improvement over dense, %), or a metric name.
+    pub metric: String,
+    /// The value.
+    pub value: f64,
+    /// Its error bar, when printed.
+    #[serde(default)]
+    pub sem: Option<f64>,
+    /// Cell keys.
+    #[serde(default)]
+    pub clauses: Option<usize>,
+    /// Hidden width.
+    #[serde(default)]
+    pub neurons: Option<usize>,
+    /// Depth.
+    #[serde(default)]
+    pub depth: Option<usize>,
+    /// Expansion factor.
+    #[serde(default)]
+    pub alpha: Option<usize>,
+}
+
+fn positive(what: &str, v: usize) -> Result<()> {
+    if v == 0 {
+        return Err(Error::invalid(what, "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn axis(what: &str, values: &[usize]) -> Result<()> {
+    if values.is_empty() {
+        return Err(Error::invalid(
+            what,
+            "the list is empty: give at least one value",
+        ));
+    }
+    let mut seen = values.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.len() != values.len() {
+        return Err(Error::invalid(what, format!("{values:?} repeats a value")));
+    }
+    values.iter().try_for_each(|&v| positive(what, v))
+}
+
+impl Spec {
+    /// Parses a spec from TOML text; `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Spec> {
+        let spec: Spec = toml::from_str(text)
+            .map_err(|e| Error::invalid(format!("experiment spec {origin}"), e.to_string()))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// A built-in spec by name, or a spec file by path (anything containing `/` or ending in `.toml`).
+    pub fn load(name_or_path: &str) -> Result<Spec> {
+        if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+            return Spec::parse(text, name_or_path);
+        }
+        let path = Path::new(name_or_path);
+        if name_or_path.ends_with(".toml") || name_or_path.contains('/') || path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            return Spec::parse(&text, name_or_path);
+        }
+        let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+        Err(Error::invalid(
+            "experiment",
+            format!(
+                "unknown experiment '{name_or_path}'; available: {} (or a path to a spec .toml)",
+                names.join(", ")
+            ),
+        ))
+    }
+
+    /// Checks every value, naming the key that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        positive("trials", self.trials)?;
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "'{}' must be non-empty letters, digits, '-' or '_'",
+                    self.name
+                ),
+            ));
+        }
+        match &self.dataset {
+            DatasetSpec::Dnf {
+                clauses,
+                k,
+                n_train,
+                n_test,
+            } => {
+                axis("dataset.clauses", clauses)?;
+                for &c in clauses {
+                    crate::data::Dnf::with_clauses(c, *k)?;
+                }
+                positive("dataset.n_train", *n_train)?;
+                positive("dataset.n_test", *n_test)?;
+            }
+            DatasetSpec::FashionMnist {
+                n_train, n_test, ..
+            }
+            | DatasetSpec::Embeddings {
+                n_train, n_test, ..
+            } => {
+                if let Some(n) = n_train {
+                    positive("dataset.n_train", *n)?;
+                }
+                if let Some(n) = n_test {
+                    positive("dataset.n_test", *n)?;
+                }
+            }
+        }
+        axis("model.neurons", &self.model.neurons)?;
+        axis("model.alpha", &self.model.alpha)?;
+        axis("model.depth", &self.model.depth)?;
+        if let Some(&a) = self.model.alpha.iter().find(|&&a| a < 2) {
+            return Err(Error::invalid(
+                "alpha",
+                format!("{a} is too small: FPE splits each neuron into alpha >= 2"),
+            ));
+        }
+        if let Some(&d) = self.model.depth.iter().find(|&&d| d < 2) {
+            return Err(Error::invalid(
+                "model.depth",
+                format!("{d} layers has no hidden layer to expand: use depth >= 2"),
+            ));
+        }
+        let mut names = self.model.strategies.clone();
+        names.sort();
+        names.dedup();
+        if names.len() != self.model.strategies.len() {
+            return Err(Error::invalid(
+                "model.strategies",
+                "a strategy is listed twice",
+            ));
+        }
+        axis("train.pre_epochs", &self.train.pre_epochs)?;
+        match (self.train.post_epochs, self.train.total_epochs) {
+            (Some(p), None) => positive("train.post_epochs", p)?,
+            (None, Some(t)) => {
+                if let Some(&p) = self.train.pre_epochs.iter().find(|&&p| p >= t) {
+                    return Err(Error::invalid(
+                        "train.total_epochs",
+                        format!("{t} leaves no post-split epochs after pre_epochs = {p}"),
+                    ));
+                }
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "train",
+                    "give exactly one of post_epochs and total_epochs",
+                ))
+            }
+        }
+        self.train_config(1).validate()?;
+        if let Some(r) = &self.extras.rewiring {
+            positive("extras.rewiring.every", r.every)?;
+            if !(r.fraction > 0.0 && r.fraction < 1.0) {
+                return Err(Error::invalid(
+                    "extras.rewiring.fraction",
+                    format!("{} is not in (0, 1)", r.fraction),
+                ));
+            }
+        }
+        if let DatasetSpec::Dnf { clauses, .. } = &self.dataset {
+            if self.model.strategies.iter().any(|s| s == "clause") {
+                let (&cmin, &amax) = (
+                    clauses.iter().min().expect("non-empty"),
+                    self.model.alpha.iter().max().expect("non-empty"),
+                );
+                if amax > cmin {
+                    return Err(Error::invalid(
+                        "alpha",
+                        format!(
+                            "a clause split deals {cmin} clauses to {amax} children, leaving some empty: \
+                             use alpha <= {cmin}"
+                        ),
+                    ));
+                }
+            }
+        } else if self.model.strategies.iter().any(|s| s == "clause") {
+            return Err(Error::invalid(
+                "model.strategies",
+                "the clause split needs known feature groups, which only DNF data has",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fails with a "not available in this build" error for any strategy or feature this build lacks.
+    /// This is the one place to extend when a strategy, deep networks, rewiring or a metric lands.
+    pub fn check_available(&self) -> Result<()> {
+        for s in &self.model.strategies {
+            self::strategy(s)?;
+        }
+        if let Some(&d) = self.model.depth.iter().find(|&&d| d != 2) {
+            return Err(not_available(
+                &format!("depth = {d}"),
+                "deep networks (LayerNorm + alternating expansion, Sec. A.7)",
+            ));
+        }
+        if self.extras.rewiring.is_some() {
+            return Err(not_available("extras.rewiring", "rewiring (Sec. A.7)"));
+        }
+        for m in &self.extras.metrics {
+            if !crate::experiment::runner::metric_available(m) {
+                if PLANNED_METRICS.contains(&m.as_str()) {
+                    return Err(not_available(
+                        &format!("metric '{m}'"),
+                        "interference metrics",
+                    ));
+                }
+                return Err(Error::invalid(
+                    "extras.metrics",
+                    format!(
+                        "unknown metric '{m}'; known: {}",
+                        PLANNED_METRICS.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The optimiser settings for a phase of `epochs` epochs.
+    pub fn train_config(&self, epochs: usize) -> TrainConfig {
+        TrainConfig {
+            epochs,
+            batch_size: self.train.batch_size,
+            lr: self.train.lr,
+            reg: Regularizer {
+                l1_first: self.train.l1,
+                l2: self.train.l2,
+            },
+        }
+    }
+
+    /// Post-split epochs for a cell pre-trained for `pre` epochs.
+    pub fn post_epochs(&self, pre: usize) -> usize {
+        match (self.train.post_epochs, self.train.total_epochs) {
+            (Some(p), _) => p,
+            (None, Some(t)) => t.saturating_sub(pre),
+            (None, None) => 0,
+        }
+    }
+
+    /// Parsed strategies, in spec order.
+    pub fn strategies(&self) -> Result<Vec<Strategy>> {
+        self.model.strategies.iter().map(|s| strategy(s)).collect()
+    }
+
+    /// A 64-bit fingerprint of everything that determines a trial's result (not `trials`, `title`, or the
+    /// paper's numbers), so that a results file is only resumed by the spec that wrote it.
+    pub fn fingerprint(&self) -> u64 {
+        let mut s = self.clone();
+        s.trials = 0;
+        s.title.clear();
+        s.paper_ref.clear();
+        s.paper.clear();
+        let text = serde_json::to_string(&s).expect("specs serialise");
+        fnv1a(text.as_bytes())
+    }
+}
+
+/// FNV-1a, 64 bit: a stable hash (unlike `std`'s, it never changes between Rust versions).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn not_available(what: &str, feature: &str) -> Error {
+    Error::invalid(
+        what,
+        format!("not available in this build of neurosplit yet ({feature})"),
+    )
+}
+
+/// Parses a strategy name; a strategy the paper uses but this build lacks is "not available in this build".
+pub fn strategy(name: &str) -> Result<Strategy> {
+    match name.parse::<Strategy>() {
+        Ok(s) => Ok(s),
+        Err(_) if PLANNED_STRATEGIES.contains(&name) => Err(not_available(
+            &format!("strategy '{name}'"),
+            &format!("the '{name}' split"),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_spec_parses_and_is_named_after_its_file() {
+        for (name, text) in BUILTIN {
+            let spec = Spec::parse(text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(spec.name, *name);
+            assert!(spec.trials >= 5, "{name}");
+        }
+        // The Boolean specs run in this build; the rest say precisely what is missing.
+        for name in [
+            "case-study",
+            "neurons-sweep",
+            "clauses-sweep",
+            "heatmap",
+            "two-four",
+            "fashion-mnist",
+        ] {
+            Spec::load(name).unwrap().check_available().unwrap();
+        }
+        for name in ["capacity-tables", "deep", "rewiring"] {
+            let err = Spec::load(name).unwrap().check_available().unwrap_err();
+            assert!(
+                err.to_string().contains("not available in this build"),
+                "{name}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn printed_specs_parse_back_unchanged() {
+        // `reproduce --print-spec` output is itself a valid spec, e.g. to start one's own from.
+        for (name, text) in BUILTIN {
+            let spec = Spec::parse(text, name).unwrap();
+            let printed = toml::to_string(&spec).unwrap();
+            assert_eq!(Spec::parse(&printed, name).unwrap(), spec, "{name}");
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_trials_and_labels_but_not_settings() {
+        let a = Spec::load("case-study").unwrap();
+        let mut b = a.clone();
+        b.trials = 50;
+        b.title = "another title".into();
+        b.paper.clear();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        b.train.lr = 2e-3;
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        let mut c = a.clone();
+        c.seed = 1;
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn total_epochs_sets_post_epochs_per_cell() {
+        let s = Spec::load("split-timing").unwrap();
+        assert_eq!(s.post_epochs(1), 99);
+        assert_eq!(s.post_epochs(50), 50);
+        let text = BUILTIN[1]
+            .1
+            .replace("post_epochs = 1000", "post_epochs = 1000\ntotal_epochs = 5");
+        let err = Spec::parse(&text, "x").unwrap_err().to_string();
+        assert!(
+            err.contains("exactly one of post_epochs and total_epochs"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,352 @@
+//! `neurosplit reproduce` and `neurosplit merge` end to end: kill-and-resume, shards, spec errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use neurosplit::experiment::runner::{read_records, TrialRecord};
+
+const BIN: &str = env!("CARGO_BIN_EXE_neurosplit");
+
+/// Two cells x 24 trials of a small DNF problem: about a second in all.
+const TINY: &str = r#"
+name = "tiny"
+title = "a small grid for tests"
+paper_ref = "none"
+trials = 24
+seed = 3
+
+[dataset]
+kind = "dnf"
+clauses = [4, 6]
+k = 3
+n_train = 1000
+n_test = 200
+
+[model]
+neurons = [4]
+alpha = [2]
+strategies = ["clause", "random"]
+
+[train]
+pre_epochs = [40]
+post_epochs = 40
+batch_size = 250
+lr = 1e-2
+l1 = 0.0
+l2 = 0.0
+"#;
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("neurosplit-repro-{}-{name}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.matches('\n').count())
+        .unwrap_or(0)
+}
+
+/// Records sorted by cell and trial, timings removed: what must be identical between runs.
+fn canonical(path: &Path) -> Vec<TrialRecord> {
+    let mut r: Vec<TrialRecord> = read_records(path, None)
+        .unwrap()
+        .iter()
+        .map(TrialRecord::without_timings)
+        .collect();
+    r.sort_by(|a, b| (&a.cell, a.trial).cmp(&(&b.cell, b.trial)));
+    r
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn killed_run_resumes_without_losing_or_redoing_trials() {
+    let dir = tmp("kill");
+    let spec = dir.join("tiny.toml");
+    std::fs::write(&spec, TINY).unwrap();
+    let (full, part) = (dir.join("full"), dir.join("part"));
+
+    // Uninterrupted, on two threads.
+    let (code, out, err) = run(&[
+        "reproduce",
+        s(&spec),
+        "--out",
+        s(&full),
+        "--threads",
+        "2",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let reference = canonical(&full.join("trials.jsonl"));
+    assert_eq!(reference.len(), 48);
+
+    // Interrupted with SIGKILL once a few trials are in, on one thread.
+    let results = part.join("trials.jsonl");
+    let mut child = Command::new(BIN)
+        .args([
+            "reproduce",
+            s(&spec),
+            "--out",
+            s(&part),
+            "--threads",
+            "1",
+            "--quiet",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while lines(&results) < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no results appeared"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let kept = lines(&results);
+    assert!(
+        (3..48).contains(&kept),
+        "the run was not interrupted mid-way ({kept} lines)"
+    );
+    // Simulate a record torn by the kill in the middle of a write.
+    let mut text = std::fs::read_to_string(&results).unwrap();
+    text.push_str("{\"spec\":\"tiny\",\"fingerp");
+    std::fs::write(&results, text).unwrap();
+
+    let (code, out, err) = run(&["reproduce", s(&spec), "--out", s(&part), "--threads", "2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("{} to run, {kept} already in", 48 - kept)),
+        "{out}"
+    );
+    // Without a terminal, progress is one plain line per trial on stderr.
+    assert_eq!(err.matches("ETA").count(), 48 - kept, "{err}");
+    assert_eq!(canonical(&results), reference, "resumed results differ");
+    assert_eq!(lines(&results), 48, "a trial was run twice or lost");
+    assert!(part.join("report.md").is_file());
+
+    // A third run has nothing left to do.
+    let (code, out, _) = run(&["reproduce", s(&spec), "--out", s(&part), "--quiet"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("(0 trials run, 48 resumed"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn shards_merge_into_the_unsharded_result() {
+    let dir = tmp("shard");
+    let spec = dir.join("tiny.toml");
+    std::fs::write(&spec, TINY.replace("trials = 24", "trials = 3")).unwrap();
+    let (whole, sharded) = (dir.join("whole"), dir.join("sharded"));
+    let (code, out, err) = run(&["reproduce", s(&spec), "--out", s(&whole), "--quiet"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let mut shards = Vec::new();
+    for k in 1..=4 {
+        let (code, out, err) = run(&[
+            "reproduce",
+            s(&spec),
+            "--out",
+            s(&sharded),
+            "--shard",
+            &format!("{k}/4"),
+            "--quiet",
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        shards.push(sharded.join(format!("trials.shard-{k}-of-4.jsonl")));
+    }
+    let sizes: Vec<usize> = shards.iter().map(|p| lines(p)).collect();
+    assert_eq!(sizes, vec![2, 2, 1, 1], "6 trials dealt round-robin");
+    let merged = sharded.join("trials.jsonl");
+    let mut args = vec!["merge", "-o", s(&merged)];
+    args.extend(shards.iter().map(|p| s(p)));
+    args.push(s(&shards[0])); // a file given twice is harmless
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(canonical(&merged), canonical(&whole.join("trials.jsonl")));
+    let (code, out, _) = run(&["reproduce", s(&spec), "--out", s(&sharded), "--quiet"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("(0 trials run, 6 resumed"), "{out}");
+
+    // Results of another spec are refused, by merge and by a resumed run.
+    let other = dir.join("other.toml");
+    std::fs::write(&other, TINY.replace("seed = 3", "seed = 4")).unwrap();
+    let (code, _, _) = run(&[
+        "reproduce",
+        s(&other),
+        "--out",
+        s(&dir.join("o")),
+        "--trials",
+        "1",
+        "-q",
+    ]);
+    assert_eq!(code, 0);
+    let foreign = dir.join("o").join("trials.jsonl");
+    let (code, _, err) = run(&[
+        "merge",
+        "-o",
+        s(&dir.join("m.jsonl")),
+        s(&merged),
+        s(&foreign),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("different spec"), "{err}");
+    let (code, _, err) = run(&["reproduce", s(&other), "--results", s(&merged), "-q"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("different spec"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_specs_fail_with_clear_messages() {
+    let dir = tmp("bad");
+    let cases = [
+        (
+            TINY.replace("lr = 1e-2", "lr = 1e-2\nmomentum = 0.9"),
+            "unknown field `momentum`",
+        ),
+        (
+            TINY.replace("k = 3", "k = 3\nliterals = 12"),
+            "unknown field `literals`",
+        ),
+        (
+            TINY.replace("kind = \"dnf\"", "kind = \"mnist\""),
+            "unknown variant `mnist`",
+        ),
+        (
+            TINY.replace("neurons = [4]", "neurons = []"),
+            "model.neurons",
+        ),
+        (TINY.replace("neurons = [4]", "neurons = [4, 4]"), "repeats"),
+        (TINY.replace("alpha = [2]", "alpha = [1]"), "alpha >= 2"),
+        (TINY.replace("alpha = [2]", "alpha = [5]"), "alpha <= 4"),
+        (TINY.replace("post_epochs = 40", ""), "post_epochs"),
+        (TINY.replace("trials = 24", "trials = -1"), "trials"),
+        (
+            TINY.replace("\"random\"", "\"gram\""),
+            "not available in this build",
+        ),
+        (
+            TINY.replace("\"random\"", "\"magic\""),
+            "unknown strategy 'magic'",
+        ),
+        (
+            TINY.replace("[model]", "[model]\ndepth = [5]"),
+            "not available in this build",
+        ),
+        (
+            TINY.replace(
+                "[train]",
+                "[extras]\nmetrics = [\"cosine-similarity\"]\n\n[train]",
+            ),
+            "not available in this build",
+        ),
+        (TINY.replace("lr = 1e-2", "lr = -1.0"), "learning rate"),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let (code, out, err) = run(&["reproduce", s(&path), "--out", s(&dir.join("out")), "-q"]);
+        assert_ne!(code, 0, "case {i} succeeded: {out}");
+        assert!(!err.contains("panicked"), "case {i} panicked: {err}");
+        assert!(
+            err.contains(needle),
+            "case {i}: message lacks '{needle}': {err}"
+        );
+    }
+    for (args, needle) in [
+        (&["reproduce", "nonsense"][..], "unknown experiment"),
+        (&["reproduce", "/no/such/spec.toml"][..], "No such file"),
+        (&["reproduce", "case-study", "--shard", "5/4"][..], "K/N"),
+        (
+            &["reproduce", "two-four"][..],
+            "not available in this build",
+        ),
+        (
+            &[
+                "reproduce",
+                "embeddings",
+                "--strategies",
+                "random",
+                "--data-dir",
+                "/no/such",
+            ][..],
+            "recipe",
+        ),
+        (
+            &["merge", "-o", "/tmp/x.jsonl", "/no/such/file.jsonl"][..],
+            "not a file",
+        ),
+    ] {
+        let (code, _, err) = run(args);
+        assert_ne!(code, 0, "{args:?} succeeded");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: message lacks '{needle}': {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn list_shows_every_builtin_spec_with_an_estimate() {
+    let (code, out, err) = run(&["reproduce", "--list"]);
+    assert_eq!(code, 0, "{err}");
+    for (name, _) in neurosplit::experiment::spec::BUILTIN {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing: {out}"));
+        assert!(
+            line.contains(" s ") || line.contains("min") || line.contains(" h "),
+            "{line}"
+        );
+    }
+    assert!(
+        out.contains("case-study") && out.contains("runs now"),
+        "{out}"
+    );
+}
+
+#[test]
+fn curves_and_split_timing_through_the_library() {
+    use neurosplit::experiment::runner::{cells, run_trial};
+    use neurosplit::experiment::spec::Spec;
+    let text = TINY
+        .replace("pre_epochs = [40]", "pre_epochs = [10, 30]")
+        .replace("post_epochs = 40", "total_epochs = 50\ncurve_every = 10")
+        .replace("clauses = [4, 6]", "clauses = [4]");
+    let spec = Spec::parse(&text, "curves").unwrap();
+    let grid = cells(&spec);
+    assert_eq!(grid.len(), 2);
+    for (cell, points) in grid.iter().zip([4, 2]) {
+        let r = run_trial(&spec, cell, 0, None).unwrap();
+        assert_eq!(r.models.len(), 3);
+        for m in &r.models {
+            let epochs: Vec<usize> = m.curve.iter().map(|p| p.0).collect();
+            assert_eq!(epochs, (1..=points).map(|i| 10 * i).collect::<Vec<_>>());
+            assert_eq!(m.curve.last().unwrap().1, m.test_acc);
+            assert_eq!(m.nnz, r.pre_nnz);
+        }
+        let again = run_trial(&spec, cell, 0, None).unwrap();
+        assert_eq!(again.without_timings(), r.without_timings());
+    }
+}

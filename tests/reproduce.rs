@@ -240,10 +240,6 @@ fn bad_specs_fail_with_clear_messages() {
         (TINY.replace("post_epochs = 40", ""), "post_epochs"),
         (TINY.replace("trials = 24", "trials = -1"), "trials"),
         (
-            TINY.replace("\"random\"", "\"gram\""),
-            "not available in this build",
-        ),
-        (
             TINY.replace("\"random\"", "\"magic\""),
             "unknown strategy 'magic'",
         ),

@@ -272,7 +272,7 @@ fn bad_specs_fail_with_clear_messages() {
         (&["reproduce", "/no/such/spec.toml"][..], "No such file"),
         (&["reproduce", "case-study", "--shard", "5/4"][..], "K/N"),
         (
-            &["reproduce", "two-four"][..],
+            &["reproduce", "deep"][..],
             "not available in this build",
         ),
         (

@@ -271,10 +271,7 @@ fn bad_specs_fail_with_clear_messages() {
         (&["reproduce", "nonsense"][..], "unknown experiment"),
         (&["reproduce", "/no/such/spec.toml"][..], "No such file"),
         (&["reproduce", "case-study", "--shard", "5/4"][..], "K/N"),
-        (
-            &["reproduce", "deep"][..],
-            "not available in this build",
-        ),
+        (&["reproduce", "deep"][..], "not available in this build"),
         (
             &[
                 "reproduce",

@@ -107,7 +107,26 @@ impl DataArgs {
     }
 }
 
+/// Ends the process quietly when stdout is a closed pipe (`neurosplit ... | head`), the way command-line tools
+/// do, instead of reporting `println!`'s "failed printing to stdout" panic. Any other panic is reported as usual.
+fn exit_quietly_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141); // 128 + SIGPIPE, what a shell reports for a process ended by a closed pipe
+        }
+        default(info)
+    }));
+}
+
 fn main() -> ExitCode {
+    exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Reproduce(args) => reproduce::reproduce(*args),

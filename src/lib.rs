@@ -28,6 +28,7 @@
 //! | [`nn`] | layers with optional masks, the MLP's forward/backward, mask-aware Adam, L1/L2, the training loop |
 //! | [`kernels`] | the dense products, fused bias + activation, losses in logits form |
 //! | [`sparse`] | bit-packed support masks |
+//! | `gpu` | with `--features cuda`: the same training on an NVIDIA GPU (CSR / bitmask kernels, PTX checked in) |
 //! | [`expand`] | FPE itself and its split strategies |
 //! | [`experiment`] | the paper's experiments (Sec. 3.1 case study) |
 //! | [`rng`] | seed derivation: every trial and purpose has its own stream |
@@ -65,6 +66,8 @@ pub mod data;
 pub mod error;
 pub mod expand;
 pub mod experiment;
+#[cfg(feature = "cuda")]
+pub mod gpu;
 pub mod kernels;
 pub mod nn;
 pub mod rng;

@@ -7,10 +7,11 @@ use clap::Args;
 
 use neurosplit::data::Dnf;
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::nn::{accuracy, Mlp, Trainer};
+use neurosplit::nn::{accuracy, Mlp};
 use neurosplit::rng::{self, purpose};
 use neurosplit::{Error, Result};
 
+use crate::device::{Backend, Device};
 use crate::{write_json, DataArgs};
 
 #[derive(Args, Debug)]
@@ -32,6 +33,9 @@ pub struct TrainArgs {
     /// Print the loss every N epochs (0 = never).
     #[arg(long, default_value_t = 100)]
     log_every: usize,
+    /// Where to train: cpu, or cuda (an NVIDIA GPU; needs a build with --features cuda).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
     /// Write the run's results to this JSON file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -62,6 +66,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
             ));
         }
     }
+    let backend = Backend::open(args.device)?;
     let train = dnf.generate(
         d.n_train,
         &mut rng::stream(d.seed, &[0, purpose::DATA_TRAIN]),
@@ -88,13 +93,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
         }
     };
     let start = Instant::now();
-    let mut trainer = Trainer::new(&model, pre)?;
-    trainer.fit(
+    backend.fit(
         &mut model,
         &train,
+        pre,
         &mut rng::stream(d.seed, &[0, purpose::SHUFFLE_PRE]),
         |e, l| log("dense", e, l, args.log_every, pre.epochs),
-    );
+    )?;
     let dense_acc = accuracy(&model, &test);
     println!(
         "dense: h = {}, {} non-zero weights, test accuracy {:.2}% ({:.1} s)",
@@ -104,7 +109,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     let mut out = serde_json::json!({
-        "config": { "clauses": d.clauses, "k": d.k, "neurons": d.neurons, "seed": d.seed, "pre": pre },
+        "config": { "device": format!("{:?}", args.device).to_lowercase(), "clauses": d.clauses, "k": d.k, "neurons": d.neurons, "seed": d.seed, "pre": pre },
         "dense": { "hidden": d.neurons, "nnz": model.nnz(), "test_acc": dense_acc },
     });
     if let Some(alpha) = args.alpha {
@@ -132,13 +137,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
             100.0 * accuracy(&wide, &test)
         );
         let start = Instant::now();
-        let mut trainer = Trainer::new(&wide, post)?;
-        trainer.fit(
+        backend.fit(
             &mut wide,
             &train,
+            post,
             &mut rng::stream(d.seed, &[0, purpose::SHUFFLE_POST]),
             |e, l| log("fpe", e, l, args.log_every, post.epochs),
-        );
+        )?;
         let acc = accuracy(&wide, &test);
         println!(
             "FPE: h = {}, {} non-zero weights, test accuracy {:.2}% ({:.1} s)",

@@ -185,8 +185,8 @@ pub struct GpuBitmask {
 /// A weight on the device in one of the [`Format`]s.
 #[derive(Debug)]
 pub enum GpuWeight {
-    /// CSR form.
-    Csr(GpuCsr),
+    /// CSR form (boxed: it carries the host-side pattern).
+    Csr(Box<GpuCsr>),
     /// Bitmask form.
     Bitmask(GpuBitmask),
 }
@@ -211,7 +211,7 @@ impl GpuWeight {
                 let values = s
                     .clone_htod(&p.gather(weight))
                     .map_err(|e| driver_error("upload", e))?;
-                Ok(GpuWeight::Csr(GpuCsr {
+                Ok(GpuWeight::Csr(Box::new(GpuCsr {
                     row_ptr: up(&p.row_ptr)?,
                     col_idx: up(&p.col_idx)?,
                     row_idx: up(&p.row_idx)?,
@@ -220,7 +220,7 @@ impl GpuWeight {
                     t_pos: up(&p.t_pos)?,
                     values,
                     pattern: p,
-                }))
+                })))
             }
             Format::Bitmask => {
                 if rows >= i32::MAX as usize || cols >= i32::MAX as usize {

@@ -29,7 +29,7 @@ case "${1:-}" in
 esac
 
 venv="${NEUROSPLIT_NVCC_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/neurosplit/nvcc-13.0.88}"
-find_nvcc() { find "$venv" -path '*/nvidia/cu13/bin/nvcc' -type f 2>/dev/null | head -n 1; }
+find_nvcc() { [[ -d "$venv" ]] && find "$venv" -path '*/nvidia/cu13/bin/nvcc' -type f 2>/dev/null | head -n 1 || true; }
 nvcc="$(find_nvcc)"
 if [[ -z "$nvcc" ]]; then
     echo "gen-ptx: installing ${NVCC_PACKAGES[*]} into $venv"

@@ -28,7 +28,7 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
     v = warp_sum(v);
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
-    const int warps = blockDim.x >> 5;
+    const unsigned warps = blockDim.x >> 5;
     v = (threadIdx.x < warps) ? scratch[threadIdx.x] : 0.0f;
     if (warp == 0) v = warp_sum(v);
     return v;
@@ -40,7 +40,7 @@ __device__ __forceinline__ double block_sum_f64(double v, double* scratch) {
     v = warp_sum_f64(v);
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
-    const int warps = blockDim.x >> 5;
+    const unsigned warps = blockDim.x >> 5;
     v = (threadIdx.x < warps) ? scratch[threadIdx.x] : 0.0;
     if (warp == 0) v = warp_sum_f64(v);
     return v;

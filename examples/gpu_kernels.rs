@@ -7,7 +7,10 @@
 //!
 //! For each shape (`batch x in x out`, density of the mask) and format it prints the time of one forward,
 //! input-gradient and weight-gradient (SDDMM) launch and the useful GFLOP/s, `2 nnz b / t` (the dense
-//! equivalent would count `2 in out b`). The device is synchronised before and after each timed loop. Then it
+//! equivalent would count `2 in out b`). The device is synchronised before and after each timed loop. Beside the
+//! CSR rows it times the vendor baselines on the same operands, cuSPARSE SpMM (forward without bias) and SDDMM,
+//! and checks that they agree with this crate's kernels; each shape also gets one dense cuBLAS SGEMM (its
+//! GFLOP/s counted as `2 in out b`). Then it
 //! times the case-study training (8 clauses x 4 literals, h = 16, 10 000 samples, batch 500) per epoch on the
 //! GPU and on the CPU engine.
 
@@ -15,6 +18,7 @@ use std::time::Instant;
 
 use cudarc::driver::CudaSlice;
 use neurosplit::data::Dnf;
+use neurosplit::gpu::baseline::Baselines;
 use neurosplit::gpu::{self, Format, Gpu, GpuDataset, GpuTrainer, GpuWeight};
 use neurosplit::nn::{Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
@@ -45,7 +49,21 @@ fn random_mask(rows: usize, cols: usize, density: f64, seed: u64) -> Mask {
     Mask::from_bools(rows, cols, &live)
 }
 
+fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (p - q).abs() / (1.0 + q.abs()))
+        .fold(0.0, f32::max)
+}
+
 fn kernels(gpu: &Gpu, quick: bool) -> Result<()> {
+    let base = match Baselines::new(gpu) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            println!("vendor baselines skipped: {e}");
+            None
+        }
+    };
     let b = 500;
     let sizes: &[usize] = if quick {
         &[1024]
@@ -71,6 +89,12 @@ fn kernels(gpu: &Gpu, quick: bool) -> Result<()> {
         let bias = dev(vec![0.1; n])?;
         let mut y = dev(vec![0.0; n * b])?;
         let mut dx = dev(vec![0.0; k * b])?;
+        if let Some(base) = &base {
+            let wd = dev((0..n * k).map(|i| (i as f32 * 0.013).sin()).collect())?;
+            let ms = time_ms(gpu, 20, || base.dense_forward(n, k, b, &wd, &x, &mut y))?;
+            let gf = 2.0 * (n * k * b) as f64 / (ms * 1e-3) / 1e9;
+            println!("| {b} x {k} x {n} | dense | cuBLAS SGEMM | {ms:.3} | {gf:.1} | | | | |");
+        }
         for &density in densities {
             let mask = random_mask(n, k, density, 7);
             let mut w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.013).sin()).collect();
@@ -96,6 +120,30 @@ fn kernels(gpu: &Gpu, quick: bool) -> Result<()> {
                     gf(i),
                     gf(g)
                 );
+                if let (Some(base), GpuWeight::Csr(csr)) = (&base, &weight) {
+                    let mut y_ref = dev(vec![0.0; n * b])?;
+                    let mut dw_ref = dev(vec![0.0; weight.stored()])?;
+                    let f = time_ms(gpu, reps, || base.spmm_forward(gpu, csr, b, &x, &mut y_ref))?;
+                    let g = time_ms(gpu, reps, || {
+                        base.sddmm_weight(gpu, csr, b, &dy, &x, &mut dw_ref)
+                    })?;
+                    gpu::linear_forward(gpu, &weight, b, &x, None, false, &mut y)?;
+                    gpu::linear_backward_weight(gpu, &weight, b, &dy, &x, &mut dw)?;
+                    let read = |v: &CudaSlice<f32>| {
+                        s.clone_dtoh(v)
+                            .map_err(|e| neurosplit::Error::Device(format!("download: {e}")))
+                    };
+                    let dy_ours = max_rel_diff(&read(&y)?, &read(&y_ref)?);
+                    let dw_ours = max_rel_diff(&read(&dw)?, &read(&dw_ref)?);
+                    println!(
+                        "| {b} x {k} x {n} | {density} | cuSPARSE | {f:.3} | {:.1} | | | {g:.3} | {:.1} |",
+                        gf(f),
+                        gf(g)
+                    );
+                    if dy_ours > 1e-3 || dw_ours > 1e-3 {
+                        println!("MISMATCH with cuSPARSE: forward {dy_ours:e}, SDDMM {dw_ours:e} (max relative difference)");
+                    }
+                }
             }
         }
     }

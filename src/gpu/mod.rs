@@ -23,8 +23,10 @@
 //! ([`GpuBitmask`]), both built from a dense weight and its [`crate::sparse::Mask`]; see [`Format`].
 //!
 //! `unsafe` appears only in the launch functions of [`ops`] (a kernel launch cannot be checked by the
-//! compiler); each block states why its arguments match the kernel's signature and bounds.
+//! compiler) and in the vendor-library calls of [`baseline`] (benchmarks only); each block states why its
+//! arguments match the callee's signature and bounds.
 
+pub mod baseline;
 mod context;
 mod format;
 pub mod ops;

@@ -90,8 +90,7 @@ const SHAPES: [(usize, usize, usize); 6] = [
 
 #[test]
 fn without_a_driver_opening_a_gpu_is_an_error_not_a_panic() {
-    // SAFETY: only tries to open the driver library.
-    let present = unsafe { cudarc::driver::sys::is_culib_present() };
+    let present = gpu::driver_present();
     match Gpu::new(0) {
         Err(Error::Device(msg)) if !present => {
             assert!(

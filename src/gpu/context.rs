@@ -39,6 +39,12 @@ ptx_module!(LAYERNORM, "layernorm");
 /// Every module, for tests that load them all.
 pub(crate) const ALL_MODULES: [PtxModule; 6] = [CSR, BITMASK, ELEMENTWISE, LOSS, ADAM, LAYERNORM];
 
+/// Whether the NVIDIA driver library can be loaded (a GPU may still be missing: see [`Gpu::new`]).
+pub fn driver_present() -> bool {
+    // SAFETY: `is_culib_present` only tries to open the driver library with `dlopen`; it calls nothing in it.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
 /// A CUDA device: its context, the stream every launch goes to, and the kernels loaded so far.
 pub struct Gpu {
     ctx: Arc<CudaContext>,
@@ -59,10 +65,7 @@ impl Gpu {
     /// Opens device `ordinal`. Fails with [`Error::Device`] (never panics) when the driver library cannot be
     /// loaded, no device is present, or the context cannot be created.
     pub fn new(ordinal: usize) -> Result<Self> {
-        // SAFETY: `is_culib_present` only tries to open the driver library with `dlopen`; it calls nothing
-        // in it.
-        let present = unsafe { cudarc::driver::sys::is_culib_present() };
-        if !present {
+        if !driver_present() {
             return Err(Error::Device(
                 "the NVIDIA driver library (libcuda.so.1) was not found: install the NVIDIA driver (580 or newer \
                  for CUDA 13.0) or add its folder to LD_LIBRARY_PATH"

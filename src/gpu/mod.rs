@@ -32,7 +32,7 @@ mod format;
 pub mod ops;
 mod train;
 
-pub use context::Gpu;
+pub use context::{driver_present, Gpu};
 pub use format::{CsrPattern, Format, GpuBitmask, GpuCsr, GpuWeight};
 pub use ops::{
     adam_update, bce_with_logits, bias_grad, layer_norm_backward, layer_norm_forward,

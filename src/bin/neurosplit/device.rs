@@ -18,24 +18,38 @@ pub enum Device {
     Cuda,
 }
 
+/// How `--device cuda` stores the masked weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GpuFormat {
+    /// Compressed sparse rows of the live weights.
+    Csr,
+    /// Dense values with a bit-packed mask.
+    Bitmask,
+}
+
 /// An opened device.
 pub enum Backend {
     Cpu,
     #[cfg(feature = "cuda")]
-    Cuda(neurosplit::gpu::Gpu),
+    Cuda(neurosplit::gpu::Gpu, neurosplit::gpu::Format),
 }
 
 impl Backend {
     /// Opens `device`, failing with a clear message (never a panic) when it cannot be used.
-    pub fn open(device: Device) -> Result<Self> {
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    pub fn open(device: Device, format: GpuFormat) -> Result<Self> {
         match device {
             Device::Cpu => Ok(Backend::Cpu),
             #[cfg(feature = "cuda")]
             Device::Cuda => {
                 let gpu = neurosplit::gpu::Gpu::new(0)?;
                 gpu.load_all_modules()?;
-                println!("device: {}", gpu.describe());
-                Ok(Backend::Cuda(gpu))
+                println!("device: {} ({format:?} weights)", gpu.describe());
+                let format = match format {
+                    GpuFormat::Csr => neurosplit::gpu::Format::Csr,
+                    GpuFormat::Bitmask => neurosplit::gpu::Format::Bitmask,
+                };
+                Ok(Backend::Cuda(gpu, format))
             }
             #[cfg(not(feature = "cuda"))]
             Device::Cuda => Err(Error::Device(
@@ -62,10 +76,10 @@ impl Backend {
                 Ok(())
             }
             #[cfg(feature = "cuda")]
-            Backend::Cuda(gpu) => {
-                use neurosplit::gpu::{Format, GpuDataset, GpuTrainer};
+            Backend::Cuda(gpu, format) => {
+                use neurosplit::gpu::{GpuDataset, GpuTrainer};
                 let dev_data = GpuDataset::upload(gpu, data)?;
-                let mut trainer = GpuTrainer::new(gpu, model, cfg, Format::Csr)?;
+                let mut trainer = GpuTrainer::new(gpu, model, cfg, *format)?;
                 trainer.fit(&dev_data, rng, on_epoch)?;
                 trainer.download(model)
             }

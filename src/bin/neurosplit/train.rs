@@ -11,7 +11,7 @@ use neurosplit::nn::{accuracy, Mlp};
 use neurosplit::rng::{self, purpose};
 use neurosplit::{Error, Result};
 
-use crate::device::{Backend, Device};
+use crate::device::{Backend, Device, GpuFormat};
 use crate::{write_json, DataArgs};
 
 #[derive(Args, Debug)]
@@ -36,6 +36,9 @@ pub struct TrainArgs {
     /// Where to train: cpu, or cuda (an NVIDIA GPU; needs a build with --features cuda).
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     device: Device,
+    /// With --device cuda: how the masked weights are stored, csr or bitmask.
+    #[arg(long, value_enum, default_value_t = GpuFormat::Csr)]
+    gpu_format: GpuFormat,
     /// Write the run's results to this JSON file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -66,7 +69,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
             ));
         }
     }
-    let backend = Backend::open(args.device)?;
+    let backend = Backend::open(args.device, args.gpu_format)?;
     let train = dnf.generate(
         d.n_train,
         &mut rng::stream(d.seed, &[0, purpose::DATA_TRAIN]),

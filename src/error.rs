@@ -44,6 +44,10 @@ pub enum Error {
         /// What went wrong.
         why: String,
     },
+    /// A GPU was asked for but cannot be used: the binary was built without `--features cuda`, the NVIDIA
+    /// driver library or a device is missing, or a CUDA call failed. The message says which.
+    #[error("GPU: {0}")]
+    Device(String),
     /// Serialising results failed.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),

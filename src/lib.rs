@@ -30,6 +30,7 @@
 //! | [`sparse`] | bit-packed support masks |
 //! | [`expand`] | FPE itself, its split strategies (random, clause, gram, 2:4, custom), alternating expansion of deep nets, mask rewiring |
 //! | [`theory`] | coverage and collision probabilities of random FPE nets (Sec. 2.5, A.5): exact, approximate, Monte Carlo |
+//! | `gpu` | with `--features cuda`: the same training on an NVIDIA GPU (CSR / bitmask kernels, PTX checked in) |
 //! | [`experiment`] | the paper's experiments (Sec. 3.1 case study) |
 //! | [`metrics`] | Gram matrix, feature capacity, neuron cosine similarity, relative improvement |
 //! | [`plot`] | the paper's pictures (PNG, SVG): Fig. 2 weight/Gram heatmaps, curves with error bars, heatmaps |
@@ -69,6 +70,8 @@ pub mod data;
 pub mod error;
 pub mod expand;
 pub mod experiment;
+#[cfg(feature = "cuda")]
+pub mod gpu;
 pub mod io;
 pub mod kernels;
 pub mod metrics;

@@ -15,6 +15,7 @@
 pub mod dense;
 pub mod gemm;
 pub mod loss;
+pub mod norm;
 pub mod simd;
 
 pub use simd::Isa;

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use neurosplit::nn::{Regularizer, TrainConfig};
 use neurosplit::{Error, Result};
 
+mod device;
 mod expand;
 mod inspect;
 mod merge;

@@ -16,6 +16,7 @@ use neurosplit::rng::{self, purpose};
 use neurosplit::theory;
 use neurosplit::{Error, Result};
 
+use crate::device::{Backend, Device, GpuFormat};
 use crate::{write_json, DataArgs};
 
 #[derive(Args, Debug)]
@@ -65,6 +66,12 @@ pub struct TrainArgs {
     /// data's clauses as feature groups, for `neurosplit expand` and `neurosplit inspect`.
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
+    /// Where to train: cpu, or cuda (an NVIDIA GPU; needs a build with --features cuda).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    /// With --device cuda: how the masked weights are stored, csr or bitmask.
+    #[arg(long, value_enum, default_value_t = GpuFormat::Csr)]
+    gpu_format: GpuFormat,
     /// Write the run's results to this JSON file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -167,6 +174,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
             ));
         }
     }
+    let backend = Backend::open(args.device, args.gpu_format)?;
     let train = dnf.generate(
         d.n_train,
         &mut rng::stream(d.seed, &[0, purpose::DATA_TRAIN]),
@@ -216,13 +224,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
         }
     };
     let start = Instant::now();
-    let mut trainer = Trainer::new(&model, pre)?;
-    trainer.fit(
+    backend.fit(
         &mut model,
         &train,
+        pre,
         &mut rng::stream(d.seed, &[0, purpose::SHUFFLE_PRE]),
         |e, l| log("dense", e, l, args.log_every, pre.epochs),
-    );
+    )?;
     let dense_acc = accuracy(&model, &test);
     println!(
         "dense: hidden {:?}, {} non-zero weights, test accuracy {:.2}% ({:.1} s)",
@@ -232,7 +240,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     let mut out = serde_json::json!({
-        "config": { "clauses": d.clauses, "k": d.k, "hidden": hidden, "layernorm": args.layernorm, "seed": d.seed, "pre": pre },
+        "config": { "device": format!("{:?}", args.device).to_lowercase(), "clauses": d.clauses, "k": d.k, "hidden": hidden, "layernorm": args.layernorm, "seed": d.seed, "pre": pre },
         "dense": { "hidden": hidden, "nnz": model.nnz(), "test_acc": dense_acc,
                    "capacity_total": metrics::feature_capacity(&model.layers[0]).iter().sum::<f64>(),
                    "mean_cosine": metrics::mean_cosine(&model.layers[0]) },
@@ -293,11 +301,17 @@ pub fn train(args: TrainArgs) -> Result<()> {
             serde_json::json!({ "dense": before, "fpe_at_split": after })
         });
         let start = Instant::now();
-        let mut trainer = Trainer::new(&wide, post)?;
         let mut shuffle = rng::stream(d.seed, &[0, purpose::SHUFFLE_POST]);
         let mut log_post = |e, l| log("fpe", e, l, args.log_every, post.epochs);
         let rewired = match rewire {
             Some(cfg) => {
+                if !matches!(backend, Backend::Cpu) {
+                    return Err(Error::invalid(
+                        "device",
+                        "rewiring runs on the CPU only: drop --device cuda or the --rewire flags",
+                    ));
+                }
+                let mut trainer = Trainer::new(&wide, post)?;
                 let total = post.epochs * trainer.steps_per_epoch(train.n);
                 let mut rewirer =
                     Rewirer::new(cfg, total, rng::stream(d.seed, &[0, purpose::REWIRE]))?;
@@ -316,7 +330,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
                 Some(serde_json::json!({ "config": cfg, "updates": h.len(), "moved": moved }))
             }
             None => {
-                trainer.fit(&mut wide, &train, &mut shuffle, &mut log_post);
+                backend.fit(&mut wide, &train, post, &mut shuffle, &mut log_post)?;
                 None
             }
         };

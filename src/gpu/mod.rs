@@ -1,0 +1,48 @@
+//! The same sparse training on an NVIDIA GPU (`--features cuda`).
+//!
+//! The CUDA C sources live in `cuda/*.cu`, one file per op family; the PTX generated from them by a pinned
+//! `nvcc` (`scripts/gen-ptx.sh`) is checked in under `cuda/ptx/` and compiled into the crate with
+//! `include_str!`, so this feature builds on a machine without CUDA. At run time the driver library
+//! (`libcuda`) is loaded dynamically; [`Gpu::new`] checks for it first and returns [`Error::Device`] instead
+//! of panicking when it, or a device, is missing. A PTX module is loaded into the context the first time one
+//! of its kernels is launched, then cached.
+//!
+//! | here | CPU twin | kernel file |
+//! |---|---|---|
+//! | [`linear_forward`] | [`crate::kernels::linear_forward`] | `csr.cu`, `bitmask.cu` |
+//! | [`linear_backward_input`] | [`crate::kernels::linear_backward_input`] (+ fused [`crate::kernels::relu_backward`]) | `csr.cu`, `bitmask.cu` |
+//! | [`linear_backward_weight`] | [`crate::kernels::linear_backward_weight`] (SDDMM on the live pattern) | `csr.cu`, `bitmask.cu` |
+//! | [`bias_grad`], [`relu_backward`] | [`crate::kernels::bias_grad`], [`crate::kernels::relu_backward`] | `elementwise.cu` |
+//! | [`bce_with_logits`], [`softmax_ce`] | [`crate::kernels::loss`] | `loss.cu` |
+//! | [`adam_update`] | [`crate::nn::Adam::step`] with [`crate::nn::Regularizer::add_grad`] fused | `adam.cu` |
+//! | [`layer_norm_forward`], [`layer_norm_backward`] | [`crate::kernels::norm`] | `layernorm.cu` |
+//! | [`GpuTrainer`] | [`crate::nn::Trainer`] | all |
+//!
+//! Layouts are the CPU engine's: activations feature-major (`width x batch`, batch contiguous), weights
+//! row-major `out x in`. A sparse weight is either CSR ([`GpuCsr`]) or dense values with a bit-packed support
+//! ([`GpuBitmask`]), both built from a dense weight and its [`crate::sparse::Mask`]; see [`Format`].
+//!
+//! `unsafe` appears only in the launch functions of [`ops`] (a kernel launch cannot be checked by the
+//! compiler) and in the vendor-library calls of [`baseline`] (benchmarks only); each block states why its
+//! arguments match the callee's signature and bounds.
+
+pub mod baseline;
+mod context;
+mod format;
+pub mod ops;
+mod train;
+
+pub use context::{driver_present, Gpu};
+pub use format::{CsrPattern, Format, GpuBitmask, GpuCsr, GpuWeight};
+pub use ops::{
+    adam_update, bce_with_logits, bias_grad, layer_norm_backward, layer_norm_forward,
+    linear_backward_input, linear_backward_weight, linear_forward, relu_backward, softmax_ce,
+    AdamHyper,
+};
+pub use train::{GpuDataset, GpuTrainer};
+
+use crate::error::Error;
+
+pub(crate) fn driver_error(what: &str, e: cudarc::driver::DriverError) -> Error {
+    Error::Device(format!("{what}: {e}"))
+}

@@ -378,7 +378,7 @@ pub fn markdown(spec: &Spec, summaries: &[CellSummary], ctx: &ReportContext, dir
         "\nRI: relative improvement of the FPE model over the dense model trained as long, \
          mean(FPE) / mean(dense) - 1; its SEM by the delta method for a ratio of means. \
          p: Welch's two-sided t-test of FPE against dense accuracies over trials; * marks p < 0.05. \
-         Non-zero weights count W1 and W2 (biases not counted).\n",
+         Non-zero weights count the live weights of every layer (biases and LayerNorm parameters not counted).\n",
     );
     let metrics = metrics_table(spec, summaries);
     if !metrics.is_empty() {

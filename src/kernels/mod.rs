@@ -16,6 +16,8 @@ pub mod dense;
 pub mod gemm;
 pub mod loss;
 pub mod simd;
+pub mod sparse;
+pub mod spmm;
 
 pub use simd::Isa;
 

@@ -1,0 +1,388 @@
+//! Sparse kernel bodies (CSR and bitmask) on the feature-major layout, instantiated per instruction set by
+//! [`super::simd`].
+//!
+//! * **Row products** (forward `Y = W X + bias` and input gradient `dX = W^T dY`): output row `i` is
+//!   `init_i + sum_{(w, c) in row i} w * X[c, :]`, so each stored entry drives one SIMD axpy over the batch.
+//!   The batch is cut into blocks of 128 columns (eight 16-lane accumulators held in registers), then 64, then
+//!   16, then a scalar tail; blocks are the outer loop and rows the inner one, so the `inner x 128` slab of `X`
+//!   a block reads stays in L2 while every row of the block is computed.
+//! * **Sampled products** (weight gradient `dW = dY X^T` on the live pattern only, an SDDMM): each live entry
+//!   is a dot product of two contiguous rows, `dY[i, :] . X[c, :]`, computed eight (then four, then one) live
+//!   entries of a row at a time so that `dY[i, :]` is loaded once per chunk for several independent chains.
+//!
+//! Every output element is accumulated in one fixed order (terms in ascending column order, `f32::mul_add`),
+//! whatever the block, the instruction set or the thread that computes it; the weight-gradient dots use the
+//! exact order of the dense kernel ([`super::dense`]). So every path is bit-identical to the baseline one, and a
+//! sparse product equals the dense product on the same masked weights up to the sign of zero sums.
+
+use super::dense::{dot, reduce, LANES};
+
+type Lane = [f32; LANES];
+
+#[inline(always)]
+fn lane(s: &[f32], at: usize) -> &Lane {
+    s[at..at + LANES].try_into().expect("lane in bounds")
+}
+
+/// The generic row product: `y[i, :] = init_i + sum_{(w, c) in terms(i)} w * x[c, :]`, then ReLU if `relu`.
+#[inline(always)]
+fn rows_generic<T, I>(
+    rows: usize,
+    b: usize,
+    terms: T,
+    x: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) where
+    T: Fn(usize) -> I,
+    I: Iterator<Item = (f32, usize)>,
+{
+    assert!(y.len() >= rows * b, "sparse rows: output too short");
+    if let Some(bs) = bias {
+        assert!(bs.len() >= rows, "sparse rows: bias too short");
+    }
+    let init = |i: usize| bias.map_or(0.0, |bs| bs[i]);
+    let finish = |v: f32| if relu { v.max(0.0) } else { v };
+    let xrow = |c: usize, c0: usize, w: usize| &x[c * b + c0..c * b + c0 + w];
+    const W8: usize = 8 * LANES;
+    const W4: usize = 4 * LANES;
+    let mut c0 = 0;
+    while c0 + W8 <= b {
+        for i in 0..rows {
+            let v = [init(i); LANES];
+            let (mut a0, mut a1, mut a2, mut a3) = (v, v, v, v);
+            let (mut a4, mut a5, mut a6, mut a7) = (v, v, v, v);
+            for (w, c) in terms(i) {
+                let xs: &[f32; W8] = xrow(c, c0, W8).try_into().unwrap();
+                for l in 0..LANES {
+                    a0[l] = w.mul_add(xs[l], a0[l]);
+                    a1[l] = w.mul_add(xs[LANES + l], a1[l]);
+                    a2[l] = w.mul_add(xs[2 * LANES + l], a2[l]);
+                    a3[l] = w.mul_add(xs[3 * LANES + l], a3[l]);
+                    a4[l] = w.mul_add(xs[4 * LANES + l], a4[l]);
+                    a5[l] = w.mul_add(xs[5 * LANES + l], a5[l]);
+                    a6[l] = w.mul_add(xs[6 * LANES + l], a6[l]);
+                    a7[l] = w.mul_add(xs[7 * LANES + l], a7[l]);
+                }
+            }
+            let out: &mut [f32; W8] = (&mut y[i * b + c0..i * b + c0 + W8]).try_into().unwrap();
+            for l in 0..LANES {
+                out[l] = finish(a0[l]);
+                out[LANES + l] = finish(a1[l]);
+                out[2 * LANES + l] = finish(a2[l]);
+                out[3 * LANES + l] = finish(a3[l]);
+                out[4 * LANES + l] = finish(a4[l]);
+                out[5 * LANES + l] = finish(a5[l]);
+                out[6 * LANES + l] = finish(a6[l]);
+                out[7 * LANES + l] = finish(a7[l]);
+            }
+        }
+        c0 += W8;
+    }
+    if c0 + W4 <= b {
+        for i in 0..rows {
+            let v = [init(i); LANES];
+            let (mut a0, mut a1, mut a2, mut a3) = (v, v, v, v);
+            for (w, c) in terms(i) {
+                let xs: &[f32; W4] = xrow(c, c0, W4).try_into().unwrap();
+                for l in 0..LANES {
+                    a0[l] = w.mul_add(xs[l], a0[l]);
+                    a1[l] = w.mul_add(xs[LANES + l], a1[l]);
+                    a2[l] = w.mul_add(xs[2 * LANES + l], a2[l]);
+                    a3[l] = w.mul_add(xs[3 * LANES + l], a3[l]);
+                }
+            }
+            let out: &mut [f32; W4] = (&mut y[i * b + c0..i * b + c0 + W4]).try_into().unwrap();
+            for l in 0..LANES {
+                out[l] = finish(a0[l]);
+                out[LANES + l] = finish(a1[l]);
+                out[2 * LANES + l] = finish(a2[l]);
+                out[3 * LANES + l] = finish(a3[l]);
+            }
+        }
+        c0 += W4;
+    }
+    while c0 + LANES <= b {
+        for i in 0..rows {
+            let mut a0 = [init(i); LANES];
+            for (w, c) in terms(i) {
+                let xs = lane(x, c * b + c0);
+                for l in 0..LANES {
+                    a0[l] = w.mul_add(xs[l], a0[l]);
+                }
+            }
+            for l in 0..LANES {
+                y[i * b + c0 + l] = finish(a0[l]);
+            }
+        }
+        c0 += LANES;
+    }
+    let tail = b - c0;
+    if tail > 0 {
+        for i in 0..rows {
+            let mut a0 = [init(i); LANES];
+            for (w, c) in terms(i) {
+                let xs = xrow(c, c0, tail);
+                for (a, &xv) in a0.iter_mut().zip(xs) {
+                    *a = w.mul_add(xv, *a);
+                }
+            }
+            for (o, &a) in y[i * b + c0..i * b + b].iter_mut().zip(&a0) {
+                *o = finish(a);
+            }
+        }
+    }
+}
+
+/// CSR row product: `y[i, :] = bias_i + sum_{p in row i} vals[idx(p)] * x[col[p], :]` for `i < rows`, where
+/// `idx(p) = vidx[p]` if given, else `p`. `row_ptr` has `rows + 1` absolute offsets into `col` (and `vidx`);
+/// `x` is `inner x b` and `y` is `rows x b`, row-major with row stride `b`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn csr_rows_body(
+    rows: usize,
+    b: usize,
+    row_ptr: &[usize],
+    col: &[u32],
+    vals: &[f32],
+    vidx: Option<&[u32]>,
+    x: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) {
+    assert!(row_ptr.len() > rows, "csr rows: row pointers too short");
+    let terms = |i: usize| {
+        (row_ptr[i]..row_ptr[i + 1]).map(move |p| {
+            let v = match vidx {
+                Some(ix) => vals[ix[p] as usize],
+                None => vals[p],
+            };
+            (v, col[p] as usize)
+        })
+    };
+    rows_generic(rows, b, terms, x, bias, relu, y);
+}
+
+/// The set bits of a row's words, ascending.
+#[inline(always)]
+fn bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    words.iter().enumerate().flat_map(|(wi, &w)| {
+        let mut w = w;
+        std::iter::from_fn(move || {
+            if w == 0 {
+                return None;
+            }
+            let bit = w.trailing_zeros() as usize;
+            w &= w - 1;
+            Some(wi * 64 + bit)
+        })
+    })
+}
+
+/// Bitmask row product: `y[i, :] = bias_i + sum_{c live in row i} a[i*ars + c*acs] * x[c, :]` for `i < rows`.
+/// `words` holds the mask rows (`wpr` words each, starting at row 0 of this call).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn bits_rows_body(
+    rows: usize,
+    b: usize,
+    words: &[u64],
+    wpr: usize,
+    a: &[f32],
+    ars: usize,
+    acs: usize,
+    x: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) {
+    assert!(words.len() >= rows * wpr, "bitmask rows: mask too short");
+    let terms =
+        |i: usize| bits(&words[i * wpr..(i + 1) * wpr]).map(move |c| (a[i * ars + c * acs], c));
+    rows_generic(rows, b, terms, x, bias, relu, y);
+}
+
+/// Four dot products of `g` with `x0..x3`, each bit-identical to [`dot`].
+#[inline(always)]
+fn dot1x4(g: &[f32], x: [&[f32]; 4]) -> [f32; 4] {
+    let len = g.len();
+    let full = len - len % LANES;
+    let z = [0f32; LANES];
+    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+    let mut c = 0;
+    while c < full {
+        let g0 = lane(g, c);
+        let (x0, x1, x2, x3) = (lane(x[0], c), lane(x[1], c), lane(x[2], c), lane(x[3], c));
+        for l in 0..LANES {
+            a0[l] = g0[l].mul_add(x0[l], a0[l]);
+            a1[l] = g0[l].mul_add(x1[l], a1[l]);
+            a2[l] = g0[l].mul_add(x2[l], a2[l]);
+            a3[l] = g0[l].mul_add(x3[l], a3[l]);
+        }
+        c += LANES;
+    }
+    let mut out = [reduce(&a0), reduce(&a1), reduce(&a2), reduce(&a3)];
+    for (o, xr) in out.iter_mut().zip(x) {
+        for cc in full..len {
+            *o = g[cc].mul_add(xr[cc], *o);
+        }
+    }
+    out
+}
+
+/// Eight dot products of `g` with `x0..x7`, each bit-identical to [`dot`].
+#[inline(always)]
+fn dot1x8(g: &[f32], x: [&[f32]; 8]) -> [f32; 8] {
+    let len = g.len();
+    let full = len - len % LANES;
+    let z = [0f32; LANES];
+    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+    let (mut a4, mut a5, mut a6, mut a7) = (z, z, z, z);
+    let mut c = 0;
+    while c < full {
+        let g0 = lane(g, c);
+        let (x0, x1, x2, x3) = (lane(x[0], c), lane(x[1], c), lane(x[2], c), lane(x[3], c));
+        let (x4, x5, x6, x7) = (lane(x[4], c), lane(x[5], c), lane(x[6], c), lane(x[7], c));
+        for l in 0..LANES {
+            a0[l] = g0[l].mul_add(x0[l], a0[l]);
+            a1[l] = g0[l].mul_add(x1[l], a1[l]);
+            a2[l] = g0[l].mul_add(x2[l], a2[l]);
+            a3[l] = g0[l].mul_add(x3[l], a3[l]);
+            a4[l] = g0[l].mul_add(x4[l], a4[l]);
+            a5[l] = g0[l].mul_add(x5[l], a5[l]);
+            a6[l] = g0[l].mul_add(x6[l], a6[l]);
+            a7[l] = g0[l].mul_add(x7[l], a7[l]);
+        }
+        c += LANES;
+    }
+    let mut out = [
+        reduce(&a0),
+        reduce(&a1),
+        reduce(&a2),
+        reduce(&a3),
+        reduce(&a4),
+        reduce(&a5),
+        reduce(&a6),
+        reduce(&a7),
+    ];
+    for (o, xr) in out.iter_mut().zip(x) {
+        for cc in full..len {
+            *o = g[cc].mul_add(xr[cc], *o);
+        }
+    }
+    out
+}
+
+/// The live-entry dots of one row: `emit(q, dy_row . x[cols[q], :])` for every `q`.
+#[inline(always)]
+fn row_dots(g: &[f32], x: &[f32], b: usize, cols: &[usize], mut emit: impl FnMut(usize, f32)) {
+    let xr = |c: usize| &x[c * b..(c + 1) * b];
+    let mut q = 0;
+    while q + 8 <= cols.len() {
+        let d = dot1x8(g, std::array::from_fn(|t| xr(cols[q + t])));
+        for (t, v) in d.into_iter().enumerate() {
+            emit(q + t, v);
+        }
+        q += 8;
+    }
+    if q + 4 <= cols.len() {
+        let d = dot1x4(g, std::array::from_fn(|t| xr(cols[q + t])));
+        for (t, v) in d.into_iter().enumerate() {
+            emit(q + t, v);
+        }
+        q += 4;
+    }
+    while q < cols.len() {
+        emit(q, dot(g, xr(cols[q])));
+        q += 1;
+    }
+}
+
+/// CSR sampled product (SDDMM): `out[p - row_ptr[0]] = dy[i, :] . x[col[p], :]` for every stored entry `p` of
+/// rows `i < rows`. `dy` is `rows x b`, `x` is `inner x b`.
+#[inline(always)]
+pub fn csr_dots_body(
+    rows: usize,
+    b: usize,
+    row_ptr: &[usize],
+    col: &[u32],
+    dy: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+) {
+    assert!(row_ptr.len() > rows, "csr dots: row pointers too short");
+    assert!(dy.len() >= rows * b, "csr dots: dy too short");
+    let base = row_ptr[0];
+    assert!(
+        out.len() >= row_ptr[rows] - base,
+        "csr dots: output too short"
+    );
+    let mut cols = [0usize; 8];
+    for i in 0..rows {
+        let g = &dy[i * b..(i + 1) * b];
+        let (s, e) = (row_ptr[i], row_ptr[i + 1]);
+        let o = &mut out[s - base..e - base];
+        // Columns in groups of at most eight, converted once.
+        for (chunk, och) in col[s..e].chunks(8).zip(o.chunks_mut(8)) {
+            for (t, &c) in chunk.iter().enumerate() {
+                cols[t] = c as usize;
+            }
+            row_dots(g, x, b, &cols[..chunk.len()], |q, v| och[q] = v);
+        }
+    }
+}
+
+/// Bitmask sampled product: `dw[i*k + c] = dy[i, :] . x[c, :]` for every live `(i, c)` of rows `i < rows`;
+/// masked entries of `dw` are left untouched. `dw` is `rows x k`, row-major.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn bits_dots_body(
+    rows: usize,
+    k: usize,
+    b: usize,
+    words: &[u64],
+    wpr: usize,
+    dy: &[f32],
+    x: &[f32],
+    dw: &mut [f32],
+) {
+    assert!(words.len() >= rows * wpr, "bitmask dots: mask too short");
+    assert!(
+        dy.len() >= rows * b && dw.len() >= rows * k,
+        "bitmask dots: buffers too short"
+    );
+    let mut cols = [0usize; 8];
+    for i in 0..rows {
+        let g = &dy[i * b..(i + 1) * b];
+        let drow = &mut dw[i * k..(i + 1) * k];
+        let mut n = 0;
+        for c in bits(&words[i * wpr..(i + 1) * wpr]) {
+            cols[n] = c;
+            n += 1;
+            if n == 8 {
+                row_dots(g, x, b, &cols, |q, v| drow[cols[q]] = v);
+                n = 0;
+            }
+        }
+        row_dots(g, x, b, &cols[..n], |q, v| drow[cols[q]] = v);
+    }
+}
+
+/// One Adam update over compact live values: with `h = [step_size, beta1, beta2, sqrt(bias_correction2), eps]`,
+/// `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`, `p -= step_size * m / (sqrt(v) / bc2 + eps)` (the formula
+/// of `torch.optim.Adam`, operation for operation).
+#[inline(always)]
+pub fn adam_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: [f32; 5]) {
+    assert!(
+        g.len() == p.len() && m.len() == p.len() && v.len() == p.len(),
+        "adam: length mismatch"
+    );
+    let [step_size, b1, b2, bc2_sqrt, eps] = h;
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = b1 * *m + (1.0 - b1) * g;
+        *v = b2 * *v + (1.0 - b2) * g * g;
+        *p -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
+    }
+}

@@ -7,8 +7,10 @@ use clap::Args;
 
 use neurosplit::data::Dnf;
 use neurosplit::expand::{expand, FpeConfig, Strategy};
+use neurosplit::kernels::spmm::Par;
 use neurosplit::nn::{accuracy, Mlp, Trainer};
 use neurosplit::rng::{self, purpose};
+use neurosplit::sparse::FormatChoice;
 use neurosplit::{Error, Result};
 
 use crate::{write_json, DataArgs};
@@ -32,6 +34,13 @@ pub struct TrainArgs {
     /// Print the loss every N epochs (0 = never).
     #[arg(long, default_value_t = 100)]
     log_every: usize,
+    /// Storage of the layers' weights: auto (picked per layer from its density and shape), dense, bitmask or
+    /// csr.
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// Threads for the kernels within a step (results are bit-identical for any count).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Write the run's results to this JSON file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -40,6 +49,27 @@ pub struct TrainArgs {
 pub fn train(args: TrainArgs) -> Result<()> {
     let d = &args.data;
     let strategy: Strategy = args.strategy.parse()?;
+    let formats: FormatChoice = args.format.parse()?;
+    if args.threads == 0 {
+        return Err(Error::invalid("threads", "must be at least 1"));
+    }
+    let par = if args.threads == 1 {
+        Par::Seq
+    } else {
+        Par::Rayon(args.threads)
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()
+        .map_err(|e| Error::invalid("threads", e.to_string()))?;
+    let show = |t: &Trainer| {
+        t.formats()
+            .iter()
+            .enumerate()
+            .map(|(l, f)| format!("layer {} {f}", l + 1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let dnf = Dnf::with_clauses(d.clauses, d.k)?;
     if d.neurons == 0 {
         return Err(Error::invalid("neurons", "must be at least 1"));
@@ -88,13 +118,17 @@ pub fn train(args: TrainArgs) -> Result<()> {
         }
     };
     let start = Instant::now();
-    let mut trainer = Trainer::new(&model, pre)?;
-    trainer.fit(
-        &mut model,
-        &train,
-        &mut rng::stream(d.seed, &[0, purpose::SHUFFLE_PRE]),
-        |e, l| log("dense", e, l, args.log_every, pre.epochs),
-    );
+    let mut trainer = Trainer::new(&model, pre)?.with_format(&model, formats, par);
+    println!("formats ({formats}): {}", show(&trainer));
+    let dense_formats = trainer.formats();
+    pool.install(|| {
+        trainer.fit(
+            &mut model,
+            &train,
+            &mut rng::stream(d.seed, &[0, purpose::SHUFFLE_PRE]),
+            |e, l| log("dense", e, l, args.log_every, pre.epochs),
+        )
+    });
     let dense_acc = accuracy(&model, &test);
     println!(
         "dense: h = {}, {} non-zero weights, test accuracy {:.2}% ({:.1} s)",
@@ -105,7 +139,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     );
     let mut out = serde_json::json!({
         "config": { "clauses": d.clauses, "k": d.k, "neurons": d.neurons, "seed": d.seed, "pre": pre },
-        "dense": { "hidden": d.neurons, "nnz": model.nnz(), "test_acc": dense_acc },
+        "dense": { "hidden": d.neurons, "nnz": model.nnz(), "test_acc": dense_acc, "formats": dense_formats },
     });
     if let Some(alpha) = args.alpha {
         let fcfg = FpeConfig {
@@ -132,13 +166,17 @@ pub fn train(args: TrainArgs) -> Result<()> {
             100.0 * accuracy(&wide, &test)
         );
         let start = Instant::now();
-        let mut trainer = Trainer::new(&wide, post)?;
-        trainer.fit(
-            &mut wide,
-            &train,
-            &mut rng::stream(d.seed, &[0, purpose::SHUFFLE_POST]),
-            |e, l| log("fpe", e, l, args.log_every, post.epochs),
-        );
+        let mut trainer = Trainer::new(&wide, post)?.with_format(&wide, formats, par);
+        println!("formats ({formats}): {}", show(&trainer));
+        out["fpe_formats"] = serde_json::json!(trainer.formats());
+        pool.install(|| {
+            trainer.fit(
+                &mut wide,
+                &train,
+                &mut rng::stream(d.seed, &[0, purpose::SHUFFLE_POST]),
+                |e, l| log("fpe", e, l, args.log_every, post.epochs),
+            )
+        });
         let acc = accuracy(&wide, &test);
         println!(
             "FPE: h = {}, {} non-zero weights, test accuracy {:.2}% ({:.1} s)",

@@ -3,8 +3,8 @@
 //!
 //! * **Row products** (forward `Y = W X + bias` and input gradient `dX = W^T dY`): output row `i` is
 //!   `init_i + sum_{(w, c) in row i} w * X[c, :]`, so each stored entry drives one SIMD axpy over the batch.
-//!   The batch is cut into blocks of 128 columns (eight 16-lane accumulators held in registers), then 64, then
-//!   16, then a scalar tail; blocks are the outer loop and rows the inner one, so the `inner x 128` slab of `X`
+//!   The batch is cut into blocks of 128 columns (eight 16-lane accumulators held in registers), then 64, 48,
+//!   32 and 16, then a scalar tail; blocks are the outer loop and rows the inner one, so the `inner x 128` slab of `X`
 //!   a block reads stays in L2 while every row of the block is computed.
 //! * **Sampled products** (weight gradient `dW = dY X^T` on the live pattern only, an SDDMM): each live entry
 //!   is a dot product of two contiguous rows, `dY[i, :] . X[c, :]`, computed eight (then four, then one) live
@@ -45,79 +45,36 @@ fn rows_generic<T, I>(
     let init = |i: usize| bias.map_or(0.0, |bs| bs[i]);
     let finish = |v: f32| if relu { v.max(0.0) } else { v };
     let xrow = |c: usize, c0: usize, w: usize| &x[c * b + c0..c * b + c0 + w];
-    const W8: usize = 8 * LANES;
-    const W4: usize = 4 * LANES;
     let mut c0 = 0;
-    while c0 + W8 <= b {
-        for i in 0..rows {
-            let v = [init(i); LANES];
-            let (mut a0, mut a1, mut a2, mut a3) = (v, v, v, v);
-            let (mut a4, mut a5, mut a6, mut a7) = (v, v, v, v);
-            for (w, c) in terms(i) {
-                let xs: &[f32; W8] = xrow(c, c0, W8).try_into().unwrap();
-                for l in 0..LANES {
-                    a0[l] = w.mul_add(xs[l], a0[l]);
-                    a1[l] = w.mul_add(xs[LANES + l], a1[l]);
-                    a2[l] = w.mul_add(xs[2 * LANES + l], a2[l]);
-                    a3[l] = w.mul_add(xs[3 * LANES + l], a3[l]);
-                    a4[l] = w.mul_add(xs[4 * LANES + l], a4[l]);
-                    a5[l] = w.mul_add(xs[5 * LANES + l], a5[l]);
-                    a6[l] = w.mul_add(xs[6 * LANES + l], a6[l]);
-                    a7[l] = w.mul_add(xs[7 * LANES + l], a7[l]);
+    // One pass over the rows for each block of `N` lane chunks, with `N` named accumulators (named locals stay
+    // in registers; an array of lane arrays would spill).
+    macro_rules! block {
+        ($($acc:ident $j:literal),+) => {{
+            const W: usize = LANES * [$($j),+].len();
+            while c0 + W <= b {
+                for i in 0..rows {
+                    let v = [init(i); LANES];
+                    $(let mut $acc = v;)+
+                    for (w, c) in terms(i) {
+                        let xs: &[f32; W] = xrow(c, c0, W).try_into().unwrap();
+                        for l in 0..LANES {
+                            $($acc[l] = w.mul_add(xs[$j * LANES + l], $acc[l]);)+
+                        }
+                    }
+                    let out: &mut [f32; W] = (&mut y[i * b + c0..i * b + c0 + W]).try_into().unwrap();
+                    for l in 0..LANES {
+                        $(out[$j * LANES + l] = finish($acc[l]);)+
+                    }
                 }
+                c0 += W;
             }
-            let out: &mut [f32; W8] = (&mut y[i * b + c0..i * b + c0 + W8]).try_into().unwrap();
-            for l in 0..LANES {
-                out[l] = finish(a0[l]);
-                out[LANES + l] = finish(a1[l]);
-                out[2 * LANES + l] = finish(a2[l]);
-                out[3 * LANES + l] = finish(a3[l]);
-                out[4 * LANES + l] = finish(a4[l]);
-                out[5 * LANES + l] = finish(a5[l]);
-                out[6 * LANES + l] = finish(a6[l]);
-                out[7 * LANES + l] = finish(a7[l]);
-            }
-        }
-        c0 += W8;
+        }};
     }
-    if c0 + W4 <= b {
-        for i in 0..rows {
-            let v = [init(i); LANES];
-            let (mut a0, mut a1, mut a2, mut a3) = (v, v, v, v);
-            for (w, c) in terms(i) {
-                let xs: &[f32; W4] = xrow(c, c0, W4).try_into().unwrap();
-                for l in 0..LANES {
-                    a0[l] = w.mul_add(xs[l], a0[l]);
-                    a1[l] = w.mul_add(xs[LANES + l], a1[l]);
-                    a2[l] = w.mul_add(xs[2 * LANES + l], a2[l]);
-                    a3[l] = w.mul_add(xs[3 * LANES + l], a3[l]);
-                }
-            }
-            let out: &mut [f32; W4] = (&mut y[i * b + c0..i * b + c0 + W4]).try_into().unwrap();
-            for l in 0..LANES {
-                out[l] = finish(a0[l]);
-                out[LANES + l] = finish(a1[l]);
-                out[2 * LANES + l] = finish(a2[l]);
-                out[3 * LANES + l] = finish(a3[l]);
-            }
-        }
-        c0 += W4;
-    }
-    while c0 + LANES <= b {
-        for i in 0..rows {
-            let mut a0 = [init(i); LANES];
-            for (w, c) in terms(i) {
-                let xs = lane(x, c * b + c0);
-                for l in 0..LANES {
-                    a0[l] = w.mul_add(xs[l], a0[l]);
-                }
-            }
-            for l in 0..LANES {
-                y[i * b + c0 + l] = finish(a0[l]);
-            }
-        }
-        c0 += LANES;
-    }
+    block!(a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6, a7 7);
+    block!(a0 0, a1 1, a2 2, a3 3);
+    block!(a0 0, a1 1, a2 2);
+    block!(a0 0, a1 1);
+    block!(a0 0);
     let tail = b - c0;
     if tail > 0 {
         for i in 0..rows {
@@ -276,27 +233,40 @@ fn dot1x8(g: &[f32], x: [&[f32]; 8]) -> [f32; 8] {
 }
 
 /// The live-entry dots of one row: `emit(q, dy_row . x[cols[q], :])` for every `q`.
+///
+/// Entries go eight (or, for the last one to four, four) at a time; a short group is padded by repeating its
+/// last column and the padded results are dropped, so even a row with few live entries runs several
+/// independent accumulator chains instead of one latency-bound chain. Each result has the order of [`dot`].
 #[inline(always)]
-fn row_dots(g: &[f32], x: &[f32], b: usize, cols: &[usize], mut emit: impl FnMut(usize, f32)) {
+fn row_dots(
+    g: &[f32],
+    x: &[f32],
+    b: usize,
+    len: usize,
+    cols: impl Fn(usize) -> usize,
+    mut emit: impl FnMut(usize, f32),
+) {
     let xr = |c: usize| &x[c * b..(c + 1) * b];
     let mut q = 0;
-    while q + 8 <= cols.len() {
-        let d = dot1x8(g, std::array::from_fn(|t| xr(cols[q + t])));
-        for (t, v) in d.into_iter().enumerate() {
-            emit(q + t, v);
+    while q < len {
+        let left = len - q;
+        let col = |t: usize| xr(cols(q + t.min(left - 1)));
+        if left > 4 {
+            let d = dot1x8(g, std::array::from_fn(col));
+            for (t, &v) in d.iter().enumerate().take(left.min(8)) {
+                emit(q + t, v);
+            }
+            q += 8;
+        } else if left > 1 {
+            let d = dot1x4(g, std::array::from_fn(col));
+            for (t, &v) in d.iter().enumerate().take(left) {
+                emit(q + t, v);
+            }
+            q += 4;
+        } else {
+            emit(q, dot(g, xr(cols(q))));
+            q += 1;
         }
-        q += 8;
-    }
-    if q + 4 <= cols.len() {
-        let d = dot1x4(g, std::array::from_fn(|t| xr(cols[q + t])));
-        for (t, v) in d.into_iter().enumerate() {
-            emit(q + t, v);
-        }
-        q += 4;
-    }
-    while q < cols.len() {
-        emit(q, dot(g, xr(cols[q])));
-        q += 1;
     }
 }
 
@@ -319,18 +289,11 @@ pub fn csr_dots_body(
         out.len() >= row_ptr[rows] - base,
         "csr dots: output too short"
     );
-    let mut cols = [0usize; 8];
     for i in 0..rows {
         let g = &dy[i * b..(i + 1) * b];
         let (s, e) = (row_ptr[i], row_ptr[i + 1]);
-        let o = &mut out[s - base..e - base];
-        // Columns in groups of at most eight, converted once.
-        for (chunk, och) in col[s..e].chunks(8).zip(o.chunks_mut(8)) {
-            for (t, &c) in chunk.iter().enumerate() {
-                cols[t] = c as usize;
-            }
-            row_dots(g, x, b, &cols[..chunk.len()], |q, v| och[q] = v);
-        }
+        let (cr, o) = (&col[s..e], &mut out[s - base..e - base]);
+        row_dots(g, x, b, e - s, |q| cr[q] as usize, |q, v| o[q] = v);
     }
 }
 
@@ -362,11 +325,11 @@ pub fn bits_dots_body(
             cols[n] = c;
             n += 1;
             if n == 8 {
-                row_dots(g, x, b, &cols, |q, v| drow[cols[q]] = v);
+                row_dots(g, x, b, 8, |q| cols[q], |q, v| drow[cols[q]] = v);
                 n = 0;
             }
         }
-        row_dots(g, x, b, &cols[..n], |q, v| drow[cols[q]] = v);
+        row_dots(g, x, b, n, |q| cols[q], |q, v| drow[cols[q]] = v);
     }
 }
 

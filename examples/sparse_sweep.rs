@@ -1,7 +1,7 @@
 //! The sparse-kernel sweep behind `docs/PERFORMANCE.md`: batch 500, shapes (d, h') in {(512, 512), (784, 1024),
 //! (2048, 2048)}, densities 100 / 50 / 25 / 12.5 / 6 / 3 %, forward, input gradient, weight gradient and a full
 //! layer step (forward + both gradients + bias gradient), CSR / bitmask / our dense kernel / `matrixmultiply`
-//! sgemm, on 1 and 2 threads. Prints one markdown table: median time over repetitions, useful GFLOP/s
+//! sgemm, on 1 and 2 threads. Prints one markdown table: the fastest of several repetitions, useful GFLOP/s
 //! (`2 x nnz x batch` per product) and the speed-up over the dense sgemm of the same shape and thread count.
 //!
 //! ```text
@@ -22,17 +22,17 @@ use neurosplit::sparse::{Format, FormatChoice, LayerExec, Mask};
 
 const BATCH: usize = 500;
 
-fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
+/// The fastest of `reps` timed runs after a warm-up: on a machine shared with other jobs, the least disturbed
+/// run is the best estimate of the undisturbed time.
+fn min_secs(reps: usize, mut f: impl FnMut()) -> f64 {
     f(); // warm-up
-    let mut t: Vec<f64> = (0..reps)
+    (0..reps)
         .map(|_| {
             let s = Instant::now();
             f();
             s.elapsed().as_secs_f64()
         })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[reps / 2]
+        .fold(f64::INFINITY, f64::min)
 }
 
 fn layer(n: usize, k: usize, density: f64, seed: u64) -> Linear {
@@ -175,7 +175,7 @@ fn roofline() {
             .build()
             .unwrap();
         let t = pool.install(|| {
-            median_secs(5, || {
+            min_secs(5, || {
                 par_rows(threads, n, n, &mut c, |r0, r1, o| {
                     gemm::fwd_ref(r1 - r0, n, n, &a[r0 * n..r1 * n], &a, o)
                 })
@@ -196,7 +196,7 @@ fn roofline() {
             .build()
             .unwrap();
         let t = pool.install(|| {
-            median_secs(5, || {
+            min_secs(5, || {
                 par_rows(threads, len, 1, &mut a, |r0, r1, o| {
                     for ((o, &x), &y) in o.iter_mut().zip(&b[r0..r1]).zip(&cc[r0..r1]) {
                         *o = x + 3.0 * y;
@@ -257,7 +257,7 @@ fn main() {
             let mut gemm_ms = [0.0; 4];
             for (o, &(op, _)) in OPS.iter().enumerate() {
                 gemm_ms[o] = pool
-                    .install(|| median_secs(reps, || run_gemm(&full, &mut bufs, op, threads)))
+                    .install(|| min_secs(reps, || run_gemm(&full, &mut bufs, op, threads)))
                     * 1e3;
             }
             for &density in &densities {
@@ -275,9 +275,8 @@ fn main() {
                     let ms: Vec<f64> = execs
                         .iter_mut()
                         .map(|e| {
-                            pool.install(|| {
-                                median_secs(reps, || run_exec(e, &l, &mut bufs, op, par))
-                            }) * 1e3
+                            pool.install(|| min_secs(reps, || run_exec(e, &l, &mut bufs, op, par)))
+                                * 1e3
                         })
                         .collect();
                     let (dense, bitmask, csr) = (ms[0], ms[1], ms[2]);

@@ -78,7 +78,12 @@ fn products(
         out.push(y);
     }
     let mut dx = vec![f32::NAN; k * b];
-    spmm::csr_backward_input(isa, par, &pt, &perm, csr.values(), dy, b, &mut dx);
+    spmm::csr_backward_input(isa, par, &pt, Some(&perm), csr.values(), dy, b, &mut dx);
+    let mut vt = vec![0f32; csr.nnz()];
+    spmm::transpose_values(&perm, csr.values(), &mut vt);
+    let mut dx2 = vec![f32::NAN; k * b];
+    spmm::csr_backward_input(isa, par, &pt, None, &vt, dy, b, &mut dx2);
+    assert!(dx == dx2, "permuted and pre-transposed values disagree");
     out.push(dx);
     let mut dx = vec![f32::NAN; k * b];
     spmm::bitmask_backward_input(isa, par, &mask_t, w, dy, b, &mut dx);

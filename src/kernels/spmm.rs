@@ -145,21 +145,25 @@ pub fn csr_forward(
     );
 }
 
-/// `dX (k x b) = W^T dY` for a CSR `W` (`n x k`), given its transposed pattern and the permutation from
-/// [`Pattern::transpose`]; `values` are `W`'s compact values in its own (untransposed) order.
+/// `dX (k x b) = W^T dY` for a CSR `W` (`n x k`), given its transposed pattern. With `perm` (from
+/// [`Pattern::transpose`]), `values` are `W`'s compact values in its own order, read through the permutation;
+/// without, `values` are already in the transposed pattern's order (streamed, the faster layout: see
+/// [`transpose_values`]).
 #[allow(clippy::too_many_arguments)]
 pub fn csr_backward_input(
     isa: Isa,
     par: Par,
     pattern_t: &Pattern,
-    perm: &[u32],
+    perm: Option<&[u32]>,
     values: &[f32],
     dy: &[f32],
     b: usize,
     dx: &mut [f32],
 ) {
     let k = pattern_t.rows();
-    assert_eq!(perm.len(), pattern_t.nnz(), "permutation length mismatch");
+    if let Some(p) = perm {
+        assert_eq!(p.len(), pattern_t.nnz(), "permutation length mismatch");
+    }
     assert_eq!(values.len(), pattern_t.nnz(), "values length mismatch");
     assert!(
         dy.len() >= pattern_t.cols() * b && dx.len() >= k * b,
@@ -178,7 +182,7 @@ pub fn csr_backward_input(
                 &rp[r0..=r1],
                 col,
                 values,
-                Some(perm),
+                perm,
                 dy,
                 None,
                 false,
@@ -341,6 +345,17 @@ pub fn bitmask_backward_weight(
             );
         },
     );
+}
+
+/// `values_t[q] = values[perm[q]]`: a CSR matrix's values in the order of its transposed pattern.
+pub fn transpose_values(perm: &[u32], values: &[f32], values_t: &mut [f32]) {
+    assert!(
+        perm.len() == values_t.len() && values.len() == values_t.len(),
+        "transpose_values: length mismatch"
+    );
+    for (v, &p) in values_t.iter_mut().zip(perm) {
+        *v = values[p as usize];
+    }
 }
 
 /// One Adam step over compact live values (see [`super::sparse::adam_body`] for the formula and `h`).

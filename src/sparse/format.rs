@@ -128,6 +128,7 @@ enum Kind {
         pattern_t: Pattern,
         perm: Vec<u32>,
         values: Vec<f32>,
+        values_t: Vec<f32>,
         grad: Vec<f32>,
     },
 }
@@ -168,6 +169,7 @@ impl LayerExec {
                     pattern_t,
                     perm,
                     values: vec![0.0; nnz],
+                    values_t: vec![0.0; nnz],
                     grad: vec![0.0; nnz],
                 }
             }
@@ -230,9 +232,16 @@ impl LayerExec {
                 spmm::bitmask_forward(isa, par, mask, &layer.weight, x, b, &layer.bias, relu, y)
             }
             Kind::Csr {
-                pattern, values, ..
+                pattern,
+                perm,
+                values,
+                values_t,
+                ..
             } => {
                 gather_into(pattern, &layer.weight, values);
+                // The input gradient streams the values in transposed order: one permuted copy per step
+                // instead of a random read per entry and batch block.
+                spmm::transpose_values(perm, values, values_t);
                 spmm::csr_forward(isa, par, pattern, values, x, b, &layer.bias, relu, y);
             }
         }
@@ -314,10 +323,9 @@ impl LayerExec {
             }
             Kind::Csr {
                 pattern_t,
-                perm,
-                values,
+                values_t,
                 ..
-            } => spmm::csr_backward_input(isa, par, pattern_t, perm, values, dy, b, dx),
+            } => spmm::csr_backward_input(isa, par, pattern_t, None, values_t, dy, b, dx),
         }
     }
 }

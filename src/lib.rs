@@ -26,8 +26,8 @@
 //! |---|---|
 //! | [`data`] | the DNF generator of Alg. A2, the [`data::Dataset`] type |
 //! | [`nn`] | layers with optional masks, the MLP's forward/backward, mask-aware Adam, L1/L2, the training loop |
-//! | [`kernels`] | the dense products, fused bias + activation, losses in logits form |
-//! | [`sparse`] | bit-packed support masks |
+//! | [`kernels`] | the dense and sparse (CSR, bitmask) products, fused bias + activation, losses in logits form |
+//! | [`sparse`] | bit-packed support masks, CSR and bitmask storage, the per-layer format choice |
 //! | [`expand`] | FPE itself and its split strategies |
 //! | [`experiment`] | the paper's experiments (Sec. 3.1 case study) |
 //! | [`rng`] | seed derivation: every trial and purpose has its own stream |

@@ -312,3 +312,28 @@ fn training_on_dense_bitmask_and_csr_gives_the_same_model() {
         assert_eq!(pair[0].3, pair[1].3);
     }
 }
+
+#[test]
+fn auto_picks_by_density_and_plans_follow_a_changed_mask() {
+    assert_eq!(Format::choose(100, 100, 9000), Format::Dense);
+    assert_eq!(Format::choose(100, 100, 2500), Format::Csr);
+    let (mask, w) = random_layer(12, 40, 0.3, 9);
+    let layer = neurosplit::nn::Linear::from_parts(12, 40, w, random_vec(12, 10), Some(mask));
+    let mut plan = neurosplit::sparse::LayerExec::new(&layer, FormatChoice::Auto);
+    assert_eq!(plan.format(), Format::Csr);
+    let b = 37;
+    let x = random_vec(40 * b, 11);
+    // Another mask on the same shape: the plan must rebuild itself, not reuse the old pattern.
+    let (mask2, w2) = random_layer(12, 40, 0.2, 12);
+    let layer2 =
+        neurosplit::nn::Linear::from_parts(12, 40, w2.clone(), layer.bias.clone(), Some(mask2));
+    let mut y = vec![0f32; 12 * b];
+    plan.forward(Isa::best(), Par::Seq, &layer, &x, b, false, &mut y);
+    plan.forward(Isa::best(), Par::Seq, &layer2, &x, b, false, &mut y);
+    let mut want = vec![0f32; 12 * b];
+    gemm::fwd_ref(12, 40, b, &w2, &x, &mut want);
+    for (i, row) in want.chunks_mut(b).enumerate() {
+        row.iter_mut().for_each(|v| *v += layer.bias[i]);
+    }
+    assert_close(&y, &want, "forward after a mask change");
+}

@@ -31,9 +31,10 @@ pub enum Format {
     Csr,
 }
 
-/// Densities at or above which the dense kernel beats both sparse formats, measured with
-/// `cargo run --release --example sparse_sweep` on the development machine (see `docs/PERFORMANCE.md`).
-pub const DENSE_CROSSOVER: f64 = 0.5;
+/// Density from which a layer runs dense: where the three products of the dense kernel cost what CSR's cost.
+/// Measured with `cargo run --release --example sparse_sweep` on the development machine (batch 500, one
+/// thread): 0.62 at 512 x 512 and at 784 x 1024, 0.95 at 2048 x 2048 (see `docs/PERFORMANCE.md`).
+pub const DENSE_CROSSOVER: f64 = 0.6;
 
 impl Format {
     /// All formats.

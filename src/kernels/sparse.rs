@@ -19,6 +19,16 @@ use super::dense::{dot, reduce, LANES};
 
 type Lane = [f32; LANES];
 
+/// One lane chunk on its own 64-byte line, so a 512-bit load of it never splits across two cache lines.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Line([f32; LANES]);
+
+thread_local! {
+    /// Per-thread scratch for the packed input slab of the widest block (grown on demand, never shrunk).
+    static SLAB: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 #[inline(always)]
 fn lane(s: &[f32], at: usize) -> &Lane {
     s[at..at + LANES].try_into().expect("lane in bounds")
@@ -70,7 +80,60 @@ fn rows_generic<T, I>(
             }
         }};
     }
-    block!(a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6, a7 7);
+    // The widest blocks read a packed, line-aligned copy of their input slab: activations have a row stride of
+    // `b` floats, so in place most 512-bit loads would straddle two cache lines. Packing costs one copy of the
+    // slab per block, against one read of a slab row per stored weight of the block's rows.
+    const W8: usize = 8 * LANES;
+    let inner = if b > 0 { x.len() / b } else { 0 };
+    if c0 + W8 <= b {
+        // Taken out of the thread-local rather than used inside `with`: a closure would not inherit the
+        // caller's target features, and its FMAs would become libm calls.
+        let mut slab = SLAB.take();
+        {
+            if slab.len() < inner * 8 {
+                slab.resize(inner * 8, Line([0.0; LANES]));
+            }
+            while c0 + W8 <= b {
+                for (c, dst) in slab[..inner * 8].chunks_exact_mut(8).enumerate() {
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        d.0 = *lane(x, c * b + c0 + j * LANES);
+                    }
+                }
+                for i in 0..rows {
+                    let v = [init(i); LANES];
+                    let (mut a0, mut a1, mut a2, mut a3) = (v, v, v, v);
+                    let (mut a4, mut a5, mut a6, mut a7) = (v, v, v, v);
+                    for (w, c) in terms(i) {
+                        let xs: &[Line; 8] = slab[c * 8..c * 8 + 8].try_into().unwrap();
+                        for l in 0..LANES {
+                            a0[l] = w.mul_add(xs[0].0[l], a0[l]);
+                            a1[l] = w.mul_add(xs[1].0[l], a1[l]);
+                            a2[l] = w.mul_add(xs[2].0[l], a2[l]);
+                            a3[l] = w.mul_add(xs[3].0[l], a3[l]);
+                            a4[l] = w.mul_add(xs[4].0[l], a4[l]);
+                            a5[l] = w.mul_add(xs[5].0[l], a5[l]);
+                            a6[l] = w.mul_add(xs[6].0[l], a6[l]);
+                            a7[l] = w.mul_add(xs[7].0[l], a7[l]);
+                        }
+                    }
+                    let out: &mut [f32; W8] =
+                        (&mut y[i * b + c0..i * b + c0 + W8]).try_into().unwrap();
+                    for l in 0..LANES {
+                        out[l] = finish(a0[l]);
+                        out[LANES + l] = finish(a1[l]);
+                        out[2 * LANES + l] = finish(a2[l]);
+                        out[3 * LANES + l] = finish(a3[l]);
+                        out[4 * LANES + l] = finish(a4[l]);
+                        out[5 * LANES + l] = finish(a5[l]);
+                        out[6 * LANES + l] = finish(a6[l]);
+                        out[7 * LANES + l] = finish(a7[l]);
+                    }
+                }
+                c0 += W8;
+            }
+        }
+        SLAB.set(slab);
+    }
     block!(a0 0, a1 1, a2 2, a3 3);
     block!(a0 0, a1 1, a2 2);
     block!(a0 0, a1 1);

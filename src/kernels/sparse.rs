@@ -84,7 +84,7 @@ fn rows_generic<T, I>(
     // `b` floats, so in place most 512-bit loads would straddle two cache lines. Packing costs one copy of the
     // slab per block, against one read of a slab row per stored weight of the block's rows.
     const W8: usize = 8 * LANES;
-    let inner = if b > 0 { x.len() / b } else { 0 };
+    let inner = x.len().checked_div(b).unwrap_or(0);
     if c0 + W8 <= b {
         // Taken out of the thread-local rather than used inside `with`: a closure would not inherit the
         // caller's target features, and its FMAs would become libm calls.

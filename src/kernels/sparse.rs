@@ -15,7 +15,7 @@
 //! exact order of the dense kernel ([`super::dense`]). So every path is bit-identical to the baseline one, and a
 //! sparse product equals the dense product on the same masked weights up to the sign of zero sums.
 
-use super::dense::{dot, reduce, LANES};
+use super::dense::{reduce, LANES};
 
 type Lane = [f32; LANES];
 
@@ -224,47 +224,126 @@ pub fn bits_rows_body(
     rows_generic(rows, b, terms, x, bias, relu, y);
 }
 
-/// Four dot products of `g` with `x0..x3`, each bit-identical to [`dot`].
+/// Rows of `x` and `dy` packed for the sampled products: each row's full lane chunks on their own cache lines
+/// (`nl = b / 16` lines per row; `x`'s rows first, then `dy`'s), so no 512-bit load splits across two lines.
+/// The tails (`b % 16` columns) are read from the original rows.
+struct Packed<'a> {
+    lines: &'a [Line],
+    nl: usize,
+    x_rows: usize,
+    x: &'a [f32],
+    dy: &'a [f32],
+    b: usize,
+}
+
+impl Packed<'_> {
+    #[inline(always)]
+    fn x(&self, c: usize) -> (&[Line], &[f32]) {
+        (
+            &self.lines[c * self.nl..(c + 1) * self.nl],
+            &self.x[c * self.b..(c + 1) * self.b],
+        )
+    }
+
+    #[inline(always)]
+    fn dy(&self, i: usize) -> (&[Line], &[f32]) {
+        let r = self.x_rows + i;
+        (
+            &self.lines[r * self.nl..(r + 1) * self.nl],
+            &self.dy[i * self.b..(i + 1) * self.b],
+        )
+    }
+}
+
+/// Packs `x` (`x_rows x b`) and `dy` (`dy_rows x b`) into `lines` (see [`Packed`]).
 #[inline(always)]
-fn dot1x4(g: &[f32], x: [&[f32]; 4]) -> [f32; 4] {
-    let len = g.len();
-    let full = len - len % LANES;
+fn pack_rows<'a>(
+    lines: &'a mut Vec<Line>,
+    x: &'a [f32],
+    x_rows: usize,
+    dy: &'a [f32],
+    dy_rows: usize,
+    b: usize,
+) -> Packed<'a> {
+    let nl = b / LANES;
+    let need = (x_rows + dy_rows) * nl;
+    if lines.len() < need {
+        lines.resize(need, Line([0.0; LANES]));
+    }
+    if nl > 0 {
+        let rows = x
+            .chunks_exact(b)
+            .take(x_rows)
+            .chain(dy.chunks_exact(b).take(dy_rows));
+        for (dst, src) in lines[..need].chunks_exact_mut(nl).zip(rows) {
+            for (j, d) in dst.iter_mut().enumerate() {
+                d.0 = *lane(src, j * LANES);
+            }
+        }
+    }
+    Packed {
+        lines: &lines[..need],
+        nl,
+        x_rows,
+        x,
+        dy,
+        b,
+    }
+}
+
+/// The dot product of two packed rows, bit-identical to `dense::dot` on the original rows: lane-wise products
+/// accumulated per lane over the full chunks, reduced pairwise, then the tail in order.
+#[inline(always)]
+fn dot1(g: (&[Line], &[f32]), x: (&[Line], &[f32])) -> f32 {
+    let mut acc = [0f32; LANES];
+    for (gl, xl) in g.0.iter().zip(x.0) {
+        for ((a, &gv), &xv) in acc.iter_mut().zip(&gl.0).zip(&xl.0) {
+            *a = gv.mul_add(xv, *a);
+        }
+    }
+    let full = g.0.len() * LANES;
+    let mut s = reduce(&acc);
+    for (a, b) in g.1[full..].iter().zip(&x.1[full..]) {
+        s = a.mul_add(*b, s);
+    }
+    s
+}
+
+/// Four dot products of a packed `g` with packed `x0..x3`, each bit-identical to `dense::dot`.
+#[inline(always)]
+fn dot1x4(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 4]) -> [f32; 4] {
     let z = [0f32; LANES];
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
-    let mut c = 0;
-    while c < full {
-        let g0 = lane(g, c);
-        let (x0, x1, x2, x3) = (lane(x[0], c), lane(x[1], c), lane(x[2], c), lane(x[3], c));
+    for (c, gl) in g.0.iter().enumerate() {
+        let g0 = &gl.0;
+        let (x0, x1, x2, x3) = (&x[0].0[c].0, &x[1].0[c].0, &x[2].0[c].0, &x[3].0[c].0);
         for l in 0..LANES {
             a0[l] = g0[l].mul_add(x0[l], a0[l]);
             a1[l] = g0[l].mul_add(x1[l], a1[l]);
             a2[l] = g0[l].mul_add(x2[l], a2[l]);
             a3[l] = g0[l].mul_add(x3[l], a3[l]);
         }
-        c += LANES;
     }
+    let full = g.0.len() * LANES;
     let mut out = [reduce(&a0), reduce(&a1), reduce(&a2), reduce(&a3)];
     for (o, xr) in out.iter_mut().zip(x) {
-        for cc in full..len {
-            *o = g[cc].mul_add(xr[cc], *o);
+        for cc in full..g.1.len() {
+            *o = g.1[cc].mul_add(xr.1[cc], *o);
         }
     }
     out
 }
 
-/// Eight dot products of `g` with `x0..x7`, each bit-identical to [`dot`].
+/// Eight dot products of a packed `g` with packed `x0..x7`, each bit-identical to `dense::dot`.
 #[inline(always)]
-fn dot1x8(g: &[f32], x: [&[f32]; 8]) -> [f32; 8] {
-    let len = g.len();
-    let full = len - len % LANES;
+fn dot1x8(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 8]) -> [f32; 8] {
     let z = [0f32; LANES];
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
     let (mut a4, mut a5, mut a6, mut a7) = (z, z, z, z);
-    let mut c = 0;
-    while c < full {
-        let g0 = lane(g, c);
-        let (x0, x1, x2, x3) = (lane(x[0], c), lane(x[1], c), lane(x[2], c), lane(x[3], c));
-        let (x4, x5, x6, x7) = (lane(x[4], c), lane(x[5], c), lane(x[6], c), lane(x[7], c));
+    for (c, gl) in g.0.iter().enumerate() {
+        let g0 = &gl.0;
+        let (x0, x1, x2, x3) = (&x[0].0[c].0, &x[1].0[c].0, &x[2].0[c].0, &x[3].0[c].0);
+        let (x4, x5, x6, x7) = (&x[4].0[c].0, &x[5].0[c].0, &x[6].0[c].0, &x[7].0[c].0);
         for l in 0..LANES {
             a0[l] = g0[l].mul_add(x0[l], a0[l]);
             a1[l] = g0[l].mul_add(x1[l], a1[l]);
@@ -275,8 +354,8 @@ fn dot1x8(g: &[f32], x: [&[f32]; 8]) -> [f32; 8] {
             a6[l] = g0[l].mul_add(x6[l], a6[l]);
             a7[l] = g0[l].mul_add(x7[l], a7[l]);
         }
-        c += LANES;
     }
+    let full = g.0.len() * LANES;
     let mut out = [
         reduce(&a0),
         reduce(&a1),
@@ -288,32 +367,31 @@ fn dot1x8(g: &[f32], x: [&[f32]; 8]) -> [f32; 8] {
         reduce(&a7),
     ];
     for (o, xr) in out.iter_mut().zip(x) {
-        for cc in full..len {
-            *o = g[cc].mul_add(xr[cc], *o);
+        for cc in full..g.1.len() {
+            *o = g.1[cc].mul_add(xr.1[cc], *o);
         }
     }
     out
 }
 
-/// The live-entry dots of one row: `emit(q, dy_row . x[cols[q], :])` for every `q`.
+/// The live-entry dots of output row `i`: `emit(q, dy[i, :] . x[cols(q), :])` for every `q < len`.
 ///
 /// Entries go eight (or, for the last one to four, four) at a time; a short group is padded by repeating its
 /// last column and the padded results are dropped, so even a row with few live entries runs several
-/// independent accumulator chains instead of one latency-bound chain. Each result has the order of [`dot`].
+/// independent accumulator chains instead of one latency-bound chain. Each result has the order of `dense::dot`.
 #[inline(always)]
 fn row_dots(
-    g: &[f32],
-    x: &[f32],
-    b: usize,
+    p: &Packed<'_>,
+    i: usize,
     len: usize,
     cols: impl Fn(usize) -> usize,
     mut emit: impl FnMut(usize, f32),
 ) {
-    let xr = |c: usize| &x[c * b..(c + 1) * b];
+    let g = p.dy(i);
     let mut q = 0;
     while q < len {
         let left = len - q;
-        let col = |t: usize| xr(cols(q + t.min(left - 1)));
+        let col = |t: usize| p.x(cols(q + t.min(left - 1)));
         if left > 4 {
             let d = dot1x8(g, std::array::from_fn(col));
             for (t, &v) in d.iter().enumerate().take(left.min(8)) {
@@ -327,7 +405,7 @@ fn row_dots(
             }
             q += 4;
         } else {
-            emit(q, dot(g, xr(cols(q))));
+            emit(q, dot1(g, p.x(cols(q))));
             q += 1;
         }
     }
@@ -352,12 +430,18 @@ pub fn csr_dots_body(
         out.len() >= row_ptr[rows] - base,
         "csr dots: output too short"
     );
-    for i in 0..rows {
-        let g = &dy[i * b..(i + 1) * b];
-        let (s, e) = (row_ptr[i], row_ptr[i + 1]);
-        let (cr, o) = (&col[s..e], &mut out[s - base..e - base]);
-        row_dots(g, x, b, e - s, |q| cr[q] as usize, |q, v| o[q] = v);
+    let inner = x.len().checked_div(b).unwrap_or(0);
+    // Taken out of the thread-local, not used in a closure (which would lose the target features).
+    let mut lines = SLAB.take();
+    {
+        let p = pack_rows(&mut lines, x, inner, dy, rows, b);
+        for i in 0..rows {
+            let (s, e) = (row_ptr[i], row_ptr[i + 1]);
+            let (cr, o) = (&col[s..e], &mut out[s - base..e - base]);
+            row_dots(&p, i, e - s, |q| cr[q] as usize, |q, v| o[q] = v);
+        }
     }
+    SLAB.set(lines);
 }
 
 /// Bitmask sampled product: `dw[i*k + c] = dy[i, :] . x[c, :]` for every live `(i, c)` of rows `i < rows`;
@@ -376,24 +460,28 @@ pub fn bits_dots_body(
 ) {
     assert!(words.len() >= rows * wpr, "bitmask dots: mask too short");
     assert!(
-        dy.len() >= rows * b && dw.len() >= rows * k,
+        dy.len() >= rows * b && dw.len() >= rows * k && x.len() >= k * b,
         "bitmask dots: buffers too short"
     );
-    let mut cols = [0usize; 8];
-    for i in 0..rows {
-        let g = &dy[i * b..(i + 1) * b];
-        let drow = &mut dw[i * k..(i + 1) * k];
-        let mut n = 0;
-        for c in bits(&words[i * wpr..(i + 1) * wpr]) {
-            cols[n] = c;
-            n += 1;
-            if n == 8 {
-                row_dots(g, x, b, 8, |q| cols[q], |q, v| drow[cols[q]] = v);
-                n = 0;
+    let mut lines = SLAB.take();
+    {
+        let p = pack_rows(&mut lines, x, k, dy, rows, b);
+        let mut cols = [0usize; 8];
+        for i in 0..rows {
+            let drow = &mut dw[i * k..(i + 1) * k];
+            let mut n = 0;
+            for c in bits(&words[i * wpr..(i + 1) * wpr]) {
+                cols[n] = c;
+                n += 1;
+                if n == 8 {
+                    row_dots(&p, i, 8, |q| cols[q], |q, v| drow[cols[q]] = v);
+                    n = 0;
+                }
             }
+            row_dots(&p, i, n, |q| cols[q], |q, v| drow[cols[q]] = v);
         }
-        row_dots(g, x, b, n, |q| cols[q], |q, v| drow[cols[q]] = v);
     }
+    SLAB.set(lines);
 }
 
 /// One Adam update over compact live values: with `h = [step_size, beta1, beta2, sqrt(bias_correction2), eps]`,

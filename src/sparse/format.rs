@@ -33,8 +33,9 @@ pub enum Format {
 
 /// Density from which a layer runs dense: where the three products of the dense kernel cost what CSR's cost.
 /// Measured with `cargo run --release --example sparse_sweep` on the development machine (batch 500, one
-/// thread): 0.62 at 512 x 512 and at 784 x 1024, 0.95 at 2048 x 2048 (see `docs/PERFORMANCE.md`).
-pub const DENSE_CROSSOVER: f64 = 0.6;
+/// thread): 0.69 at 512 x 512, 0.74 at 784 x 1024; at 2048 x 2048 CSR is cheaper even fully dense (see
+/// `docs/PERFORMANCE.md`).
+pub const DENSE_CROSSOVER: f64 = 0.7;
 
 impl Format {
     /// All formats.

@@ -4,11 +4,16 @@
 //! * **Row products** (forward `Y = W X + bias` and input gradient `dX = W^T dY`): output row `i` is
 //!   `init_i + sum_{(w, c) in row i} w * X[c, :]`, so each stored entry drives one SIMD axpy over the batch.
 //!   The batch is cut into blocks of 128 columns (eight 16-lane accumulators held in registers), then 64, 48,
-//!   32 and 16, then a scalar tail; blocks are the outer loop and rows the inner one, so the `inner x 128` slab of `X`
-//!   a block reads stays in L2 while every row of the block is computed.
+//!   32 and 16, then a scalar tail. Blocks are the outer loop and rows the inner one, so the `inner x 128` slab
+//!   of `X` a block reads stays in cache while every row of the block is computed; the 128-column blocks read a
+//!   packed copy of the slab with each lane chunk on its own 64-byte line (rows of `b` floats are not
+//!   line-aligned, and a 512-bit load across two lines costs two).
 //! * **Sampled products** (weight gradient `dW = dY X^T` on the live pattern only, an SDDMM): each live entry
-//!   is a dot product of two contiguous rows, `dY[i, :] . X[c, :]`, computed eight (then four, then one) live
-//!   entries of a row at a time so that `dY[i, :]` is loaded once per chunk for several independent chains.
+//!   is a dot product of two rows, `dY[i, :] . X[c, :]`, read from line-aligned packed copies, eight (then four,
+//!   then one) live entries of a row at a time so that `dY[i, :]` is loaded once per chunk for several
+//!   independent chains.
+//!
+//! The packed copies live in a per-thread scratch buffer that grows to the largest slab seen and is kept.
 //!
 //! Every output element is accumulated in one fixed order (terms in ascending column order, `f32::mul_add`),
 //! whatever the block, the instruction set or the thread that computes it; the weight-gradient dots use the

@@ -130,3 +130,44 @@ fn a_closed_stdout_ends_the_run_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(141), "{err}");
 }
+
+#[test]
+fn train_takes_a_layer_format_and_prints_the_chosen_ones() {
+    let (code, _, err) = run(&["train", "--format", "coo", "--epochs", "1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("coo") && err.contains("bitmask"), "{err}");
+    let (code, _, err) = run(&["train", "--threads", "0", "--epochs", "1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("threads"), "{err}");
+    let mut accuracies = Vec::new();
+    for format in ["dense", "bitmask", "csr"] {
+        let (code, out, err) = run(&[
+            "train",
+            "--format",
+            format,
+            "--threads",
+            "2",
+            "--epochs",
+            "3",
+            "--alpha",
+            "2",
+            "--post-epochs",
+            "3",
+            "--n-train",
+            "1000",
+            "--n-test",
+            "500",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(&format!("layer 1 {format}, layer 2 {format}")),
+            "{out}"
+        );
+        let last = out.lines().last().unwrap().to_string();
+        let acc = last.split("accuracy").nth(1).unwrap();
+        accuracies.push(acc.split('%').next().unwrap().to_string());
+    }
+    // Same seed, same model whatever the format (up to float rounding, invisible at two decimals here).
+    assert_eq!(accuracies[0], accuracies[1]);
+    assert_eq!(accuracies[0], accuracies[2]);
+}

@@ -231,7 +231,7 @@ fn dots_block<const RI: usize, const RJ: usize>(
 
 /// `g . x` over equal-length slices: lane-wise products accumulated per lane, reduced pairwise, then the tail.
 #[inline(always)]
-fn dot(g: &[f32], x: &[f32]) -> f32 {
+pub(crate) fn dot(g: &[f32], x: &[f32]) -> f32 {
     let full = g.len() - g.len() % LANES;
     let mut acc = [0f32; LANES];
     for (gc, xc) in g[..full]
@@ -292,7 +292,7 @@ fn dot2x4(g: [&[f32]; 2], x: [&[f32]; 4]) -> [[f32; 4]; 2] {
 
 /// Sums a lane array in a fixed pairwise order.
 #[inline(always)]
-fn reduce(v: &Lane) -> f32 {
+pub(crate) fn reduce(v: &Lane) -> f32 {
     let mut h = *v;
     let mut w = LANES / 2;
     while w > 0 {

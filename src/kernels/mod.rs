@@ -17,6 +17,8 @@ pub mod gemm;
 pub mod loss;
 pub mod norm;
 pub mod simd;
+pub mod sparse;
+pub mod spmm;
 
 pub use simd::Isa;
 
@@ -76,10 +78,9 @@ pub fn bias_grad(isa: Isa, n: usize, b: usize, dy: &[f32], db: &mut [f32]) {
 /// Back through ReLU: zeroes `grad` wherever the activation `act` (the ReLU output) is not positive.
 pub fn relu_backward(grad: &mut [f32], act: &[f32]) {
     assert_eq!(grad.len(), act.len(), "relu_backward: shape mismatch");
+    // A select rather than a conditional store, so the loop vectorises.
     for (g, &a) in grad.iter_mut().zip(act) {
-        if a <= 0.0 {
-            *g = 0.0;
-        }
+        *g = if a <= 0.0 { 0.0 } else { *g };
     }
 }
 

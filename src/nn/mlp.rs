@@ -5,8 +5,10 @@
 
 use crate::data::Task;
 use crate::error::{Error, Result};
+use crate::kernels::spmm::Par;
 use crate::kernels::{self, loss, Isa};
 use crate::rng::Rng;
+use crate::sparse::{Format, FormatChoice, LayerExec};
 
 use super::layer::Linear;
 use super::layernorm::{LayerNorm, NormScratch};
@@ -34,6 +36,10 @@ pub struct Workspace {
     dz: Vec<Vec<f32>>,
     /// Saved LayerNorm values, for layers that have one.
     norm: Vec<Option<NormScratch>>,
+    /// How the kernels may spread their work (sequential unless set with [`Workspace::with_par`]).
+    par: Par,
+    /// Each layer's format and the structures it needs.
+    plans: Vec<LayerExec>,
 }
 
 /// Gradients of the loss with respect to every weight and bias, shaped like the model.
@@ -60,6 +66,17 @@ impl Workspace {
     /// Batch capacity.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Lets the kernels spread their work as `par` says (results are bit-identical either way).
+    pub fn with_par(mut self, par: Par) -> Self {
+        self.par = par;
+        self
+    }
+
+    /// The format each layer runs on.
+    pub fn formats(&self) -> Vec<Format> {
+        self.plans.iter().map(LayerExec::format).collect()
     }
 }
 
@@ -169,9 +186,20 @@ impl Mlp {
             .sum()
     }
 
-    /// A workspace for batches of up to `capacity` samples.
+    /// A workspace for batches of up to `capacity` samples, each layer on the format [`Format::choose`] picks.
     pub fn workspace(&self, capacity: usize) -> Workspace {
+        self.workspace_with(capacity, FormatChoice::Auto)
+    }
+
+    /// A workspace for batches of up to `capacity` samples, the layers' formats set by `formats`.
+    pub fn workspace_with(&self, capacity: usize, formats: FormatChoice) -> Workspace {
         Workspace {
+            par: Par::Seq,
+            plans: self
+                .layers
+                .iter()
+                .map(|l| LayerExec::new(l, formats))
+                .collect(),
             capacity,
             isa: Isa::best(),
             acts: self
@@ -228,14 +256,12 @@ impl Mlp {
                 &before[l - 1][..batch * layer.in_dim]
             };
             let out = &mut rest[0][..batch * layer.out_dim];
-            kernels::linear_forward(
+            ws.plans[l].forward(
                 ws.isa,
-                layer.out_dim,
-                layer.in_dim,
-                batch,
-                &layer.weight,
+                ws.par,
+                layer,
                 input,
-                &layer.bias,
+                batch,
                 l != last && self.norms[l].is_none(),
                 out,
             );
@@ -259,7 +285,7 @@ impl Mlp {
     ) -> f32 {
         assert_eq!(y.len(), batch, "label count mismatch");
         self.forward(xt, batch, ws);
-        let isa = ws.isa;
+        let (isa, par) = (ws.isa, ws.par);
         let last = self.layers.len() - 1;
         let classes = self.layers[last].out_dim;
         let logits = &ws.acts[last][..batch * classes];
@@ -278,20 +304,11 @@ impl Mlp {
             } else {
                 &ws.acts[l - 1][..batch * k]
             };
-            kernels::linear_backward_weight(
-                isa,
-                n,
-                k,
-                batch,
-                dz,
-                input,
-                layer.mask.as_ref(),
-                &mut grads.w[l],
-            );
+            ws.plans[l].backward_weight(isa, par, layer, dz, input, batch, &mut grads.w[l]);
             kernels::bias_grad(isa, n, batch, dz, &mut grads.b[l]);
             if l > 0 {
                 let dprev = &mut below[l - 1][..batch * k];
-                kernels::linear_backward_input(isa, n, k, batch, &layer.weight, dz, dprev);
+                ws.plans[l].backward_input(isa, par, layer, dz, batch, dprev);
                 kernels::relu_backward(dprev, &ws.acts[l - 1][..batch * k]);
                 if let (Some(norm), Some(scratch)) = (&self.norms[l - 1], &mut ws.norm[l - 1]) {
                     let (dg, db) = (&mut grads.norm_gain[l - 1], &mut grads.norm_bias[l - 1]);

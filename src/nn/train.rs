@@ -4,7 +4,9 @@ use rand::seq::SliceRandom;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::kernels::spmm::Par;
 use crate::rng::Rng;
+use crate::sparse::{Format, FormatChoice};
 
 use super::mlp::{Grads, Mlp, Workspace};
 use super::optim::Adam;
@@ -85,6 +87,20 @@ impl Trainer {
             yb: vec![0; cfg.batch_size],
             order: Vec::new(),
         })
+    }
+
+    /// Runs `model`'s layers on the formats `formats` selects, the kernels spreading their work as `par` says
+    /// (formats change results only by float rounding; `par` changes no bit).
+    pub fn with_format(mut self, model: &Mlp, formats: FormatChoice, par: Par) -> Self {
+        self.ws = model
+            .workspace_with(self.cfg.batch_size, formats)
+            .with_par(par);
+        self
+    }
+
+    /// The format each layer runs on.
+    pub fn formats(&self) -> Vec<Format> {
+        self.ws.formats()
     }
 
     /// The configuration.

@@ -101,6 +101,27 @@ impl Mask {
             .sum()
     }
 
+    /// Words per row (`ceil(cols / 64)`).
+    pub fn words_per_row(&self) -> usize {
+        self.words_per_row
+    }
+
+    /// All words, row after row ([`Mask::words_per_row`] per row).
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// The transposed mask (`cols x rows`).
+    pub fn transpose(&self) -> Mask {
+        let mut t = Mask::empty(self.cols, self.rows);
+        for r in 0..self.rows {
+            for c in self.row_iter(r) {
+                t.set(c, r, true);
+            }
+        }
+        t
+    }
+
     /// The words of row `r`.
     pub fn row_words(&self, r: usize) -> &[u64] {
         &self.words[r * self.words_per_row..(r + 1) * self.words_per_row]

@@ -3,8 +3,10 @@
 use clap::ValueEnum;
 
 use neurosplit::data::Dataset;
+use neurosplit::kernels::spmm::Par;
 use neurosplit::nn::{Mlp, TrainConfig, Trainer};
 use neurosplit::rng::Rng;
+use neurosplit::sparse::FormatChoice;
 #[cfg(not(feature = "cuda"))]
 use neurosplit::Error;
 use neurosplit::Result;
@@ -61,7 +63,8 @@ impl Backend {
         }
     }
 
-    /// Trains `model` on `data` for `cfg.epochs` epochs, shuffling with `rng`, calling `on_epoch(epoch, loss)`.
+    /// Trains `model` on `data` for `cfg.epochs` epochs, shuffling with `rng`, calling `on_epoch(epoch, loss)`;
+    /// on the CPU with the layer formats and kernel parallelism `cpu`. Returns the format of each layer.
     pub fn fit(
         &self,
         model: &mut Mlp,
@@ -69,11 +72,14 @@ impl Backend {
         cfg: TrainConfig,
         rng: &mut Rng,
         on_epoch: impl FnMut(usize, f32),
-    ) -> Result<()> {
+        cpu: (FormatChoice, Par),
+    ) -> Result<Vec<String>> {
         match self {
             Backend::Cpu => {
-                Trainer::new(model, cfg)?.fit(model, data, rng, on_epoch);
-                Ok(())
+                let mut trainer = Trainer::new(model, cfg)?.with_format(model, cpu.0, cpu.1);
+                let formats = trainer.formats().iter().map(ToString::to_string).collect();
+                trainer.fit(model, data, rng, on_epoch);
+                Ok(formats)
             }
             #[cfg(feature = "cuda")]
             Backend::Cuda(gpu, format) => {
@@ -81,7 +87,9 @@ impl Backend {
                 let dev_data = GpuDataset::upload(gpu, data)?;
                 let mut trainer = GpuTrainer::new(gpu, model, cfg, *format)?;
                 trainer.fit(&dev_data, rng, on_epoch)?;
-                trainer.download(model)
+                trainer.download(model)?;
+                let name = format!("gpu {format:?}").to_lowercase();
+                Ok(vec![name; model.layers.len()])
             }
         }
     }

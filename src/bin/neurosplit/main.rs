@@ -51,7 +51,7 @@ enum Command {
     /// Join results files (e.g. the shards of a job array) into one.
     Merge(MergeArgs),
     /// Train one model on DNF data: dense, then optionally expanded with FPE and trained on.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Expand a saved model with FPE (same non-zero budget, alpha times the neurons) and save the result.
     Expand(ExpandArgs),
     /// Write a saved model's interference metrics (JSON) and its Fig. 2 pictures (W and Gram heatmaps).
@@ -132,7 +132,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Reproduce(args) => reproduce::reproduce(*args),
         Command::Merge(args) => merge::merge(args),
-        Command::Train(args) => train::train(args),
+        Command::Train(args) => train::train(*args),
         Command::Expand(args) => expand::expand(args),
         Command::Inspect(args) => inspect::inspect(args),
         Command::Theory(args) => theory::theory(args),

@@ -10,9 +10,11 @@ use neurosplit::expand::{
     expand_alternating, Assignment, Decay, DeepInputs, RewireConfig, Rewirer, Strategy,
 };
 use neurosplit::io::ModelMeta;
+use neurosplit::kernels::spmm::Par;
 use neurosplit::metrics;
 use neurosplit::nn::{accuracy, Mlp, Trainer};
 use neurosplit::rng::{self, purpose};
+use neurosplit::sparse::FormatChoice;
 use neurosplit::theory;
 use neurosplit::{Error, Result};
 
@@ -72,6 +74,13 @@ pub struct TrainArgs {
     /// With --device cuda: how the masked weights are stored, csr or bitmask.
     #[arg(long, value_enum, default_value_t = GpuFormat::Csr)]
     gpu_format: GpuFormat,
+    /// Storage of the layers' weights: auto (picked per layer from its density and shape), dense, bitmask or
+    /// csr.
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// Threads for the kernels within a step (results are bit-identical for any count).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Write the run's results to this JSON file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -80,6 +89,27 @@ pub struct TrainArgs {
 pub fn train(args: TrainArgs) -> Result<()> {
     let d = &args.data;
     let strategy: Strategy = args.strategy.parse()?;
+    let formats: FormatChoice = args.format.parse()?;
+    if args.threads == 0 {
+        return Err(Error::invalid("threads", "must be at least 1"));
+    }
+    let par = if args.threads == 1 {
+        Par::Seq
+    } else {
+        Par::Rayon(args.threads)
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()
+        .map_err(|e| Error::invalid("threads", e.to_string()))?;
+    let show = |formats: &[String]| {
+        formats
+            .iter()
+            .enumerate()
+            .map(|(l, f)| format!("layer {} {f}", l + 1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let dnf = Dnf::with_clauses(d.clauses, d.k)?;
     let hidden = args.hidden.clone().unwrap_or_else(|| vec![d.neurons]);
     if hidden.is_empty() || hidden.contains(&0) {
@@ -224,13 +254,18 @@ pub fn train(args: TrainArgs) -> Result<()> {
         }
     };
     let start = Instant::now();
-    backend.fit(
-        &mut model,
-        &train,
-        pre,
-        &mut rng::stream(d.seed, &[0, purpose::SHUFFLE_PRE]),
-        |e, l| log("dense", e, l, args.log_every, pre.epochs),
-    )?;
+    let cpu = (formats, par);
+    let fit_pre = pool.install(|| {
+        backend.fit(
+            &mut model,
+            &train,
+            pre,
+            &mut rng::stream(d.seed, &[0, purpose::SHUFFLE_PRE]),
+            |e, l| log("dense", e, l, args.log_every, pre.epochs),
+            cpu,
+        )
+    })?;
+    println!("formats ({formats}) before the split: {}", show(&fit_pre));
     let dense_acc = accuracy(&model, &test);
     println!(
         "dense: hidden {:?}, {} non-zero weights, test accuracy {:.2}% ({:.1} s)",
@@ -241,7 +276,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     );
     let mut out = serde_json::json!({
         "config": { "device": format!("{:?}", args.device).to_lowercase(), "clauses": d.clauses, "k": d.k, "hidden": hidden, "layernorm": args.layernorm, "seed": d.seed, "pre": pre },
-        "dense": { "hidden": hidden, "nnz": model.nnz(), "test_acc": dense_acc,
+        "dense": { "hidden": hidden, "nnz": model.nnz(), "test_acc": dense_acc, "formats": fit_pre,
                    "capacity_total": metrics::feature_capacity(&model.layers[0]).iter().sum::<f64>(),
                    "mean_cosine": metrics::mean_cosine(&model.layers[0]) },
     });
@@ -311,11 +346,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
                         "rewiring runs on the CPU only: drop --device cuda or the --rewire flags",
                     ));
                 }
-                let mut trainer = Trainer::new(&wide, post)?;
+                let mut trainer = Trainer::new(&wide, post)?.with_format(&wide, formats, par);
                 let total = post.epochs * trainer.steps_per_epoch(train.n);
                 let mut rewirer =
                     Rewirer::new(cfg, total, rng::stream(d.seed, &[0, purpose::REWIRE]))?;
-                rewirer.fit(&mut trainer, &mut wide, &train, &mut shuffle, &mut log_post);
+                pool.install(|| {
+                    rewirer.fit(&mut trainer, &mut wide, &train, &mut shuffle, &mut log_post)
+                });
                 let h = rewirer.history();
                 let moved: usize = h.iter().map(|r| r.moved).sum();
                 println!(
@@ -330,7 +367,11 @@ pub fn train(args: TrainArgs) -> Result<()> {
                 Some(serde_json::json!({ "config": cfg, "updates": h.len(), "moved": moved }))
             }
             None => {
-                backend.fit(&mut wide, &train, post, &mut shuffle, &mut log_post)?;
+                let fit_post = pool.install(|| {
+                    backend.fit(&mut wide, &train, post, &mut shuffle, &mut log_post, cpu)
+                })?;
+                println!("formats ({formats}) after the split: {}", show(&fit_post));
+                out["fpe_formats"] = serde_json::json!(fit_post);
                 None
             }
         };

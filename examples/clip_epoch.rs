@@ -1,0 +1,122 @@
+//! Wall time of one training epoch of the CLIP-sized FPE model (the PyTorch reference's `fpe_torch.py clip`):
+//! d = 512 Gaussian inputs, C = 100 classes, 50 000 samples, batch 500 (100 steps), softmax cross-entropy, Adam;
+//! dense h = 128 and its FPE expansion h' = 512 (alpha = 4, random split, same non-zero budget). Median of three
+//! epochs after one warm-up, on 1 and 2 threads, with the formats the layers pick and with every layer forced
+//! dense (masked weights multiplied as zeros, what masked PyTorch does). Also prints the CPU time the process
+//! spent (all threads), which a machine shared with other jobs inflates much less than the wall time.
+//!
+//! ```text
+//! cargo run --release --example clip_epoch
+//! ```
+
+use std::time::Instant;
+
+use rand::Rng as _;
+use rand_distr_free::normal;
+
+use neurosplit::data::{Dataset, Task};
+use neurosplit::expand::{expand, FpeConfig, Strategy};
+use neurosplit::kernels::spmm::Par;
+use neurosplit::nn::{Mlp, TrainConfig, Trainer};
+use neurosplit::rng::stream;
+use neurosplit::sparse::{Format, FormatChoice};
+
+/// Standard normal samples by Box-Muller (keeps the example free of extra dependencies).
+mod rand_distr_free {
+    use rand::Rng;
+    pub fn normal(rng: &mut impl Rng) -> f32 {
+        let u1: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
+        let u2: f64 = rng.gen();
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    }
+}
+
+/// CPU time of every thread of this process so far, in ms (Linux schedstat; 0 elsewhere).
+fn cpu_ms() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e6
+}
+
+/// (median wall ms, fastest wall ms, CPU ms of the fastest run, formats) over three epochs after a warm-up.
+fn epoch_ms(
+    model: &Mlp,
+    data: &Dataset,
+    formats: FormatChoice,
+    threads: usize,
+) -> (f64, f64, f64, Vec<Format>) {
+    let cfg = TrainConfig {
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    let par = if threads == 1 {
+        Par::Seq
+    } else {
+        Par::Rayon(threads)
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let mut m = model.clone();
+    let mut trainer = Trainer::new(&m, cfg).unwrap().with_format(&m, formats, par);
+    let mut rng = stream(0, &[9]);
+    let mut times: Vec<(f64, f64)> = (0..4)
+        .map(|_| {
+            let (t, c) = (Instant::now(), cpu_ms());
+            pool.install(|| trainer.epoch(&mut m, data, &mut rng));
+            (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c)
+        })
+        .skip(1)
+        .collect();
+    times.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (times[1].0, times[0].0, times[0].1, trainer.formats())
+}
+
+fn main() {
+    let (d, c, n, h, alpha) = (512, 100, 50_000, 128, 4);
+    let mut rng = stream(0, &[1]);
+    let x: Vec<f32> = (0..n * d).map(|_| normal(&mut rng)).collect();
+    let y: Vec<u32> = (0..n).map(|_| rng.gen_range(0..c as u32)).collect();
+    let data = Dataset::new(x, y, d, Task::Multiclass(c)).unwrap();
+    let dense = Mlp::new(&[d, h, c], data.task, &mut stream(0, &[2])).unwrap();
+    let fpe = FpeConfig {
+        alpha,
+        strategy: Strategy::Random,
+        layer: 0,
+    };
+    let (wide, _) = expand(&dense, &fpe, None, &mut stream(0, &[3])).unwrap();
+    println!(
+        "CLIP-sized epoch: d={d} C={c} N={n} batch=500; dense h={h} ({} weights), FPE h'={} ({} live weights; densities {:.3} / {:.3})",
+        dense.nnz(),
+        h * alpha,
+        wide.nnz(),
+        wide.layers[0].density(),
+        wide.layers[1].density()
+    );
+    println!("| threads | model | formats | median ms/epoch | fastest ms/epoch | CPU ms (fastest) | us/step (fastest) |");
+    println!("|---|---|---|---|---|---|---|");
+    let fpe_only = std::env::args().any(|a| a == "--fpe-only");
+    for threads in [1, 2] {
+        for (name, model, formats) in [
+            ("dense h=128", &dense, FormatChoice::Auto),
+            ("FPE h'=512", &wide, FormatChoice::Auto),
+            ("FPE h'=512", &wide, FormatChoice::Force(Format::Dense)),
+        ] {
+            if fpe_only && !(name.starts_with("FPE") && formats == FormatChoice::Auto) {
+                continue;
+            }
+            let (med, fast, cpu, f) = epoch_ms(model, &data, formats, threads);
+            let f: Vec<String> = f.iter().map(Format::to_string).collect();
+            println!(
+                "| {threads} | {name} | {} ({formats}) | {med:.1} | {fast:.1} | {cpu:.1} | {:.0} |",
+                f.join("+"),
+                fast * 1e3 / (n / 500) as f64
+            );
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Sparse formats and kernels: every product against a dense `matrixmultiply` oracle and `sprs`, every
+//! instruction set bit-identical to the scalar path, every thread count bit-identical to sequential, and
+//! training on dense / bitmask / CSR layers giving the same model.
+
+use rand::Rng as _;
+
+use neurosplit::data::Dnf;
+use neurosplit::expand::{expand, FpeConfig, Strategy};
+use neurosplit::kernels::spmm::{self, Par};
+use neurosplit::kernels::{gemm, Isa};
+use neurosplit::nn::{accuracy, Mlp, TrainConfig, Trainer};
+use neurosplit::rng::stream;
+use neurosplit::sparse::{Bitmask, Csr, Format, FormatChoice, Mask, Pattern};
+
+fn random_layer(n: usize, k: usize, density: f64, seed: u64) -> (Mask, Vec<f32>) {
+    let mut rng = stream(seed, &[]);
+    let mut mask = Mask::empty(n, k);
+    let mut w = vec![0f32; n * k];
+    for i in 0..n {
+        for j in 0..k {
+            if rng.gen_bool(density) {
+                mask.set(i, j, true);
+                w[i * k + j] = rng.gen_range(-1.0..1.0);
+            }
+        }
+    }
+    (mask, w)
+}
+
+fn random_vec(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = stream(seed, &[]);
+    (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect()
+}
+
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+            "{what}: element {i}: {g} vs {w}"
+        );
+    }
+}
+
+/// All outputs of one configuration: forward (ReLU and not), dX, dW for CSR and bitmask.
+#[allow(clippy::too_many_arguments)]
+fn products(
+    isa: Isa,
+    par: Par,
+    mask: &Mask,
+    w: &[f32],
+    x: &[f32],
+    dy: &[f32],
+    bias: &[f32],
+    b: usize,
+) -> Vec<Vec<f32>> {
+    let (n, k) = (mask.rows(), mask.cols());
+    let csr = Csr::from_dense_masked(mask, w);
+    let (pt, perm) = csr.pattern().transpose();
+    let mask_t = mask.transpose();
+    let mut out = Vec::new();
+    for relu in [false, true] {
+        let mut y = vec![f32::NAN; n * b];
+        spmm::csr_forward(
+            isa,
+            par,
+            csr.pattern(),
+            csr.values(),
+            x,
+            b,
+            bias,
+            relu,
+            &mut y,
+        );
+        out.push(y);
+        let mut y = vec![f32::NAN; n * b];
+        spmm::bitmask_forward(isa, par, mask, w, x, b, bias, relu, &mut y);
+        out.push(y);
+    }
+    let mut dx = vec![f32::NAN; k * b];
+    spmm::csr_backward_input(isa, par, &pt, Some(&perm), csr.values(), dy, b, &mut dx);
+    let mut vt = vec![0f32; csr.nnz()];
+    spmm::transpose_values(&perm, csr.values(), &mut vt);
+    let mut dx2 = vec![f32::NAN; k * b];
+    spmm::csr_backward_input(isa, par, &pt, None, &vt, dy, b, &mut dx2);
+    assert!(dx == dx2, "permuted and pre-transposed values disagree");
+    out.push(dx);
+    let mut dx = vec![f32::NAN; k * b];
+    spmm::bitmask_backward_input(isa, par, &mask_t, w, dy, b, &mut dx);
+    out.push(dx);
+    let mut g = vec![f32::NAN; csr.nnz()];
+    spmm::csr_backward_weight(isa, par, csr.pattern(), dy, x, b, &mut g);
+    let mut dw = vec![0f32; n * k];
+    Csr::new(csr.pattern().clone(), g).unwrap().scatter(&mut dw);
+    out.push(dw);
+    let mut dw = vec![0f32; n * k];
+    spmm::bitmask_backward_weight(isa, par, mask, dy, x, b, &mut dw);
+    out.push(dw);
+    out
+}
+
+#[test]
+fn sparse_products_match_dense_oracle_and_are_bit_identical_across_isas_and_threads() {
+    // Batch sizes cover every block tier (128, 64, 16) and scalar tails; widths cover partial mask words.
+    let shapes = [
+        (1, 1, 1, 1.0),
+        (3, 5, 17, 0.5),
+        (7, 70, 129, 0.3),
+        (16, 32, 500, 0.5),
+        (33, 65, 100, 0.12),
+        (40, 130, 64, 0.06),
+        (5, 9, 15, 0.0),
+        (64, 64, 211, 1.0),
+    ];
+    for (s, &(n, k, b, density)) in shapes.iter().enumerate() {
+        let (mask, w) = random_layer(n, k, density, 10 + s as u64);
+        let x = random_vec(k * b, 100 + s as u64);
+        let dy = random_vec(n * b, 200 + s as u64);
+        let bias = random_vec(n, 300 + s as u64);
+
+        let mut y_ref = vec![0f32; n * b];
+        gemm::fwd_ref(n, k, b, &w, &x, &mut y_ref);
+        for (i, row) in y_ref.chunks_mut(b).enumerate() {
+            row.iter_mut().for_each(|v| *v += bias[i]);
+        }
+        let relu_ref: Vec<f32> = y_ref.iter().map(|v| v.max(0.0)).collect();
+        let mut dx_ref = vec![0f32; k * b];
+        gemm::dx_ref(n, k, b, &w, &dy, &mut dx_ref);
+        let mut dw_ref = vec![0f32; n * k];
+        gemm::dw_ref(n, k, b, &dy, &x, &mut dw_ref);
+        mask.apply(&mut dw_ref);
+
+        let oracle = products(Isa::Scalar, Par::Seq, &mask, &w, &x, &dy, &bias, b);
+        let want = [
+            &y_ref, &y_ref, &relu_ref, &relu_ref, &dx_ref, &dx_ref, &dw_ref, &dw_ref,
+        ];
+        for (o, (got, want)) in oracle.iter().zip(want).enumerate() {
+            assert_close(got, want, &format!("shape {s} output {o}"));
+        }
+
+        // sprs as a second oracle for the forward product (row-major `W X` on the CSR matrix).
+        let sp = Csr::from_dense_masked(&mask, &w).to_sprs();
+        for i in 0..n {
+            for c in 0..b {
+                let mut sum = bias[i];
+                for (j, &v) in sp.outer_view(i).unwrap().iter() {
+                    sum += v * x[j * b + c];
+                }
+                assert!((oracle[0][i * b + c] - sum).abs() <= 1e-4 * (1.0 + sum.abs()));
+            }
+        }
+
+        for isa in Isa::available() {
+            for par in [
+                Par::Seq,
+                Par::Rayon(1),
+                Par::Rayon(2),
+                Par::Rayon(3),
+                Par::Rayon(7),
+            ] {
+                let got = products(isa, par, &mask, &w, &x, &dy, &bias, b);
+                for (o, (g, r)) in got.iter().zip(&oracle).enumerate() {
+                    assert!(
+                        g.iter().zip(r).all(|(p, q)| p.to_bits() == q.to_bits()),
+                        "shape {s} output {o}: {isa:?} {par:?} is not bit-identical to the scalar sequential path"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn adam_kernel_is_bit_identical_across_isas() {
+    for len in [0, 1, 15, 16, 17, 100, 1000] {
+        let g = random_vec(len, 1);
+        let p0 = random_vec(len, 2);
+        let m0: Vec<f32> = random_vec(len, 3).iter().map(|v| v * 0.1).collect();
+        let v0: Vec<f32> = random_vec(len, 4).iter().map(|v| v * v).collect();
+        let h = [1e-3 / 0.1, 0.9, 0.999, (1.0f32 - 0.999).sqrt(), 1e-8];
+        let mut reference = None;
+        for isa in Isa::available() {
+            let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+            spmm::adam_live(isa, &mut p, &g, &mut m, &mut v, h);
+            // The formula, element by element.
+            for i in 0..len {
+                let mi = 0.9 * m0[i] + (1.0 - 0.9) * g[i];
+                let vi = 0.999 * v0[i] + (1.0 - 0.999) * g[i] * g[i];
+                let pi = p0[i] - h[0] * mi / (vi.sqrt() / h[3] + h[4]);
+                assert_eq!(
+                    (p[i].to_bits(), m[i].to_bits(), v[i].to_bits()),
+                    (pi.to_bits(), mi.to_bits(), vi.to_bits())
+                );
+            }
+            match &reference {
+                None => reference = Some((p, m, v)),
+                Some(r) => assert!(r == &(p, m, v), "{isa:?} differs"),
+            }
+        }
+    }
+}
+
+#[test]
+fn formats_convert_between_each_other() {
+    let (mask, w) = random_layer(9, 77, 0.3, 5);
+    let bm = Bitmask::new(mask.clone(), w.clone()).unwrap();
+    let csr = bm.to_csr();
+    assert_eq!(csr.nnz(), mask.count());
+    assert_eq!(csr.to_dense(), w);
+    assert_eq!(Bitmask::from_csr(&csr), bm);
+    assert_eq!(Csr::from_sprs(&csr.to_sprs()).unwrap(), csr);
+    assert_eq!(Pattern::from_mask(&mask).to_mask(), mask);
+    assert_eq!(mask.transpose().transpose(), mask);
+}
+
+#[test]
+fn format_names_parse_and_bad_names_say_what_to_use() {
+    for f in Format::ALL {
+        assert_eq!(f.to_string().parse::<Format>().unwrap(), f);
+    }
+    assert_eq!("auto".parse::<FormatChoice>().unwrap(), FormatChoice::Auto);
+    let e = "coo".parse::<FormatChoice>().unwrap_err().to_string();
+    assert!(e.contains("coo") && e.contains("csr"), "{e}");
+}
+
+/// The case-study model (32 inputs, h = 8, alpha = 2 random split) trained after FPE on each format, same seed.
+#[test]
+fn training_on_dense_bitmask_and_csr_gives_the_same_model() {
+    let dnf = Dnf::with_clauses(8, 4).unwrap();
+    let train = dnf.generate(2000, &mut stream(7, &[1])).unwrap();
+    let test = dnf.generate(500, &mut stream(7, &[2])).unwrap();
+    let mut dense = Mlp::new(&[32, 8, 1], train.task, &mut stream(7, &[3])).unwrap();
+    let cfg = TrainConfig {
+        epochs: 5,
+        ..TrainConfig::default()
+    };
+    Trainer::new(&dense, cfg)
+        .unwrap()
+        .fit(&mut dense, &train, &mut stream(7, &[4]), |_, _| {});
+    let fpe = FpeConfig {
+        alpha: 2,
+        strategy: Strategy::Random,
+        layer: 0,
+    };
+    let (wide, _) = expand(&dense, &fpe, train.groups.as_deref(), &mut stream(7, &[5])).unwrap();
+    let cfg = TrainConfig {
+        epochs: 8,
+        ..TrainConfig::default()
+    };
+    let mut results = Vec::new();
+    for format in Format::ALL {
+        for par in [Par::Seq, Par::Rayon(2)] {
+            let mut m = wide.clone();
+            let mut trainer =
+                Trainer::new(&m, cfg)
+                    .unwrap()
+                    .with_format(&m, FormatChoice::Force(format), par);
+            assert_eq!(trainer.formats(), vec![format; 2]);
+            let mut losses = Vec::new();
+            trainer.fit(&mut m, &train, &mut stream(7, &[6]), |_, l| losses.push(l));
+            assert_eq!(m.nnz(), wide.nnz(), "{format}: the budget changed");
+            for (l, layer) in m.layers.iter().enumerate() {
+                for r in 0..layer.out_dim {
+                    for c in 0..layer.in_dim {
+                        if !layer.is_live(r, c) {
+                            assert_eq!(
+                                layer.weight[r * layer.in_dim + c],
+                                0.0,
+                                "{format} layer {l}"
+                            );
+                        }
+                    }
+                }
+            }
+            results.push((format, par, m, losses));
+        }
+    }
+    let (_, _, m0, l0) = &results[0];
+    let acc0 = accuracy(m0, &test);
+    for (format, par, m, losses) in &results[1..] {
+        for (a, b) in losses.iter().zip(l0) {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{format} {par:?}: loss {a} vs {b}"
+            );
+        }
+        for (la, lb) in m.layers.iter().zip(&m0.layers) {
+            for (a, b) in la
+                .weight
+                .iter()
+                .chain(&la.bias)
+                .zip(lb.weight.iter().chain(&lb.bias))
+            {
+                assert!(
+                    (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                    "{format} {par:?}: weight {a} vs {b}"
+                );
+            }
+        }
+        assert!(
+            (accuracy(m, &test) - acc0).abs() <= 0.01,
+            "{format} {par:?}: accuracy"
+        );
+    }
+    // Thread count never changes a bit.
+    for pair in results.chunks(2) {
+        assert_eq!(
+            pair[0].2, pair[1].2,
+            "{}: Rayon(2) differs from Seq",
+            pair[0].0
+        );
+        assert_eq!(pair[0].3, pair[1].3);
+    }
+}
+
+#[test]
+fn auto_picks_by_density_and_plans_follow_a_changed_mask() {
+    assert_eq!(Format::choose(100, 100, 9000), Format::Dense);
+    assert_eq!(Format::choose(100, 100, 2500), Format::Csr);
+    let (mask, w) = random_layer(12, 40, 0.3, 9);
+    let layer = neurosplit::nn::Linear::from_parts(12, 40, w, random_vec(12, 10), Some(mask));
+    let mut plan = neurosplit::sparse::LayerExec::new(&layer, FormatChoice::Auto);
+    assert_eq!(plan.format(), Format::Csr);
+    let b = 37;
+    let x = random_vec(40 * b, 11);
+    // Another mask on the same shape: the plan must rebuild itself, not reuse the old pattern.
+    let (mask2, w2) = random_layer(12, 40, 0.2, 12);
+    let layer2 =
+        neurosplit::nn::Linear::from_parts(12, 40, w2.clone(), layer.bias.clone(), Some(mask2));
+    let mut y = vec![0f32; 12 * b];
+    plan.forward(Isa::best(), Par::Seq, &layer, &x, b, false, &mut y);
+    plan.forward(Isa::best(), Par::Seq, &layer2, &x, b, false, &mut y);
+    let mut want = vec![0f32; 12 * b];
+    gemm::fwd_ref(12, 40, b, &w2, &x, &mut want);
+    for (i, row) in want.chunks_mut(b).enumerate() {
+        row.iter_mut().for_each(|v| *v += layer.bias[i]);
+    }
+    assert_close(&y, &want, "forward after a mask change");
+}

@@ -245,14 +245,27 @@ fn bad_specs_fail_with_clear_messages() {
         ),
         (
             TINY.replace("[model]", "[model]\ndepth = [5]"),
+            "use random, gram or two-four for deep networks",
+        ),
+        (
+            TINY.replace("[train]", "[extras]\nmetrics = [\"entropy\"]\n\n[train]"),
+            "unknown metric 'entropy'",
+        ),
+        (
+            TINY.replace("\"random\"", "\"custom\""),
             "not available in this build",
+        ),
+        (
+            TINY.replace("\"random\"", "\"two-four\"")
+                .replace("alpha = [2]", "alpha = [3]"),
+            "needs alpha = 2",
         ),
         (
             TINY.replace(
                 "[train]",
-                "[extras]\nmetrics = [\"cosine-similarity\"]\n\n[train]",
+                "[extras]\nrewiring = { every = 2, fraction = 1.5 }\n\n[train]",
             ),
-            "not available in this build",
+            "extras.rewiring.fraction",
         ),
         (TINY.replace("lr = 1e-2", "lr = -1.0"), "learning rate"),
     ];
@@ -271,7 +284,7 @@ fn bad_specs_fail_with_clear_messages() {
         (&["reproduce", "nonsense"][..], "unknown experiment"),
         (&["reproduce", "/no/such/spec.toml"][..], "No such file"),
         (&["reproduce", "case-study", "--shard", "5/4"][..], "K/N"),
-        (&["reproduce", "deep"][..], "not available in this build"),
+        (&["reproduce", "deep"][..], "recipe"),
         (
             &[
                 "reproduce",

@@ -75,6 +75,22 @@ impl CostModel {
     pub fn step(&self, batch: usize, d: usize, h: usize, c: usize) -> f64 {
         self.c0 + self.c1 * (batch * (d * h + h * c)) as f64
     }
+
+    /// Seconds for one step of a network of `depth` layers whose hidden layers are `h` wide, `widen` times
+    /// wider after an expansion (approximately: every hidden-to-hidden layer costs `widen h x h`).
+    pub fn step_deep(
+        &self,
+        batch: usize,
+        d: usize,
+        h: usize,
+        c: usize,
+        depth: usize,
+        widen: usize,
+    ) -> f64 {
+        let wide = widen * h;
+        let hidden = depth.saturating_sub(2) * wide * h;
+        self.c0 + self.c1 * (batch * (d * wide + hidden + wide * c)) as f64
+    }
 }
 
 /// `(n_train, d, classes, exact)` of a spec's data without loading it; embeddings are unknown until loaded and
@@ -113,9 +129,11 @@ pub fn estimate(spec: &Spec, cost: &CostModel, threads: usize) -> Estimate {
         let post = spec.post_epochs(cell.pre_epochs) as u64 * per_epoch;
         let pre = cell.pre_epochs as u64 * per_epoch;
         let h = cell.neurons;
-        let mut t = pre as f64 * cost.step(bb, d, h, c) + post as f64 * cost.step(bb, d, h, c);
+        let depth = cell.depth;
+        let mut t = (pre + post) as f64 * cost.step_deep(bb, d, h, c, depth, 1);
         for &a in &spec.model.alpha {
-            t += (spec.model.strategies.len() as u64 * post) as f64 * cost.step(bb, d, a * h, c);
+            t += (spec.model.strategies.len() as u64 * post) as f64
+                * cost.step_deep(bb, d, h, c, depth, a);
         }
         steps += (pre + post * n_post as u64) * spec.trials as u64;
         secs += t * spec.trials as f64;

@@ -3,6 +3,7 @@
 
 pub mod case_study;
 pub mod estimate;
+pub mod figures;
 pub mod report;
 pub mod runner;
 pub mod spec;

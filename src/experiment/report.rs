@@ -55,6 +55,13 @@ pub struct ModelSummary {
     pub acc_per_nnz: f64,
     /// Interference metrics, by name.
     pub metrics: BTreeMap<String, MeanSem>,
+    /// Fold change of every metric against the dense model of the same trial (`metric(FPE) / metric(dense)`,
+    /// mean ± SEM over the trials whose dense value is not zero), FPE models only.
+    #[serde(default)]
+    pub metric_fold: BTreeMap<String, MeanSem>,
+    /// Test accuracy every `curve_every` post-split epochs, mean ± SEM over trials.
+    #[serde(default)]
+    pub curve: Vec<(usize, MeanSem)>,
 }
 
 /// One grid cell over its trials.
@@ -103,13 +110,37 @@ pub fn summarize(spec: &Spec, records: &[TrialRecord]) -> Vec<CellSummary> {
                     }
                 });
                 let mut metrics = BTreeMap::new();
+                let mut metric_fold = BTreeMap::new();
                 for name in m.metrics.keys() {
                     let v: Vec<f64> = recs
                         .iter()
                         .filter_map(|r| r.models[i].metrics.get(name).copied())
                         .collect();
                     metrics.insert(name.clone(), MeanSem::of(&v));
+                    let fold: Vec<f64> = recs
+                        .iter()
+                        .filter_map(|r| {
+                            let d = *r.models[0].metrics.get(name)?;
+                            let x = *r.models[i].metrics.get(name)?;
+                            (d != 0.0).then(|| x / d)
+                        })
+                        .collect();
+                    if fpe && !fold.is_empty() {
+                        metric_fold.insert(name.clone(), MeanSem::of(&fold));
+                    }
                 }
+                let curve = m
+                    .curve
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &(e, _))| {
+                        let v: Vec<f64> = recs
+                            .iter()
+                            .filter_map(|r| r.models[i].curve.get(j).map(|p| p.1))
+                            .collect();
+                        (e, MeanSem::of(&v))
+                    })
+                    .collect();
                 ModelSummary {
                     model: m.model.clone(),
                     alpha: m.alpha,
@@ -124,6 +155,8 @@ pub fn summarize(spec: &Spec, records: &[TrialRecord]) -> Vec<CellSummary> {
                     },
                     acc_per_nnz: ms.mean / m.nnz.max(1) as f64,
                     metrics,
+                    metric_fold,
+                    curve,
                 }
             })
             .collect();
@@ -181,27 +214,16 @@ fn label(spec: &Spec, cell: &Cell, m: &ModelSummary) -> String {
 
 /// The result table as markdown: one row per cell and model, the paper's figures beside ours.
 pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
-    let metric_names: Vec<String> = summaries
-        .iter()
-        .flat_map(|c| c.models.iter().flat_map(|m| m.metrics.keys().cloned()))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
     let mut s = String::from(
         "| cell | model | hidden | non-zero weights | test accuracy % (mean ± SEM) | paper % | RI % (± SEM) | paper RI % | p (Welch) | accuracy % per 1k non-zero |",
     );
-    for m in &metric_names {
-        s.push_str(&format!(" {m} | paper {m} |"));
-    }
-    s.push_str("\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    s.push_str(&"---:|---:|".repeat(metric_names.len()));
-    s.push('\n');
+    s.push_str("\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in summaries {
         let cell = &c.cell;
         let key = format!("{} (n={})", cell.key(), c.trials);
         let pre = paper_value(spec, cell, "dense-pre", None, "test_acc");
         s.push_str(&format!(
-            "| {key} | dense @ {} epochs (before split) | {} | {} | {:.1} ± {:.1} | {} | | | | {:.2} |{}\n",
+            "| {key} | dense @ {} epochs (before split) | {} | {} | {:.1} ± {:.1} | {} | | | | {:.2} |\n",
             cell.pre_epochs,
             cell.neurons,
             c.pre_nnz,
@@ -209,7 +231,6 @@ pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
             100.0 * c.pre_test_acc.sem,
             paper_text(pre),
             100.0 * c.pre_test_acc.mean / c.pre_nnz.max(1) as f64 * 1000.0,
-            " |".repeat(2 * metric_names.len()),
         ));
         for m in &c.models {
             let acc = paper_value(spec, cell, &m.model, m.alpha, "test_acc");
@@ -236,13 +257,67 @@ pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
                 ri_p,
                 100.0 * m.acc_per_nnz * 1000.0,
             ));
-            for name in &metric_names {
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// The interference-metric table as markdown (empty without metrics): per cell and model, every metric
+/// (mean ± SEM over trials) and its fold change against the dense model, with the paper's value and the fold
+/// change its values imply beside ours where the spec transcribes them.
+pub fn metrics_table(spec: &Spec, summaries: &[CellSummary]) -> String {
+    let names: Vec<String> = summaries
+        .iter()
+        .flat_map(|c| c.models.iter().flat_map(|m| m.metrics.keys().cloned()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if names.is_empty() {
+        return String::new();
+    }
+    let has_paper = |n: &str| spec.paper.iter().any(|p| p.metric == n);
+    let mut head = String::from("| cell | model |");
+    let mut rule = String::from("|---|---|");
+    for n in &names {
+        head.push_str(&format!(" {n} | fold vs dense |"));
+        rule.push_str("---:|---:|");
+        if has_paper(n) {
+            head.push_str(&format!(" paper {n} | paper fold |"));
+            rule.push_str("---:|---:|");
+        }
+    }
+    let mut s = format!("{head}\n{rule}\n");
+    for c in summaries {
+        let cell = &c.cell;
+        for m in &c.models {
+            s.push_str(&format!(
+                "| {} (n={}) | {} |",
+                cell.key(),
+                c.trials,
+                label(spec, cell, m)
+            ));
+            for n in &names {
                 let ours = m
                     .metrics
-                    .get(name)
+                    .get(n)
                     .map_or(String::new(), |v| format!("{:.3} ± {:.3}", v.mean, v.sem));
-                let theirs = paper_text(paper_value(spec, cell, &m.model, m.alpha, name));
-                s.push_str(&format!(" {ours} | {theirs} |"));
+                let fold = m
+                    .metric_fold
+                    .get(n)
+                    .map_or(String::new(), |v| format!("{:.2} ± {:.2}", v.mean, v.sem));
+                s.push_str(&format!(" {ours} | {fold} |"));
+                if has_paper(n) {
+                    let theirs = paper_value(spec, cell, &m.model, m.alpha, n);
+                    let dense = paper_value(spec, cell, "dense", None, n);
+                    let pfold = match (theirs, dense, m.alpha) {
+                        (Some(t), Some(d), Some(_)) if d.value != 0.0 => {
+                            format!("{:.2}", t.value / d.value)
+                        }
+                        _ => String::new(),
+                    };
+                    s.push_str(&format!(" {} | {pfold} |", paper_text(theirs)));
+                }
             }
             s.push('\n');
         }
@@ -265,11 +340,10 @@ pub fn machine() -> String {
     format!("{model}, {cores} logical cores available")
 }
 
-/// Figures and interference-metric sections for the report. The plotting and metrics modules plug in here:
-/// each returns a markdown fragment (e.g. an image link to a file written into `dir`). This build has none.
+/// The report's pictures, drawn into `dir` (PNG + SVG, see [`crate::experiment::figures`]): one markdown
+/// fragment each (an image link, or a line saying why a picture could not be drawn).
 pub fn figures(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
-    let _ = (spec, summaries, dir);
-    Vec::new()
+    crate::experiment::figures::write(spec, summaries, dir)
 }
 
 /// Everything the markdown report says besides the table.
@@ -304,12 +378,29 @@ pub fn markdown(spec: &Spec, summaries: &[CellSummary], ctx: &ReportContext, dir
         "\nRI: relative improvement of the FPE model over the dense model trained as long, \
          mean(FPE) / mean(dense) - 1; its SEM by the delta method for a ratio of means. \
          p: Welch's two-sided t-test of FPE against dense accuracies over trials; * marks p < 0.05. \
-         Non-zero weights count W1 and W2 (biases not counted).\n",
+         Non-zero weights count the live weights of every layer (biases and LayerNorm parameters not counted).\n",
     );
-    for fig in figures(spec, summaries, dir) {
-        s.push('\n');
-        s.push_str(&fig);
-        s.push('\n');
+    let metrics = metrics_table(spec, summaries);
+    if !metrics.is_empty() {
+        s.push_str("\n## Interference metrics\n\n");
+        s.push_str(&metrics);
+        s.push_str(
+            "\nMetrics of the first layer of every final model (see `neurosplit::metrics`): feature-capacity is \
+             the total feature capacity over its input columns, clause-capacity-min/-mean the smallest and the \
+             mean capacity of a clause (summed over its literals); cosine-similarity is the mean signed cosine \
+             similarity over all pairs of neurons, cosine-similarity-abs the mean of |cos|. Fold change: \
+             metric(FPE) / metric(dense) per trial, mean ± SEM; the paper's fold is the ratio of its printed \
+             means.\n",
+        );
+    }
+    let figs = figures(spec, summaries, dir);
+    if !figs.is_empty() {
+        s.push_str("\n## Figures\n");
+        for fig in figs {
+            s.push('\n');
+            s.push_str(&fig);
+            s.push('\n');
+        }
     }
     s.push_str(&format!(
         "\n## Machine and time\n\n- machine: {}\n- wall time of the last run: {:.1} s on {} threads\n\
@@ -351,6 +442,8 @@ mod tests {
             train_acc: acc,
             curve: vec![],
             metrics: BTreeMap::new(),
+            clause_capacity: vec![],
+            rewired: None,
             seconds: 1.0,
         }
     }
@@ -399,5 +492,48 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("FPE clause-split (alpha=2)"), "{table}");
+    }
+
+    #[test]
+    fn metric_fold_changes_and_the_paper_tables() {
+        let spec = Spec::load("capacity-tables").unwrap();
+        let cell = cells(&spec)[0].clone(); // 3 clauses: Table A1 prints 1.896 (dense), 2.740 (clause)
+        let with = |name: &str, alpha, cap: f64, cos: f64| {
+            let mut m = model(name, alpha, 0.9);
+            m.metrics.insert("feature-capacity".into(), cap);
+            m.metrics.insert("cosine-similarity".into(), cos);
+            m
+        };
+        let caps = [(2.0, 3.0), (4.0, 4.0)];
+        let records: Vec<TrialRecord> = (0..2)
+            .map(|t| TrialRecord {
+                spec: spec.name.clone(),
+                fingerprint: String::new(),
+                cell: cell.key(),
+                trial: t,
+                seed: 0,
+                pre_test_acc: 0.7,
+                pre_nnz: 264,
+                models: vec![
+                    with("dense", None, caps[t].0, 0.5),
+                    with("clause", Some(2), caps[t].1, 0.0),
+                ],
+                pre_seconds: 1.0,
+            })
+            .collect();
+        let s = summarize(&spec, &records);
+        let clause = &s[0].models[1];
+        // Per-trial folds 1.5 and 1.0: mean 1.25, SEM 0.25.
+        let fold = clause.metric_fold["feature-capacity"];
+        assert!((fold.mean - 1.25).abs() < 1e-12 && (fold.sem - 0.25).abs() < 1e-12);
+        assert_eq!(clause.metric_fold["cosine-similarity"].mean, 0.0);
+        assert!(s[0].models[0].metric_fold.is_empty(), "dense has no fold");
+        let t = metrics_table(&spec, &s);
+        assert!(
+            t.contains("| 3.500 ± 0.500 | 1.25 ± 0.25 | 2.74 ± 0.114 | 1.45 |"),
+            "{t}"
+        );
+        assert!(t.contains("| 3.000 ± 1.000 |  | 1.896 ± 0.377 |  |"), "{t}");
+        assert!(metrics_table(&Spec::load("case-study").unwrap(), &[]).is_empty());
     }
 }

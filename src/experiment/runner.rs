@@ -4,10 +4,13 @@
 //! Protocol of one trial of one cell (every stream derives from the spec's seed, the cell and the trial):
 //! 1. data: DNF data is generated per trial (the same for every cell with the same clause count); loaded data
 //!    sets (FashionMNIST, embeddings) are shared by all trials;
-//! 2. the dense model is trained for the cell's `pre_epochs`;
+//! 2. the dense model (`depth - 1` hidden layers of the cell's width; LayerNorm before every hidden activation
+//!    when `depth > 2`) is trained for the cell's `pre_epochs`;
 //! 3. from it, in parallel, the post-split models train for the post-split epochs with a fresh Adam and the
 //!    same batch order: the dense model itself (as much total training as the others), then one FPE model per
-//!    `alpha` x strategy at the dense model's non-zero budget.
+//!    `alpha` x strategy at the dense model's non-zero budget (alternating expansion of hidden layers
+//!    0, 2, 4, ... when deep), with its masks fixed or, with `extras.rewiring`, rewired on schedule;
+//! 4. the interference metrics the spec asks for are computed on every final model.
 //!
 //! Every trial is sequential inside each model, so results are bit-identical at any thread count. A trial is
 //! identified by its cell key and index; rerunning skips the ones already in the results file.
@@ -24,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Dnf};
 use crate::error::{Error, Result};
-use crate::expand::{expand, FpeConfig, Strategy};
+use crate::expand::{expand_alternating, DeepInputs, RewireConfig, Rewirer, Strategy};
 use crate::experiment::spec::{fnv1a, DatasetSpec, Spec};
 use crate::nn::{accuracy, Mlp, Trainer};
 use crate::rng::{self, purpose};
@@ -136,9 +139,16 @@ pub struct ModelRecord {
     /// `(post-split epoch, test accuracy)` every `curve_every` epochs, when asked for.
     #[serde(default)]
     pub curve: Vec<(usize, f64)>,
-    /// Interference metrics of the final model, by name.
+    /// Interference metrics of the final model, by name (see [`model_metrics`]).
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+    /// Feature capacity of every clause (the sum over its literals) of the final model's first layer, with the
+    /// `feature-capacity` metric on DNF data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clause_capacity: Vec<f64>,
+    /// Weights moved by rewiring (grown, and as many pruned) over all mask updates, with `extras.rewiring`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewired: Option<usize>,
     /// Seconds spent in phase 2 (not part of the result proper).
     pub seconds: f64,
 }
@@ -176,21 +186,80 @@ impl TrialRecord {
     }
 }
 
-/// Whether this build computes interference metric `name` (see [`model_metric`]).
+/// Whether this build computes interference metric `name` (see [`model_metrics`]).
 pub fn metric_available(name: &str) -> bool {
-    let _ = name;
-    false
+    crate::experiment::spec::METRICS.contains(&name)
 }
 
-/// The hook where interference metrics (feature capacity, neuron cosine similarity, ...) plug in: computes
-/// metric `name` of a trained `model` on `data` (whose `groups` are the DNF clauses when known). This build
-/// has none; [`Spec::check_available`] rejects specs that ask for one before anything runs.
-pub fn model_metric(name: &str, model: &Mlp, data: &Dataset) -> Result<f64> {
-    let _ = (model, data);
-    Err(Error::invalid(
-        format!("metric '{name}'"),
-        "interference metrics are not available in this build of neurosplit yet",
-    ))
+/// What [`model_metrics`] computes for one metric name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricValues {
+    /// `(key, value)` pairs for [`ModelRecord::metrics`].
+    pub values: Vec<(String, f64)>,
+    /// Per-clause capacities (feature capacity on data with known clauses), else empty.
+    pub per_clause: Vec<f64>,
+}
+
+/// The values of interference metric `name` of the first layer of a trained `model`, as `(key, value)` pairs
+/// for [`ModelRecord::metrics`], and the per-clause capacities when `groups` (the DNF clauses) are known:
+///
+/// * `feature-capacity`: `feature-capacity` = the total capacity `sum_i C_i` over the layer's input columns
+///   ([`crate::metrics::feature_capacity`]); with groups also `clause-capacity-min` and
+///   `clause-capacity-mean`, the smallest and the mean capacity of a clause (the sum of `C_i` over its
+///   literals), and the per-clause vector;
+/// * `cosine-similarity`: `cosine-similarity` = the mean signed cosine similarity over all pairs of the
+///   layer's neurons, and `cosine-similarity-abs` = the mean of `|cos|` over the same pairs.
+pub fn model_metrics(
+    name: &str,
+    model: &Mlp,
+    groups: Option<&[Vec<usize>]>,
+) -> Result<MetricValues> {
+    let layer = &model.layers[0];
+    match name {
+        "feature-capacity" => {
+            let cap = crate::metrics::feature_capacity(layer);
+            let mut out = vec![(name.to_string(), cap.iter().sum())];
+            let mut per_clause = Vec::new();
+            if let Some(g) = groups.filter(|g| !g.is_empty()) {
+                per_clause = crate::metrics::group_capacity(&cap, g)?;
+                let min = per_clause.iter().copied().fold(f64::INFINITY, f64::min);
+                out.push(("clause-capacity-min".into(), min));
+                out.push((
+                    "clause-capacity-mean".into(),
+                    crate::stats::mean(&per_clause),
+                ));
+            }
+            Ok(MetricValues {
+                values: out,
+                per_clause,
+            })
+        }
+        "cosine-similarity" => Ok(MetricValues {
+            values: vec![
+                (name.to_string(), crate::metrics::mean_cosine(layer)),
+                (
+                    "cosine-similarity-abs".into(),
+                    crate::metrics::mean_abs_cosine(layer),
+                ),
+            ],
+            per_clause: Vec::new(),
+        }),
+        _ => Err(Error::invalid(
+            "extras.metrics",
+            format!(
+                "unknown metric '{name}'; known: {}",
+                crate::experiment::spec::METRICS.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Layer widths of a cell's dense model: `depth - 1` hidden layers of `neurons` each.
+pub fn cell_dims(cell: &Cell, inputs: usize, outputs: usize) -> Vec<usize> {
+    std::iter::once(inputs)
+        .chain(std::iter::repeat_n(cell.neurons, cell.depth - 1))
+        .chain(std::iter::once(outputs))
+        .collect()
 }
 
 /// Train and test sets loaded once for every trial (FashionMNIST, embeddings), or `None` for DNF data.
@@ -266,15 +335,15 @@ pub fn run_trial(
         }
         (None, None) => return Err(Error::invalid("dataset", "no data for this cell")),
     };
-    if cell.depth != 2 {
-        spec.check_available()?;
-    }
-    let dims = [train.d, cell.neurons, train.task.outputs()];
+    let dims = cell_dims(cell, train.d, train.task.outputs());
     let mut dense = Mlp::new(
         &dims,
         train.task,
         &mut rng::stream(cell_seed, &[t, purpose::INIT]),
     )?;
+    if cell.depth > 2 {
+        dense = dense.with_layernorm();
+    }
     Trainer::new(&dense, spec.train_config(cell.pre_epochs))?.fit(
         &mut dense,
         train,
@@ -298,13 +367,12 @@ pub fn run_trial(
             let start = Instant::now();
             let mut model = match (alpha, strategy) {
                 (Some(alpha), Some(strategy)) => {
-                    let cfg = FpeConfig {
-                        alpha,
-                        strategy,
-                        layer: 0,
+                    let inputs = DeepInputs {
+                        groups: train.groups.as_deref(),
+                        ..DeepInputs::default()
                     };
                     let mut split = rng::stream(cell_seed, &[t, purpose::SPLIT, i as u64]);
-                    expand(&dense, &cfg, train.groups.as_deref(), &mut split)?.0
+                    expand_alternating(&dense, alpha, strategy, &inputs, &mut split)?.0
                 }
                 _ => dense.clone(),
             };
@@ -317,19 +385,45 @@ pub fn run_trial(
             let test_acc_at_split = accuracy(&model, test);
             let mut trainer = Trainer::new(&model, spec.train_config(post_epochs))?;
             let mut shuffle = rng::stream(cell_seed, &[t, purpose::SHUFFLE_POST]);
+            // Rewiring moves the masks of the FPE models only (the dense model has none).
+            let mut rewirer = match (&spec.extras.rewiring, alpha) {
+                (Some(r), Some(_)) => {
+                    let steps = trainer.steps_per_epoch(train.n);
+                    let cfg = RewireConfig {
+                        every: r.every * steps,
+                        fraction: r.fraction,
+                        decay: r.decay,
+                    };
+                    let stream = rng::stream(cell_seed, &[t, purpose::REWIRE, i as u64]);
+                    Some(Rewirer::new(cfg, post_epochs * steps, stream)?)
+                }
+                _ => None,
+            };
             let mut curve = Vec::new();
             for e in 1..=post_epochs {
-                trainer.epoch(&mut model, train, &mut shuffle);
+                match rewirer.as_mut() {
+                    Some(rw) => {
+                        trainer.epoch_with(&mut model, train, &mut shuffle, |m, a| {
+                            rw.after_step(m, a);
+                        });
+                    }
+                    None => {
+                        trainer.epoch(&mut model, train, &mut shuffle);
+                    }
+                }
                 if spec.train.curve_every > 0 && e % spec.train.curve_every == 0 {
                     curve.push((e, accuracy(&model, test)));
                 }
             }
-            let metrics = spec
-                .extras
-                .metrics
-                .iter()
-                .map(|m| Ok((m.clone(), model_metric(m, &model, test)?)))
-                .collect::<Result<_>>()?;
+            let mut metrics = BTreeMap::new();
+            let mut clause_capacity = Vec::new();
+            for name in &spec.extras.metrics {
+                let m = model_metrics(name, &model, train.groups.as_deref())?;
+                metrics.extend(m.values);
+                if !m.per_clause.is_empty() {
+                    clause_capacity = m.per_clause;
+                }
+            }
             Ok(ModelRecord {
                 model: strategy.map_or("dense".to_string(), |s| s.name().to_string()),
                 alpha,
@@ -340,6 +434,8 @@ pub fn run_trial(
                 train_acc: accuracy(&model, train),
                 curve,
                 metrics,
+                clause_capacity,
+                rewired: rewirer.map(|rw| rw.history().iter().map(|u| u.moved).sum()),
                 seconds: start.elapsed().as_secs_f64(),
             })
         })

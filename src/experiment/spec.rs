@@ -6,13 +6,17 @@
 //! all started from the same pre-trained dense model. Unknown keys and bad values are errors that name the
 //! key. Strategies and features this build lacks fail in [`Spec::check_available`], the one place to extend
 //! when they land.
+//!
+//! Deep networks (`depth > 2`) have `depth - 1` hidden layers of `neurons` each with LayerNorm before every
+//! hidden activation, and are expanded by alternating expansion (hidden layers 0, 2, 4, ...; Sec. A.7);
+//! networks with one hidden layer (`depth = 2`) have no LayerNorm, as in the paper's Boolean experiments.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::expand::Strategy;
+use crate::expand::{Decay, Strategy};
 use crate::nn::{Regularizer, TrainConfig};
 
 /// The specs shipped with neurosplit: `(name, TOML text)`.
@@ -55,13 +59,15 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("rewiring", include_str!("../../experiments/rewiring.toml")),
 ];
 
-/// Strategies the paper uses that this build does not implement yet. A name listed here gives a
-/// "not available in this build" error; once [`Strategy`] parses it, it simply works.
-pub const PLANNED_STRATEGIES: &[&str] = &["gram", "two-four", "custom"];
+/// Strategies [`Strategy`] knows but a spec cannot use yet: a name listed here gives a "not available in this
+/// build" error. `custom` needs an assignment file per expanded layer, which specs have no key for (use
+/// `neurosplit train --strategy custom --assignment FILE`).
+pub const PLANNED_STRATEGIES: &[&str] = &["custom"];
 
-/// Interference metrics a spec may ask for. None is computed by this build yet: see
-/// [`crate::experiment::runner::model_metric`], the hook where they plug in.
-pub const PLANNED_METRICS: &[&str] = &["feature-capacity", "cosine-similarity"];
+/// Interference metrics a spec may ask for (see [`crate::experiment::runner::model_metrics`]):
+/// `feature-capacity` (total feature capacity of the first layer's inputs, and per clause on DNF data) and
+/// `cosine-similarity` (mean cosine similarity of the first layer's neurons, signed and absolute).
+pub const METRICS: &[&str] = &["feature-capacity", "cosine-similarity"];
 
 /// One experiment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -179,7 +185,7 @@ pub struct TrainSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Extras {
-    /// Interference metrics to compute on every final model (see [`PLANNED_METRICS`]).
+    /// Interference metrics to compute on every final model (see [`METRICS`]).
     #[serde(default)]
     pub metrics: Vec<String>,
     /// Dynamic mask updates after the split (Sec. A.7).
@@ -187,14 +193,23 @@ pub struct Extras {
     pub rewiring: Option<Rewiring>,
 }
 
-/// RigL-style rewiring settings (Sec. A.7).
+/// RigL-style rewiring settings (Sec. A.7), applied to the FPE models after the split (see
+/// [`crate::expand::rewire`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rewiring {
-    /// Update the mask every this many epochs.
+    /// Update the masks every this many post-split epochs.
     pub every: usize,
-    /// Fraction of live weights unmasked (and as many re-pruned) per update.
+    /// Fraction of each masked layer's *masked* weights unmasked at random per update (and as many of the
+    /// smallest-magnitude live weights re-pruned), at the start for a decaying schedule.
     pub fraction: f64,
+    /// Schedule of the fraction: `constant` (default) or `cosine`.
+    #[serde(default = "default_decay")]
+    pub decay: Decay,
+}
+
+fn default_decay() -> Decay {
+    Decay::Constant
 }
 
 /// A number the paper prints, and which cell/model/metric it belongs to (absent keys match any cell).
@@ -373,6 +388,25 @@ impl Spec {
                 ));
             }
         }
+        if self.model.strategies.iter().any(|s| s == "two-four") {
+            if let Some(&a) = self.model.alpha.iter().find(|&&a| a != 2) {
+                return Err(Error::invalid(
+                    "alpha",
+                    format!("the two-four (2:4) split needs alpha = 2, not {a}"),
+                ));
+            }
+        }
+        if self.model.strategies.iter().any(|s| s == "clause") {
+            if let Some(&d) = self.model.depth.iter().find(|&&d| d >= 4) {
+                return Err(Error::invalid(
+                    "model.strategies",
+                    format!(
+                        "the clause split knows groups only for the network's inputs, but depth = {d} also \
+                         expands hidden layer 2: use random, gram or two-four for deep networks"
+                    ),
+                ));
+            }
+        }
         if let DatasetSpec::Dnf { clauses, .. } = &self.dataset {
             if self.model.strategies.iter().any(|s| s == "clause") {
                 let (&cmin, &amax) = (
@@ -398,35 +432,17 @@ impl Spec {
         Ok(())
     }
 
-    /// Fails with a "not available in this build" error for any strategy or feature this build lacks.
-    /// This is the one place to extend when a strategy, deep networks, rewiring or a metric lands.
+    /// Fails with a "not available in this build" error for any strategy or feature this build lacks (today:
+    /// custom assignments), and names unknown metrics. This is the one place to extend when one lands.
     pub fn check_available(&self) -> Result<()> {
         for s in &self.model.strategies {
             self::strategy(s)?;
         }
-        if let Some(&d) = self.model.depth.iter().find(|&&d| d != 2) {
-            return Err(not_available(
-                &format!("depth = {d}"),
-                "deep networks (LayerNorm + alternating expansion, Sec. A.7)",
-            ));
-        }
-        if self.extras.rewiring.is_some() {
-            return Err(not_available("extras.rewiring", "rewiring (Sec. A.7)"));
-        }
         for m in &self.extras.metrics {
             if !crate::experiment::runner::metric_available(m) {
-                if PLANNED_METRICS.contains(&m.as_str()) {
-                    return Err(not_available(
-                        &format!("metric '{m}'"),
-                        "interference metrics",
-                    ));
-                }
                 return Err(Error::invalid(
                     "extras.metrics",
-                    format!(
-                        "unknown metric '{m}'; known: {}",
-                        PLANNED_METRICS.join(", ")
-                    ),
+                    format!("unknown metric '{m}'; known: {}", METRICS.join(", ")),
                 ));
             }
         }
@@ -487,16 +503,19 @@ fn not_available(what: &str, feature: &str) -> Error {
     )
 }
 
-/// Parses a strategy name; a strategy the paper uses but this build lacks is "not available in this build".
+/// Parses a strategy name; a strategy specs cannot use yet ([`PLANNED_STRATEGIES`]) is "not available in this
+/// build".
 pub fn strategy(name: &str) -> Result<Strategy> {
-    match name.parse::<Strategy>() {
-        Ok(s) => Ok(s),
-        Err(_) if PLANNED_STRATEGIES.contains(&name) => Err(not_available(
+    if PLANNED_STRATEGIES.contains(&name) {
+        return Err(not_available(
             &format!("strategy '{name}'"),
-            &format!("the '{name}' split"),
-        )),
-        Err(e) => Err(e),
+            &format!(
+                "specs have no key for the '{name}' split's assignment files; \
+                 `neurosplit train --strategy {name} --assignment FILE` runs it"
+            ),
+        ));
     }
+    name.parse::<Strategy>()
 }
 
 #[cfg(test)]
@@ -510,24 +529,18 @@ mod tests {
             assert_eq!(spec.name, *name);
             assert!(spec.trials >= 5, "{name}");
         }
-        // The Boolean specs run in this build; the rest say precisely what is missing.
-        for name in [
-            "case-study",
-            "neurons-sweep",
-            "clauses-sweep",
-            "heatmap",
-            "two-four",
-            "fashion-mnist",
-        ] {
+        // Every built-in spec runs in this build (given its data).
+        for (name, _) in BUILTIN {
             Spec::load(name).unwrap().check_available().unwrap();
         }
-        for name in ["capacity-tables", "deep", "rewiring"] {
-            let err = Spec::load(name).unwrap().check_available().unwrap_err();
-            assert!(
-                err.to_string().contains("not available in this build"),
-                "{name}: {err}"
-            );
-        }
+        let mut custom = Spec::load("two-four").unwrap();
+        custom.model.strategies = vec!["custom".into()];
+        let err = custom.check_available().unwrap_err().to_string();
+        assert!(err.contains("not available in this build"), "{err}");
+        let mut metric = Spec::load("capacity-tables").unwrap();
+        metric.extras.metrics.push("entropy".into());
+        let err = metric.check_available().unwrap_err().to_string();
+        assert!(err.contains("unknown metric 'entropy'"), "{err}");
     }
 
     #[test]

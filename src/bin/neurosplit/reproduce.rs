@@ -378,7 +378,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
         .iter()
         .all(|r| r.models.iter().all(|m| m.nnz == r.pre_nnz));
     println!(
-        "non-zero weights (W1 + W2, biases not counted): {}",
+        "non-zero weights (every layer, biases not counted): {}",
         if equal {
             "equal in every trial"
         } else {

@@ -1,0 +1,434 @@
+//! The pictures of an experiment report, drawn from its cell summaries into the report's folder (PNG + SVG):
+//!
+//! * a sweep over hidden widths or clause counts (Fig. 3a/3b): relative improvement with SEM bars per
+//!   alpha x strategy (and depth, for deep specs), and accuracy per non-zero weight per model;
+//! * a grid over clauses x neurons (Fig. 3c): one heatmap file per strategy, one panel per alpha;
+//! * interference metrics (Fig. 4): fold change of every metric against the dense model along the sweep;
+//! * training curves when recorded (Fig. 6b): test accuracy against the epoch, dense and FPE, per split point.
+//!
+//! Which pictures are drawn follows from the shape of the grid, so a user's spec gets the same pictures.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::experiment::report::{CellSummary, MeanSem, ModelSummary};
+use crate::experiment::runner::Cell;
+use crate::experiment::spec::Spec;
+use crate::plot::{draw_heatmaps, draw_line_chart, ColorMap, Corner, Heatmap, LineChart, Series};
+
+const SIZE: (u32, u32) = (960, 640);
+
+/// The axis a sweep runs along.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Axis {
+    Neurons,
+    Clauses,
+}
+
+impl Axis {
+    fn of(self, c: &Cell) -> usize {
+        match self {
+            Axis::Neurons => c.neurons,
+            Axis::Clauses => c.clauses.unwrap_or(0),
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            Axis::Neurons => "hidden neurons before expansion",
+            Axis::Clauses => "clauses",
+        }
+    }
+}
+
+fn distinct(summaries: &[CellSummary], f: impl Fn(&Cell) -> Option<usize>) -> Vec<usize> {
+    summaries
+        .iter()
+        .filter_map(|s| f(&s.cell))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+fn model_label(m: &ModelSummary) -> String {
+    match m.alpha {
+        Some(a) => format!("{} split, alpha={a}", m.model),
+        None => "dense".into(),
+    }
+}
+
+/// Cells grouped by everything but the sweep axis (so each group is one line per model).
+fn group_label(summaries: &[CellSummary], c: &Cell, axis: Axis) -> String {
+    let mut parts = Vec::new();
+    if distinct(summaries, |c| Some(c.depth)).len() > 1 {
+        parts.push(format!("{} layers", c.depth));
+    }
+    if distinct(summaries, |c| Some(c.pre_epochs)).len() > 1 {
+        parts.push(format!("split at {}", c.pre_epochs));
+    }
+    if axis == Axis::Clauses && distinct(summaries, |c| Some(c.neurons)).len() > 1 {
+        parts.push(format!("{} neurons", c.neurons));
+    }
+    if axis == Axis::Neurons && distinct(summaries, |c| c.clauses).len() > 1 {
+        parts.push(format!("{} clauses", c.clauses.unwrap_or(0)));
+    }
+    parts.join(", ")
+}
+
+/// One series per (group, model) of `value(model) -> Option<MeanSem>` along `axis`.
+fn sweep_series(
+    summaries: &[CellSummary],
+    axis: Axis,
+    include: impl Fn(&ModelSummary) -> bool,
+    value: impl Fn(&CellSummary, &ModelSummary) -> Option<MeanSem>,
+) -> Vec<Series> {
+    let mut out: Vec<Series> = Vec::new();
+    for s in summaries {
+        let group = group_label(summaries, &s.cell, axis);
+        for m in s.models.iter().filter(|m| include(m)) {
+            let Some(v) = value(s, m).filter(|v| v.mean.is_finite()) else {
+                continue;
+            };
+            let label = if group.is_empty() {
+                model_label(m)
+            } else {
+                format!("{}, {group}", model_label(m))
+            };
+            let i = match out.iter().position(|x| x.label == label) {
+                Some(i) => i,
+                None => {
+                    out.push(Series {
+                        label,
+                        x: Vec::new(),
+                        mean: Vec::new(),
+                        sem: Some(Vec::new()),
+                    });
+                    out.len() - 1
+                }
+            };
+            let x = &mut out[i];
+            x.x.push(axis.of(&s.cell) as f64);
+            x.mean.push(v.mean);
+            if let Some(e) = x.sem.as_mut() {
+                e.push(if v.sem.is_finite() { v.sem } else { 0.0 });
+            }
+        }
+    }
+    out
+}
+
+fn pct(v: MeanSem) -> MeanSem {
+    MeanSem {
+        mean: 100.0 * v.mean,
+        sem: 100.0 * v.sem,
+    }
+}
+
+/// The corner of the plot with the fewest data points (error bars included) near it, for the legend.
+fn free_corner(chart: &LineChart) -> Corner {
+    let pts: Vec<(f64, f64)> = chart
+        .series
+        .iter()
+        .flat_map(|s| {
+            s.x.iter()
+                .zip(&s.mean)
+                .enumerate()
+                .flat_map(move |(i, (&x, &m))| {
+                    let e = s
+                        .sem
+                        .as_ref()
+                        .and_then(|v| v.get(i))
+                        .copied()
+                        .unwrap_or(0.0);
+                    [(x, m - e), (x, m), (x, m + e)]
+                })
+        })
+        .chain(chart.reference.map(|r| (f64::NAN, r)))
+        .collect();
+    let range = |f: fn(&(f64, f64)) -> f64| {
+        let v = pts.iter().map(f).filter(|v| v.is_finite());
+        let lo = v.clone().fold(f64::INFINITY, f64::min);
+        let hi = v.fold(f64::NEG_INFINITY, f64::max);
+        (lo, (hi - lo).max(1e-12))
+    };
+    let ((x0, dx), (y0, dy)) = (range(|p| p.0), range(|p| p.1));
+    let count = |right: bool, upper: bool| {
+        pts.iter()
+            .filter(|&&(x, y)| {
+                let (u, v) = ((x - x0) / dx, (y - y0) / dy);
+                let in_x = x.is_nan() || if right { u > 0.55 } else { u < 0.45 };
+                in_x && if upper { v > 0.6 } else { v < 0.4 }
+            })
+            .count()
+    };
+    [
+        (Corner::UpperRight, count(true, true)),
+        (Corner::UpperLeft, count(false, true)),
+        (Corner::LowerRight, count(true, false)),
+        (Corner::LowerLeft, count(false, false)),
+    ]
+    .into_iter()
+    .min_by_key(|&(_, n)| n)
+    .map_or(Corner::UpperRight, |(c, _)| c)
+}
+
+/// Draws `chart` as `NAME.png` and `NAME.svg` in `dir` (the legend in the emptiest corner); returns the
+/// markdown image link, or a line saying why the picture is missing.
+fn save_chart(dir: &Path, name: &str, chart: &LineChart) -> String {
+    let chart = &LineChart {
+        legend: free_corner(chart),
+        ..chart.clone()
+    };
+    let drawn = draw_line_chart(&dir.join(format!("{name}.png")), chart, SIZE)
+        .and_then(|_| draw_line_chart(&dir.join(format!("{name}.svg")), chart, SIZE));
+    link(name, &chart.title, drawn)
+}
+
+fn link(name: &str, title: &str, drawn: Result<()>) -> String {
+    match drawn {
+        Ok(()) => format!("![{title}]({name}.png) ([SVG]({name}.svg))"),
+        Err(e) => format!("*{name} could not be drawn: {e}*"),
+    }
+}
+
+fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let what = match axis {
+        Axis::Neurons => "neurons",
+        Axis::Clauses => "clauses",
+    };
+    let trials = spec.trials;
+    let ri = sweep_series(summaries, axis, |m| m.alpha.is_some(), |_, m| m.ri.map(pct));
+    if !ri.is_empty() {
+        let chart = LineChart {
+            title: format!(
+                "{}: relative improvement vs {what} (mean ± SEM, {trials} trials)",
+                spec.name
+            ),
+            x_label: axis.label().into(),
+            y_label: "relative improvement % (acc FPE / acc dense - 1)".into(),
+            series: ri,
+            reference: Some(0.0),
+            markers: true,
+            legend: Corner::UpperRight,
+        };
+        out.push(save_chart(dir, &format!("ri-vs-{what}"), &chart));
+    }
+    let per_nnz = sweep_series(
+        summaries,
+        axis,
+        |_| true,
+        |_, m| {
+            let k = 100.0 * 1000.0 / m.nnz.max(1) as f64;
+            Some(MeanSem {
+                mean: m.test_acc.mean * k,
+                sem: m.test_acc.sem * k,
+            })
+        },
+    );
+    if !per_nnz.is_empty() {
+        let chart = LineChart {
+            title: format!("{}: accuracy per non-zero weight vs {what}", spec.name),
+            x_label: axis.label().into(),
+            y_label: "test accuracy % per 1000 non-zero weights".into(),
+            series: per_nnz,
+            reference: None,
+            markers: true,
+            legend: Corner::UpperRight,
+        };
+        out.push(save_chart(dir, &format!("acc-per-nnz-vs-{what}"), &chart));
+    }
+    // Fig. 4: the capacity and cosine fold changes (the per-clause capacities are in the report's table).
+    let names: BTreeSet<String> = summaries
+        .iter()
+        .flat_map(|s| s.models.iter().flat_map(|m| m.metric_fold.keys().cloned()))
+        .filter(|n| !n.starts_with("clause-capacity"))
+        .collect();
+    for name in names {
+        let series = sweep_series(
+            summaries,
+            axis,
+            |m| m.alpha.is_some(),
+            |_, m| m.metric_fold.get(&name).copied(),
+        );
+        if series.is_empty() {
+            continue;
+        }
+        let chart = LineChart {
+            title: format!("{}: {name} fold change vs dense, by {what}", spec.name),
+            x_label: axis.label().into(),
+            y_label: format!("{name}, FPE / dense (1 = dense)"),
+            series,
+            reference: Some(1.0),
+            markers: true,
+            legend: Corner::UpperRight,
+        };
+        out.push(save_chart(dir, &format!("{name}-fold-vs-{what}"), &chart));
+    }
+    out
+}
+
+/// Fig. 3c: relative improvement over clauses (rows) x neurons (columns), one file per strategy, one panel
+/// per alpha (and per depth and split point, when those vary too).
+fn heatmaps(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
+    let clauses = distinct(summaries, |c| c.clauses);
+    let neurons = distinct(summaries, |c| Some(c.neurons));
+    let rest: BTreeSet<(usize, usize)> = summaries
+        .iter()
+        .map(|s| (s.cell.depth, s.cell.pre_epochs))
+        .collect();
+    let fpe: BTreeSet<(String, usize)> = summaries
+        .iter()
+        .flat_map(|s| {
+            s.models
+                .iter()
+                .filter_map(|m| Some((m.model.clone(), m.alpha?)))
+        })
+        .collect();
+    let strategies: BTreeSet<&String> = fpe.iter().map(|(s, _)| s).collect();
+    let mut out = Vec::new();
+    for strategy in strategies {
+        let mut panels = Vec::new();
+        for (name, alpha) in fpe.iter().filter(|(s, _)| s == strategy) {
+            for &(depth, pre) in &rest {
+                let mut values = Vec::new();
+                let mut masked = Vec::new();
+                for &c in &clauses {
+                    for &n in &neurons {
+                        let v = summaries
+                            .iter()
+                            .find(|s| {
+                                s.cell.clauses == Some(c)
+                                    && s.cell.neurons == n
+                                    && s.cell.depth == depth
+                                    && s.cell.pre_epochs == pre
+                            })
+                            .and_then(|s| {
+                                s.models
+                                    .iter()
+                                    .find(|m| &m.model == name && m.alpha == Some(*alpha))
+                            })
+                            .and_then(|m| m.ri)
+                            .map(|r| 100.0 * r.mean);
+                        values.push(v.unwrap_or(0.0));
+                        masked.push(v.is_none());
+                    }
+                }
+                let mut title = format!("alpha = {alpha}");
+                if rest.len() > 1 {
+                    title.push_str(&format!(", {depth} layers, split at {pre}"));
+                }
+                let mut h = Heatmap::new(title, clauses.len(), neurons.len(), values);
+                h.masked = masked.iter().any(|&m| m).then_some(masked);
+                h.colormap = ColorMap::Diverging;
+                h.annotate = Some(1);
+                h.row_labels = Some(clauses.iter().map(|c| c.to_string()).collect());
+                h.col_labels = Some(neurons.iter().map(|n| n.to_string()).collect());
+                h.x_label = "hidden neurons before expansion".into();
+                h.y_label = "clauses".into();
+                panels.push(h);
+            }
+        }
+        let file = format!("heatmap-{strategy}");
+        let title = format!(
+            "{}: relative improvement % of the {strategy} split over dense (mean of {} trials)",
+            spec.name, spec.trials
+        );
+        let drawn = draw_heatmaps(
+            &dir.join(format!("{file}.png")),
+            &title,
+            &panels,
+            (560, 460),
+        )
+        .and_then(|_| {
+            draw_heatmaps(
+                &dir.join(format!("{file}.svg")),
+                &title,
+                &panels,
+                (560, 460),
+            )
+        });
+        out.push(link(&file, &title, drawn));
+    }
+    out
+}
+
+/// Fig. 6b: test accuracy against the epoch (pre-training + post-split epochs), one chart per cell group.
+fn curves(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
+    let mut groups: Vec<(String, Vec<&CellSummary>)> = Vec::new();
+    for s in summaries {
+        if s.models.iter().all(|m| m.curve.is_empty()) {
+            continue;
+        }
+        let c = &s.cell;
+        let key = format!(
+            "{}depth={} neurons={}",
+            c.clauses.map_or(String::new(), |c| format!("clauses={c} ")),
+            c.depth,
+            c.neurons
+        );
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(s),
+            None => groups.push((key, vec![s])),
+        }
+    }
+    let many = groups.len() > 1;
+    let mut out = Vec::new();
+    for (gi, (key, cells)) in groups.iter().enumerate() {
+        let split_points = cells.len() > 1;
+        let mut series = Vec::new();
+        for s in cells {
+            let pre = s.cell.pre_epochs;
+            for m in s.models.iter().filter(|m| !m.curve.is_empty()) {
+                let mut label = model_label(m);
+                if split_points {
+                    label.push_str(&format!(", split at {pre}"));
+                }
+                series.push(Series {
+                    label,
+                    x: m.curve.iter().map(|(e, _)| (pre + e) as f64).collect(),
+                    mean: m.curve.iter().map(|(_, v)| 100.0 * v.mean).collect(),
+                    sem: Some(m.curve.iter().map(|(_, v)| 100.0 * v.sem).collect()),
+                });
+            }
+        }
+        let chart = LineChart {
+            title: format!(
+                "{}: test accuracy during training ({key}, mean ± SEM)",
+                spec.name
+            ),
+            x_label: "epoch (dense training before the split included)".into(),
+            y_label: "test accuracy %".into(),
+            series,
+            reference: None,
+            markers: false,
+            legend: Corner::LowerRight,
+        };
+        let name = if many {
+            format!("curves-{}", gi + 1)
+        } else {
+            "curves".into()
+        };
+        out.push(save_chart(dir, &name, &chart));
+    }
+    out
+}
+
+/// Draws every picture the grid allows into `dir` and returns their markdown links (see the module docs).
+pub fn write(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
+    if summaries.is_empty() {
+        return Vec::new();
+    }
+    let clauses = distinct(summaries, |c| c.clauses).len();
+    let neurons = distinct(summaries, |c| Some(c.neurons)).len();
+    let mut out = Vec::new();
+    if clauses > 1 && neurons > 1 {
+        out.extend(heatmaps(spec, summaries, dir));
+    } else if neurons > 1 {
+        out.extend(sweeps(spec, summaries, Axis::Neurons, dir));
+    } else if clauses > 1 {
+        out.extend(sweeps(spec, summaries, Axis::Clauses, dir));
+    }
+    out.extend(curves(spec, summaries, dir));
+    out
+}

@@ -31,7 +31,7 @@
 //! | [`expand`] | FPE itself, its split strategies (random, clause, gram, 2:4, custom), alternating expansion of deep nets, mask rewiring |
 //! | [`theory`] | coverage and collision probabilities of random FPE nets (Sec. 2.5, A.5): exact, approximate, Monte Carlo |
 //! | `gpu` | with `--features cuda`: the same training on an NVIDIA GPU (CSR / bitmask kernels, PTX checked in) |
-//! | [`experiment`] | the paper's experiments (Sec. 3.1 case study) |
+//! | [`experiment`] | the paper's experiments as TOML specs: resumable, sharded runner, reports with Welch tests, figures |
 //! | [`metrics`] | Gram matrix, feature capacity, neuron cosine similarity, relative improvement |
 //! | [`plot`] | the paper's pictures (PNG, SVG): Fig. 2 weight/Gram heatmaps, curves with error bars, heatmaps |
 //! | [`io`] | model files (safetensors: weights, biases, masks, provenance) |

@@ -1,18 +1,9 @@
 //! The command line: bad input gives a clear message and a non-zero exit, never a panic.
 
-use std::process::Command;
+mod common;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_neurosplit"))
-        .args(args)
-        .output()
-        .expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use common::run;
+use std::process::Command;
 
 #[test]
 fn bad_arguments_fail_cleanly() {

@@ -1,19 +1,9 @@
 //! The command line for every strategy, deep models, rewiring and the theory: it runs, and bad input gives a
 //! clear message and a non-zero exit, never a panic.
 
-use std::process::Command;
+mod common;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_neurosplit"))
-        .args(args)
-        .output()
-        .expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use common::run;
 
 const QUICK: [&str; 8] = [
     "--epochs",

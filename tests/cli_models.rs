@@ -1,22 +1,12 @@
 //! `train --save`, `expand` and `inspect` on model files, and their errors on bad files.
 
+mod common;
+
+use common::run;
 use std::path::Path;
-use std::process::Command;
 
 use neurosplit::io;
 use neurosplit::metrics;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_neurosplit"))
-        .args(args)
-        .output()
-        .expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 /// JSON number `v` equals `x` up to the last bit or so (serde_json's float parsing may be off by one ulp).
 fn same(v: &serde_json::Value, x: f64) -> bool {

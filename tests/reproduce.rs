@@ -1,12 +1,13 @@
 //! `neurosplit reproduce` and `neurosplit merge` end to end: kill-and-resume, shards, spec errors.
 
+mod common;
+
+use common::{run, BIN};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use neurosplit::experiment::runner::{read_records, TrialRecord};
-
-const BIN: &str = env!("CARGO_BIN_EXE_neurosplit");
 
 /// Two cells x 24 trials of a small DNF problem: about a second in all.
 const TINY: &str = r#"
@@ -42,15 +43,6 @@ fn tmp(name: &str) -> PathBuf {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).args(args).output().expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
 }
 
 fn lines(path: &Path) -> usize {

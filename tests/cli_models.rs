@@ -225,29 +225,3 @@ fn bad_files_and_arguments_fail_cleanly() {
     assert_eq!(code, 0, "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
-
-#[test]
-fn case_study_results_carry_interference_metrics() {
-    use neurosplit::experiment::case_study::{run_trial, CaseStudyConfig};
-    let cfg = CaseStudyConfig {
-        trials: 1,
-        pre_epochs: 2,
-        post_epochs: 2,
-        n_train: 500,
-        n_test: 100,
-        ..CaseStudyConfig::default()
-    };
-    let r = run_trial(&cfg, 0).unwrap();
-    for m in &r.models {
-        assert!(
-            m.capacity_total > 0.0 && m.capacity_total <= m.hidden as f64 + 1e-9,
-            "{}: capacity {} with {} neurons",
-            m.model,
-            m.capacity_total,
-            m.hidden
-        );
-        assert!(m.mean_cosine.abs() <= 1.0, "{}: {}", m.model, m.mean_cosine);
-    }
-    // Each post-split model has its own weights, so its own metrics.
-    assert_ne!(r.models[0].capacity_total, r.models[1].capacity_total);
-}

@@ -2,7 +2,8 @@
 
 use neurosplit::data::Dnf;
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::experiment::case_study::{self, CaseStudyConfig};
+use neurosplit::experiment::runner::{self, RunOptions};
+use neurosplit::experiment::spec::{DatasetSpec, Spec};
 use neurosplit::nn::{accuracy, Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
 
@@ -77,53 +78,45 @@ fn a_dense_model_learns_the_dnf() {
 }
 
 #[test]
-fn case_study_is_bit_identical_at_one_and_two_threads() {
-    let cfg = CaseStudyConfig {
-        pre_epochs: 3,
-        post_epochs: 3,
-        trials: 3,
-        n_train: 1000,
-        n_test: 300,
-        ..CaseStudyConfig::default()
-    };
-    let one = case_study::run(&cfg, 1, |_| {}).unwrap();
-    let two = case_study::run(&cfg, 2, |_| {}).unwrap();
-    let again = case_study::run(&cfg, 2, |_| {}).unwrap();
-    let key = |r: &case_study::CaseStudyResult| {
-        r.trials
-            .iter()
-            .map(|t| {
-                (
-                    t.pre_test_acc.to_bits(),
-                    t.models
-                        .iter()
-                        .map(|m| (m.test_acc.to_bits(), m.train_acc.to_bits(), m.nnz))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(key(&one), key(&two));
-    assert_eq!(key(&two), key(&again));
-    assert!(one.budgets_equal());
+fn case_study_spec_is_bit_identical_at_one_and_two_threads() {
+    let mut spec = Spec::load("case-study").unwrap();
+    spec.trials = 3;
+    spec.train.pre_epochs = vec![3];
+    spec.train.post_epochs = Some(3);
+    if let DatasetSpec::Dnf {
+        n_train, n_test, ..
+    } = &mut spec.dataset
+    {
+        (*n_train, *n_test) = (1000, 300);
+    }
+    let dir = std::env::temp_dir().join(format!("neurosplit-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut runs = Vec::new();
+    for (i, threads) in [1, 2, 2].into_iter().enumerate() {
+        let opts = RunOptions {
+            threads,
+            shard: None,
+            results: dir.join(format!("run{i}.jsonl")),
+            data_dir: None,
+        };
+        let out = runner::run(&spec, &opts, |_, _, _| {}).unwrap();
+        let mut records: Vec<_> = out.records.iter().map(|r| r.without_timings()).collect();
+        records.sort_by(|a, b| (&a.cell, a.trial).cmp(&(&b.cell, b.trial)));
+        for r in &records {
+            assert!(
+                r.models.iter().all(|m| m.nnz == r.pre_nnz),
+                "budget differs in {}",
+                r.cell
+            );
+        }
+        runs.push(records);
+    }
+    assert_eq!(runs[0], runs[1], "results depend on the thread count");
+    assert_eq!(runs[1], runs[2], "results differ between identical runs");
     // Different trials draw different data and initialisations.
     assert_ne!(
-        one.trials[0].pre_test_acc.to_bits(),
-        one.trials[1].pre_test_acc.to_bits()
+        runs[0][0].models[0].test_acc.to_bits(),
+        runs[0][1].models[0].test_acc.to_bits()
     );
-}
-
-#[test]
-fn case_study_config_errors_name_the_setting() {
-    let bad = |f: fn(&mut CaseStudyConfig)| {
-        let mut c = CaseStudyConfig::default();
-        f(&mut c);
-        c.validate().unwrap_err().to_string()
-    };
-    assert!(bad(|c| c.alpha = 1).contains("alpha"));
-    assert!(bad(|c| c.alpha = 9).contains("alpha <= 8"));
-    assert!(bad(|c| c.pre_epochs = 0).contains("epochs"));
-    assert!(bad(|c| c.trials = 0).contains("trials"));
-    assert!(bad(|c| c.k = 0).contains("k"));
-    assert!(bad(|c| c.train.lr = -1.0).contains("learning rate"));
+    std::fs::remove_dir_all(&dir).ok();
 }

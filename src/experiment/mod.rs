@@ -1,7 +1,7 @@
-//! Experiments built from the library's pieces. [`case_study`] is the paper's Sec. 3.1; [`spec`], [`runner`],
-//! [`report`] and [`estimate`] run any declarative experiment spec (every paper result has one in `experiments/`).
+//! The paper's experiments as declarative specs: [`spec`] (TOML, one per paper result in `experiments/`),
+//! [`runner`] (grid cells x trials in parallel, resumable JSONL results, shards), [`report`] (tables beside the
+//! paper's numbers, Welch tests), [`figures`] and [`estimate`] (run-time estimates for `reproduce --list`).
 
-pub mod case_study;
 pub mod estimate;
 pub mod figures;
 pub mod report;

@@ -1,6 +1,9 @@
 //! The experiment runner's deep-network, rewiring and interference-metric paths, on tiny grids: deep specs on
 //! generated embeddings, a rewiring spec, and the metrics in the JSONL results, the report and its figures.
 
+mod common;
+
+use common::tiny_spec;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -126,37 +129,9 @@ l2 = 0.0
     std::fs::remove_dir_all(&dir).ok();
 }
 
-const DNF: &str = r#"
-name = "tiny"
-title = "a small grid for tests"
-paper_ref = "none"
-trials = 2
-seed = 3
-
-[dataset]
-kind = "dnf"
-clauses = [4, 6]
-k = 3
-n_train = 1000
-n_test = 200
-
-[model]
-neurons = [4]
-alpha = [2]
-strategies = ["clause", "random"]
-
-[train]
-pre_epochs = [20]
-post_epochs = 6
-batch_size = 250
-lr = 1e-2
-l1 = 0.0
-l2 = 0.0
-"#;
-
 #[test]
 fn rewiring_moves_masks_at_a_fixed_budget() {
-    let text = DNF.replace(
+    let text = tiny_spec(2, 20, 6).replace(
         "[train]",
         "[extras]\nrewiring = { every = 2, fraction = 0.25 }\n\n[train]",
     );
@@ -175,7 +150,13 @@ fn rewiring_moves_masks_at_a_fixed_budget() {
     let again = run_trial(&spec, cell, 0, None).unwrap();
     assert_eq!(again.without_timings(), r.without_timings());
     // Without rewiring the same trial trains with fixed masks.
-    let fixed = run_trial(&Spec::parse(DNF, "fixed").unwrap(), cell, 0, None).unwrap();
+    let fixed = run_trial(
+        &Spec::parse(&tiny_spec(2, 20, 6), "fixed").unwrap(),
+        cell,
+        0,
+        None,
+    )
+    .unwrap();
     assert_eq!(fixed.models[0].test_acc, r.models[0].test_acc);
     assert!(fixed.models[1].rewired.is_none());
 }
@@ -186,7 +167,7 @@ fn metrics_reach_the_results_file_the_report_and_the_figures() {
     let spec = dir.join("tiny.toml");
     std::fs::write(
         &spec,
-        DNF.replace(
+        tiny_spec(2, 20, 6).replace(
             "[train]",
             "[extras]\nmetrics = [\"feature-capacity\", \"cosine-similarity\"]\n\n[train]",
         ),

@@ -2,41 +2,12 @@
 
 mod common;
 
-use common::{run, BIN};
+use common::{run, tiny_spec, BIN};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use neurosplit::experiment::runner::{read_records, TrialRecord};
-
-/// Two cells x 24 trials of a small DNF problem: about a second in all.
-const TINY: &str = r#"
-name = "tiny"
-title = "a small grid for tests"
-paper_ref = "none"
-trials = 24
-seed = 3
-
-[dataset]
-kind = "dnf"
-clauses = [4, 6]
-k = 3
-n_train = 1000
-n_test = 200
-
-[model]
-neurons = [4]
-alpha = [2]
-strategies = ["clause", "random"]
-
-[train]
-pre_epochs = [40]
-post_epochs = 40
-batch_size = 250
-lr = 1e-2
-l1 = 0.0
-l2 = 0.0
-"#;
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("neurosplit-repro-{}-{name}", std::process::id()));
@@ -70,7 +41,7 @@ fn s(p: &Path) -> &str {
 fn killed_run_resumes_without_losing_or_redoing_trials() {
     let dir = tmp("kill");
     let spec = dir.join("tiny.toml");
-    std::fs::write(&spec, TINY).unwrap();
+    std::fs::write(&spec, tiny_spec(24, 40, 40)).unwrap();
     let (full, part) = (dir.join("full"), dir.join("part"));
 
     // Uninterrupted, on two threads.
@@ -146,7 +117,7 @@ fn killed_run_resumes_without_losing_or_redoing_trials() {
 fn shards_merge_into_the_unsharded_result() {
     let dir = tmp("shard");
     let spec = dir.join("tiny.toml");
-    std::fs::write(&spec, TINY.replace("trials = 24", "trials = 3")).unwrap();
+    std::fs::write(&spec, tiny_spec(3, 40, 40)).unwrap();
     let (whole, sharded) = (dir.join("whole"), dir.join("sharded"));
     let (code, out, err) = run(&["reproduce", s(&spec), "--out", s(&whole), "--quiet"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -179,7 +150,11 @@ fn shards_merge_into_the_unsharded_result() {
 
     // Results of another spec are refused, by merge and by a resumed run.
     let other = dir.join("other.toml");
-    std::fs::write(&other, TINY.replace("seed = 3", "seed = 4")).unwrap();
+    std::fs::write(
+        &other,
+        tiny_spec(24, 40, 40).replace("seed = 3", "seed = 4"),
+    )
+    .unwrap();
     let (code, _, _) = run(&[
         "reproduce",
         s(&other),
@@ -211,55 +186,75 @@ fn bad_specs_fail_with_clear_messages() {
     let dir = tmp("bad");
     let cases = [
         (
-            TINY.replace("lr = 1e-2", "lr = 1e-2\nmomentum = 0.9"),
+            tiny_spec(24, 40, 40).replace("lr = 1e-2", "lr = 1e-2\nmomentum = 0.9"),
             "unknown field `momentum`",
         ),
         (
-            TINY.replace("k = 3", "k = 3\nliterals = 12"),
+            tiny_spec(24, 40, 40).replace("k = 3", "k = 3\nliterals = 12"),
             "unknown field `literals`",
         ),
         (
-            TINY.replace("kind = \"dnf\"", "kind = \"mnist\""),
+            tiny_spec(24, 40, 40).replace("kind = \"dnf\"", "kind = \"mnist\""),
             "unknown variant `mnist`",
         ),
         (
-            TINY.replace("neurons = [4]", "neurons = []"),
+            tiny_spec(24, 40, 40).replace("neurons = [4]", "neurons = []"),
             "model.neurons",
         ),
-        (TINY.replace("neurons = [4]", "neurons = [4, 4]"), "repeats"),
-        (TINY.replace("alpha = [2]", "alpha = [1]"), "alpha >= 2"),
-        (TINY.replace("alpha = [2]", "alpha = [5]"), "alpha <= 4"),
-        (TINY.replace("post_epochs = 40", ""), "post_epochs"),
-        (TINY.replace("trials = 24", "trials = -1"), "trials"),
         (
-            TINY.replace("\"random\"", "\"magic\""),
+            tiny_spec(24, 40, 40).replace("neurons = [4]", "neurons = [4, 4]"),
+            "repeats",
+        ),
+        (
+            tiny_spec(24, 40, 40).replace("alpha = [2]", "alpha = [1]"),
+            "alpha >= 2",
+        ),
+        (
+            tiny_spec(24, 40, 40).replace("alpha = [2]", "alpha = [5]"),
+            "alpha <= 4",
+        ),
+        (
+            tiny_spec(24, 40, 40).replace("post_epochs = 40", ""),
+            "post_epochs",
+        ),
+        (
+            tiny_spec(24, 40, 40).replace("trials = 24", "trials = -1"),
+            "trials",
+        ),
+        (
+            tiny_spec(24, 40, 40).replace("\"random\"", "\"magic\""),
             "unknown strategy 'magic'",
         ),
         (
-            TINY.replace("[model]", "[model]\ndepth = [5]"),
+            tiny_spec(24, 40, 40).replace("[model]", "[model]\ndepth = [5]"),
             "use random, gram or two-four for deep networks",
         ),
         (
-            TINY.replace("[train]", "[extras]\nmetrics = [\"entropy\"]\n\n[train]"),
+            tiny_spec(24, 40, 40)
+                .replace("[train]", "[extras]\nmetrics = [\"entropy\"]\n\n[train]"),
             "unknown metric 'entropy'",
         ),
         (
-            TINY.replace("\"random\"", "\"custom\""),
+            tiny_spec(24, 40, 40).replace("\"random\"", "\"custom\""),
             "not available in this build",
         ),
         (
-            TINY.replace("\"random\"", "\"two-four\"")
+            tiny_spec(24, 40, 40)
+                .replace("\"random\"", "\"two-four\"")
                 .replace("alpha = [2]", "alpha = [3]"),
             "needs alpha = 2",
         ),
         (
-            TINY.replace(
+            tiny_spec(24, 40, 40).replace(
                 "[train]",
                 "[extras]\nrewiring = { every = 2, fraction = 1.5 }\n\n[train]",
             ),
             "extras.rewiring.fraction",
         ),
-        (TINY.replace("lr = 1e-2", "lr = -1.0"), "learning rate"),
+        (
+            tiny_spec(24, 40, 40).replace("lr = 1e-2", "lr = -1.0"),
+            "learning rate",
+        ),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
         let path = dir.join(format!("bad{i}.toml"));
@@ -328,7 +323,7 @@ fn list_shows_every_builtin_spec_with_an_estimate() {
 fn curves_and_split_timing_through_the_library() {
     use neurosplit::experiment::runner::{cells, run_trial};
     use neurosplit::experiment::spec::Spec;
-    let text = TINY
+    let text = tiny_spec(24, 40, 40)
         .replace("pre_epochs = [40]", "pre_epochs = [10, 30]")
         .replace("post_epochs = 40", "total_epochs = 50\ncurve_every = 10")
         .replace("clauses = [4, 6]", "clauses = [4]");

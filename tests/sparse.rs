@@ -101,7 +101,9 @@ fn products(
 
 #[test]
 fn sparse_products_match_dense_oracle_and_are_bit_identical_across_isas_and_threads() {
-    // Batch sizes cover every block tier (128, 64, 16) and scalar tails; widths cover partial mask words.
+    // Batch sizes cover every block tier (128, 64, 48, 32, 16) and scalar tails; widths cover partial mask
+    // words; the last three shapes have enough entries a row to be cut into input-row tiles (2 tiles of 32,
+    // 3 of 80 that cross mask words, 4 of 48 in both directions).
     let shapes = [
         (1, 1, 1, 1.0),
         (3, 5, 17, 0.5),
@@ -111,6 +113,8 @@ fn sparse_products_match_dense_oracle_and_are_bit_identical_across_isas_and_thre
         (40, 130, 64, 0.06),
         (5, 9, 15, 0.0),
         (64, 64, 211, 1.0),
+        (20, 200, 140, 0.5),
+        (150, 150, 70, 0.9),
     ];
     for (s, &(n, k, b, density)) in shapes.iter().enumerate() {
         let (mask, w) = random_layer(n, k, density, 10 + s as u64);

@@ -5,7 +5,8 @@
 //! weight gradient is a dot product of two contiguous rows:
 //!
 //! * forward `Y = W X + bias` (`W` is `n x k`, `X` is `k x b`) is [`rows_body`] with `a = W`;
-//! * input gradient `dX = W^T dY` is [`rows_body`] with `a = W` read transposed;
+//! * input gradient `dX = W^T dY` is [`rows_body`] with `a = W^T` (a transposed copy, so coefficients are read
+//!   along rows);
 //! * weight gradient `dW = dY X^T` is [`dots_body`]: `dW[i, j] = dY[i, :] . X[j, :]`.
 //!
 //! The bodies are safe, `#[inline(always)]`, and instantiated per instruction set by [`super::simd`]. They work
@@ -23,8 +24,13 @@ fn lane(s: &[f32], at: usize) -> &Lane {
     s[at..at + LANES].try_into().expect("lane in bounds")
 }
 
-/// `y[i, :] = init_i + sum_p a[i*ars + p*acs] * x[p, :]` for `i < m`, with `init = bias` (or 0) and an optional
-/// ReLU. `x` is `inner x b`, `y` is `m x b`, both row-major with row stride `b`.
+/// `y[i, :] = init_i + sum_p a[i*lda + p] * x[p, :]` for `i < m`, with `init = bias` (or 0) and an optional
+/// ReLU. `x` is `inner x b`, `y` is `m x b`, both row-major with row stride `b`; `a` is `m x inner` with row
+/// stride `lda`.
+///
+/// Columns go 32 at a time through a packed panel of `x` cut into tiles of [`KC`] input rows; a group of four
+/// rows runs eight accumulator chains over a tile (each loaded chunk feeds four FMAs), partial sums going
+/// through `y` between tiles. Every output element still sums its terms in ascending `p` on one accumulator.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn rows_body(
@@ -32,8 +38,7 @@ pub fn rows_body(
     inner: usize,
     b: usize,
     a: &[f32],
-    ars: usize,
-    acs: usize,
+    lda: usize,
     x: &[f32],
     bias: Option<&[f32]>,
     relu: bool,
@@ -45,75 +50,166 @@ pub fn rows_body(
     );
     if m > 0 && inner > 0 {
         assert!(
-            (m - 1) * ars + (inner - 1) * acs < a.len(),
+            lda >= inner && (m - 1) * lda + inner <= a.len(),
             "rows: coefficient matrix too short"
         );
     }
     if let Some(bias) = bias {
         assert!(bias.len() >= m, "rows: bias too short");
     }
+    // Panels of two lane chunks: packed, `KC` input rows at a time, and read by every group of rows.
+    let wide = b - b % PANEL_COLS;
+    if wide > 0 {
+        let ntiles = inner.div_ceil(KC).max(1);
+        // Taken out of the thread-local rather than used inside `with`: a closure would not inherit the
+        // caller's target features.
+        let mut panel = PANEL.take();
+        if panel.len() < 2 * KC.min(inner.max(1)) {
+            panel.resize(2 * KC.min(inner.max(1)), Line([0.0; LANES]));
+        }
+        for c0 in (0..wide).step_by(PANEL_COLS) {
+            for t in 0..ntiles {
+                let (p0, p1) = (t * KC, ((t + 1) * KC).min(inner));
+                for (p, dst) in (p0..p1).zip(panel.chunks_exact_mut(2)) {
+                    dst[0].0 = *lane(x, p * b + c0);
+                    dst[1].0 = *lane(x, p * b + c0 + LANES);
+                }
+                let tile = Tile {
+                    panel: &panel[..2 * (p1 - p0)],
+                    p0,
+                    c0,
+                    first: t == 0,
+                    relu: relu && t + 1 == ntiles,
+                };
+                let mut i = 0;
+                while i + 4 <= m {
+                    panel_block4(&tile, i, b, a, lda, bias, y);
+                    i += 4;
+                }
+                while i < m {
+                    panel_block1(&tile, i, b, a, lda, bias, y);
+                    i += 1;
+                }
+            }
+        }
+        PANEL.set(panel);
+    }
     let mut i = 0;
     while i + 4 <= m {
-        rows_block::<4>(i, inner, b, a, ars, acs, x, bias, relu, y);
+        rows_block::<4>(i, wide, inner, b, a, lda, x, bias, relu, y);
         i += 4;
     }
     while i < m {
-        rows_block::<1>(i, inner, b, a, ars, acs, x, bias, relu, y);
+        rows_block::<1>(i, wide, inner, b, a, lda, x, bias, relu, y);
         i += 1;
     }
 }
 
+/// Columns of a packed panel: two lane chunks, so a group of four rows runs eight independent accumulator
+/// chains (enough to hide the FMA latency) and each loaded chunk feeds four FMAs.
+const PANEL_COLS: usize = 2 * LANES;
+/// Input rows per packed panel tile: `128 x 128` bytes, 16 KiB, stays in L1 while every group of rows reads it.
+const KC: usize = 128;
+
+/// One lane chunk on its own 64-byte line.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Line([f32; LANES]);
+
+thread_local! {
+    /// Per-thread scratch for the packed panel tile (grown on demand, never shrunk).
+    static PANEL: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Input rows `p0..p0 + panel.len() / 2` of columns `c0..c0 + PANEL_COLS`, packed.
+struct Tile<'a> {
+    panel: &'a [Line],
+    p0: usize,
+    c0: usize,
+    /// Whether this is the first tile: accumulators start at the bias, else at the partial sums in `y`.
+    first: bool,
+    /// Whether to apply ReLU on the way out (the last tile of a ReLU product).
+    relu: bool,
+}
+
+/// Defines `fn $name(tile, i0, b, a, lda, bias, y)`: rows `i0..i0 + R` over one panel tile,
+/// `y[i, c0..c0 + 32] (+)= sum_p a[i, p] * x[p, c0..c0 + 32]`, with `2 R` accumulator chains in named locals
+/// (so they stay in registers), each loaded chunk of the panel feeding `R` FMAs.
+macro_rules! panel_fn {
+    ($(#[$meta:meta])* $name:ident; $(($lo:ident, $hi:ident, $row:ident, $f:ident, $r:literal)),+) => {
+        $(#[$meta])*
+        #[inline(always)]
+        fn $name(
+            t: &Tile<'_>,
+            i0: usize,
+            b: usize,
+            a: &[f32],
+            lda: usize,
+            bias: Option<&[f32]>,
+            y: &mut [f32],
+        ) {
+            let np = t.panel.len() / 2;
+            $(
+                let (mut $lo, mut $hi): (Lane, Lane) = if t.first {
+                    let v = [bias.map_or(0.0, |bs| bs[i0 + $r]); LANES];
+                    (v, v)
+                } else {
+                    let at = (i0 + $r) * b + t.c0;
+                    (*lane(y, at), *lane(y, at + LANES))
+                };
+                let $row = &a[(i0 + $r) * lda + t.p0..(i0 + $r) * lda + t.p0 + np];
+            )+
+            for (q, xs) in t.panel.chunks_exact(2).enumerate() {
+                let (xl, xh) = (&xs[0].0, &xs[1].0);
+                $(let $f = $row[q];)+
+                for l in 0..LANES {
+                    $($lo[l] = $f.mul_add(xl[l], $lo[l]);)+
+                    $($hi[l] = $f.mul_add(xh[l], $hi[l]);)+
+                }
+            }
+            $(
+                let out = &mut y[(i0 + $r) * b + t.c0..(i0 + $r) * b + t.c0 + PANEL_COLS];
+                for l in 0..LANES {
+                    out[l] = if t.relu { $lo[l].max(0.0) } else { $lo[l] };
+                    out[LANES + l] = if t.relu { $hi[l].max(0.0) } else { $hi[l] };
+                }
+            )+
+        }
+    };
+}
+
+panel_fn!(
+    /// Four rows: eight chains.
+    panel_block4;
+    (l0, h0, r0, f0, 0), (l1, h1, r1, f1, 1), (l2, h2, r2, f2, 2), (l3, h3, r3, f3, 3)
+);
+panel_fn!(
+    /// One row (the rows left over by groups of four).
+    panel_block1;
+    (l0, h0, r0, f0, 0)
+);
+
+/// Rows `i0..i0 + R`, columns `c_start..b` (the columns left over by the panels), one lane chunk at a time and
+/// then one column at a time.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn rows_block<const R: usize>(
     i0: usize,
+    c_start: usize,
     inner: usize,
     b: usize,
     a: &[f32],
-    ars: usize,
-    acs: usize,
+    lda: usize,
     x: &[f32],
     bias: Option<&[f32]>,
     relu: bool,
     y: &mut [f32],
 ) {
     let init: [f32; R] = std::array::from_fn(|r| bias.map_or(0.0, |bs| bs[i0 + r]));
-    let coef = |r: usize, p: usize| a[(i0 + r) * ars + p * acs];
+    let coef = |r: usize, p: usize| a[(i0 + r) * lda + p];
     let finish = |v: f32| if relu { v.max(0.0) } else { v };
-    // Two lane chunks per pass for four rows: eight independent accumulator chains (named locals, so they stay
-    // in registers) hide the FMA latency.
-    const W: usize = 2 * LANES;
-    let wide = if R == 4 { b - b % W } else { 0 };
     let full = b - b % LANES;
-    let mut c0 = 0;
-    while c0 < wide {
-        let v = |r: usize| [init[r.min(R - 1)]; LANES];
-        let (mut l0, mut l1, mut l2, mut l3) = (v(0), v(1), v(2), v(3));
-        let (mut h0, mut h1, mut h2, mut h3) = (v(0), v(1), v(2), v(3));
-        for (p, xrow) in x.chunks_exact(b).take(inner).enumerate() {
-            let xs: &[f32; W] = xrow[c0..c0 + W].try_into().unwrap();
-            let (f0, f1, f2, f3) = (coef(0, p), coef(1, p), coef(2, p), coef(3, p));
-            for l in 0..LANES {
-                l0[l] = f0.mul_add(xs[l], l0[l]);
-                l1[l] = f1.mul_add(xs[l], l1[l]);
-                l2[l] = f2.mul_add(xs[l], l2[l]);
-                l3[l] = f3.mul_add(xs[l], l3[l]);
-                h0[l] = f0.mul_add(xs[LANES + l], h0[l]);
-                h1[l] = f1.mul_add(xs[LANES + l], h1[l]);
-                h2[l] = f2.mul_add(xs[LANES + l], h2[l]);
-                h3[l] = f3.mul_add(xs[LANES + l], h3[l]);
-            }
-        }
-        for (r, (lo, hi)) in [(l0, h0), (l1, h1), (l2, h2), (l3, h3)].iter().enumerate() {
-            let out = &mut y[(i0 + r) * b + c0..(i0 + r) * b + c0 + W];
-            for l in 0..LANES {
-                out[l] = finish(lo[l]);
-                out[LANES + l] = finish(hi[l]);
-            }
-        }
-        c0 += W;
-    }
-    // One chunk at a time for the rest (and for single rows).
+    let mut c0 = c_start;
     while c0 < full {
         let mut acc: [Lane; R] = std::array::from_fn(|r| [init[r]; LANES]);
         for (p, xrow) in x.chunks_exact(b).take(inner).enumerate() {
@@ -133,7 +229,7 @@ fn rows_block<const R: usize>(
         }
         c0 += LANES;
     }
-    for c in full..b {
+    for c in full.max(c_start)..b {
         for r in 0..R {
             let mut s = init[r];
             for p in 0..inner {
@@ -163,40 +259,48 @@ pub fn dots_body(
     if let Some(m) = mask {
         assert!(m.rows() == n && m.cols() == k, "dots: mask shape mismatch");
     }
-    let mut i = 0;
-    while i < n {
-        let ri = if i + 2 <= n { 2 } else { 1 };
-        let mut j = 0;
-        while j < k {
-            let rj = if j + 4 <= k { 4 } else { 1 };
-            let live =
-                mask.is_none_or(|m| (i..i + ri).any(|ii| (j..j + rj).any(|jj| m.get(ii, jj))));
-            if live {
-                match (ri, rj) {
-                    (2, 4) => dots_block::<2, 4>(i, j, k, b, dy, x, dw),
-                    (2, 1) => dots_block::<2, 1>(i, j, k, b, dy, x, dw),
-                    (1, 4) => dots_block::<1, 4>(i, j, k, b, dy, x, dw),
-                    _ => dots_block::<1, 1>(i, j, k, b, dy, x, dw),
-                }
-                if let Some(m) = mask {
-                    for ii in i..i + ri {
-                        for jj in j..j + rj {
-                            if !m.get(ii, jj) {
-                                dw[ii * k + jj] = 0.0;
+    // Blocks of `JB` rows of `x` (`JB x b` floats: 128 KB at b = 500) stay in L2 while every pair of `dy` rows
+    // is dotted with them, instead of all of `x` streaming through the cache once per pair.
+    for j_start in (0..k).step_by(JB) {
+        let j_end = (j_start + JB).min(k);
+        let mut i = 0;
+        while i < n {
+            let ri = if i + 2 <= n { 2 } else { 1 };
+            let mut j = j_start;
+            while j < j_end {
+                let rj = if j + 4 <= j_end { 4 } else { 1 };
+                let live =
+                    mask.is_none_or(|m| (i..i + ri).any(|ii| (j..j + rj).any(|jj| m.get(ii, jj))));
+                if live {
+                    match (ri, rj) {
+                        (2, 4) => dots_block::<2, 4>(i, j, k, b, dy, x, dw),
+                        (2, 1) => dots_block::<2, 1>(i, j, k, b, dy, x, dw),
+                        (1, 4) => dots_block::<1, 4>(i, j, k, b, dy, x, dw),
+                        _ => dots_block::<1, 1>(i, j, k, b, dy, x, dw),
+                    }
+                    if let Some(m) = mask {
+                        for ii in i..i + ri {
+                            for jj in j..j + rj {
+                                if !m.get(ii, jj) {
+                                    dw[ii * k + jj] = 0.0;
+                                }
                             }
                         }
                     }
+                } else {
+                    for ii in i..i + ri {
+                        dw[ii * k + j..ii * k + j + rj].fill(0.0);
+                    }
                 }
-            } else {
-                for ii in i..i + ri {
-                    dw[ii * k + j..ii * k + j + rj].fill(0.0);
-                }
+                j += rj;
             }
-            j += rj;
+            i += ri;
         }
-        i += ri;
     }
 }
+
+/// Rows of `x` per block of the weight gradient (see [`dots_body`]).
+const JB: usize = 64;
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -288,6 +392,25 @@ fn dot2x4(g: [&[f32]; 2], x: [&[f32]; 4]) -> [[f32; 4]; 2] {
         }
     }
     out
+}
+
+/// `t (k x n) = w^T` for a row-major `n x k` matrix `w`, in 32 x 32 blocks so that reads and writes both stay in
+/// cache lines already loaded.
+pub fn transpose(n: usize, k: usize, w: &[f32], t: &mut [f32]) {
+    const B: usize = 32;
+    assert!(
+        w.len() >= n * k && t.len() >= n * k,
+        "transpose: buffers too short"
+    );
+    for i0 in (0..n).step_by(B) {
+        for j0 in (0..k).step_by(B) {
+            for i in i0..(i0 + B).min(n) {
+                for j in j0..(j0 + B).min(k) {
+                    t[j * n + i] = w[i * k + j];
+                }
+            }
+        }
+    }
 }
 
 /// Sums a lane array in a fixed pairwise order.

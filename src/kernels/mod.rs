@@ -38,10 +38,10 @@ pub fn linear_forward(
     y: &mut [f32],
 ) {
     assert_eq!(w.len(), n * k, "weight shape mismatch");
-    simd::rows(isa, n, k, b, w, k, 1, x, Some(bias), relu, y);
+    simd::rows(isa, n, k, b, w, k, x, Some(bias), relu, y);
 }
 
-/// `dX (k x b) = W^T dY`, with `W` row-major `n x k` and `dY` `n x b`.
+/// `dX (k x b) = W^T dY`, with `W` row-major `n x k` and `dY` `n x b` (through a transposed copy of `W`).
 pub fn linear_backward_input(
     isa: Isa,
     n: usize,
@@ -52,7 +52,9 @@ pub fn linear_backward_input(
     dx: &mut [f32],
 ) {
     assert_eq!(w.len(), n * k, "weight shape mismatch");
-    simd::rows(isa, k, n, b, w, 1, k, dy, None, false, dx);
+    let mut wt = vec![0f32; n * k];
+    dense::transpose(n, k, w, &mut wt);
+    simd::rows(isa, k, n, b, &wt, n, dy, None, false, dx);
 }
 
 /// `dW (n x k) = dY (n x b) X^T (b x k)` on the live entries of `mask`; masked entries are set to `0.0`.
@@ -110,6 +112,9 @@ mod tests {
             (9, 7, 33),
             (16, 32, 15),
             (2, 70, 64),
+            // More than one packed tile of input rows (128 a tile), with rows left over by groups of four.
+            (6, 300, 70),
+            (5, 130, 33),
         ] {
             let w = data(n * k, 1.0);
             let x = data(k * b, 2.0);

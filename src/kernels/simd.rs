@@ -86,9 +86,9 @@ macro_rules! dispatch {
 }
 
 dispatch!(
-    /// `y[i, :] = init_i + sum_p a[i*ars + p*acs] * x[p, :]`, see [`super::dense::rows_body`].
+    /// `y[i, :] = init_i + sum_p a[i*lda + p] * x[p, :]`, see [`super::dense::rows_body`].
     rows => super::dense::rows_body,
-    (m: usize, inner: usize, b: usize, a: &[f32], ars: usize, acs: usize, x: &[f32], bias: Option<&[f32]>, relu: bool, y: &mut [f32])
+    (m: usize, inner: usize, b: usize, a: &[f32], lda: usize, x: &[f32], bias: Option<&[f32]>, relu: bool, y: &mut [f32])
 );
 
 dispatch!(

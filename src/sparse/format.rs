@@ -120,7 +120,11 @@ impl fmt::Display for FormatChoice {
 
 #[derive(Clone, Debug)]
 enum Kind {
-    Dense,
+    Dense {
+        /// `W^T` (`in x out`), refreshed by each forward pass: the input gradient reads it row by row instead
+        /// of reading `W` down its columns.
+        wt: Vec<f32>,
+    },
     Bitmask {
         mask: Mask,
         mask_t: Mask,
@@ -156,7 +160,9 @@ impl LayerExec {
                 .unwrap_or_else(|| Mask::full(layer.out_dim, layer.in_dim))
         };
         let kind = match format {
-            Format::Dense => Kind::Dense,
+            Format::Dense => Kind::Dense {
+                wt: vec![0.0; layer.out_dim * layer.in_dim],
+            },
             Format::Bitmask => {
                 let mask = mask();
                 let mask_t = mask.transpose();
@@ -212,7 +218,8 @@ impl LayerExec {
         self.refresh(layer);
         let (n, k) = self.dims;
         match &mut self.kind {
-            Kind::Dense => {
+            Kind::Dense { wt } => {
+                crate::kernels::dense::transpose(n, k, &layer.weight, wt);
                 let bounds = even(n, par);
                 run(&bounds, b, y, |r0, r1, yp| {
                     simd::rows(
@@ -222,7 +229,6 @@ impl LayerExec {
                         b,
                         &layer.weight[r0 * k..r1 * k],
                         k,
-                        1,
                         x,
                         Some(&layer.bias[r0..r1]),
                         relu,
@@ -265,7 +271,7 @@ impl LayerExec {
         self.refresh(layer);
         let (n, k) = self.dims;
         match &mut self.kind {
-            Kind::Dense => {
+            Kind::Dense { .. } => {
                 let mask = layer.mask.as_ref();
                 if mask.is_some() || par.pieces() == 1 {
                     simd::dots(isa, n, k, b, dy, x, mask, dw);
@@ -303,16 +309,15 @@ impl LayerExec {
             "backward_input needs a forward pass on the same layer first"
         );
         match &self.kind {
-            Kind::Dense => {
+            Kind::Dense { wt } => {
                 run(&even(k, par), b, dx, |r0, r1, dxp| {
                     simd::rows(
                         isa,
                         r1 - r0,
                         n,
                         b,
-                        &layer.weight[r0..],
-                        1,
-                        k,
+                        &wt[r0 * n..r1 * n],
+                        n,
                         dy,
                         None,
                         false,

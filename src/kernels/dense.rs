@@ -28,7 +28,7 @@ fn lane(s: &[f32], at: usize) -> &Lane {
 /// ReLU. `x` is `inner x b`, `y` is `m x b`, both row-major with row stride `b`; `a` is `m x inner` with row
 /// stride `lda`.
 ///
-/// Columns go 32 at a time through a packed panel of `x` cut into tiles of [`KC`] input rows; a group of four
+/// Columns go 32 at a time through a packed panel of `x` cut into tiles of 128 input rows (`KC`); a group of four
 /// rows runs eight accumulator chains over a tile (each loaded chunk feeds four FMAs), partial sums going
 /// through `y` between tiles. Every output element still sums its terms in ascending `p` on one accumulator.
 #[inline(always)]

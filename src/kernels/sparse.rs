@@ -7,7 +7,7 @@
 //!   32 and 16, then a scalar tail. The 128-column blocks (and all blocks of tiled rows) read a packed copy of
 //!   `X` with each lane chunk on its own 64-byte line (rows of `b` floats are not line-aligned, and a 512-bit
 //!   load across two lines costs two). Rows
-//!   with many entries also cut the input rows into tiles ([`tile_rows`]) small enough for the packed tile to
+//!   with many entries also cut the input rows into tiles (`tile_rows`) small enough for the packed tile to
 //!   stay in L1 while every row reads it; partial sums go through `Y` between tiles.
 //! * **Sampled products** (weight gradient `dW = dY X^T` on the live pattern only, an SDDMM): each live entry
 //!   is a dot product of two rows, `dY[i, :] . X[c, :]`, read from line-aligned packed copies, eight (then four,

@@ -4,8 +4,8 @@
 //! * **Row products** (forward `Y = W X + bias` and input gradient `dX = W^T dY`): output row `i` is
 //!   `init_i + sum_{(w, c) in row i} w * X[c, :]`, so each stored entry drives one SIMD axpy over the batch.
 //!   The batch is cut into blocks of 128 columns (eight 16-lane accumulators held in registers), then 64, 48,
-//!   32 and 16, then a scalar tail. The 128-column blocks (and all blocks of tiled rows) read a packed copy of
-//!   `X` with each lane chunk on its own 64-byte line (rows of `b` floats are not line-aligned, and a 512-bit
+//!   32 and 16, then a scalar tail. Every block reads a packed copy of `X` with each lane chunk on its own
+//!   64-byte line (rows of `b` floats are not line-aligned, and a 512-bit
 //!   load across two lines costs two). Rows
 //!   with many entries also cut the input rows into tiles (`tile_rows`) small enough for the packed tile to
 //!   stay in L1 while every row reads it; partial sums go through `Y` between tiles.
@@ -49,9 +49,8 @@ fn lane(s: &[f32], at: usize) -> &Lane {
 /// beside the accumulator traffic, so each stored weight's eight 512-bit loads hit L1 instead of L2. Tiling costs
 /// one load and one store of the accumulators per row and tile, which competes with those loads for the same
 /// ports, so tiles are widened until a row has about [`TILE_ENTRIES`] entries in each; at low density a row is
-/// one tile. Measured on Zen 4 (h' = 512, batch 500, 128 entries a row): 5-13 % faster forward for `inner` of
-/// 128 to 512 than the untiled walk, within noise at 1024 and 2048; 8 entries a tile was 10-25 % slower.
-pub(crate) fn tile_rows(inner: usize, per_row: f64) -> usize {
+/// one tile.
+fn tile_rows(inner: usize, per_row: f64) -> usize {
     let inner = inner.max(1);
     let max_tiles = inner.div_ceil(L1_TILE_ROWS);
     let tiles = ((per_row / TILE_ENTRIES as f64) as usize).clamp(1, max_tiles);
@@ -59,7 +58,7 @@ pub(crate) fn tile_rows(inner: usize, per_row: f64) -> usize {
 }
 
 /// Input rows per tile at which a packed 128-column tile (`32 x 8` lines, 16 KiB) stays in a 32 KiB L1.
-pub(crate) const L1_TILE_ROWS: usize = 32;
+const L1_TILE_ROWS: usize = 32;
 /// Stored entries per row and tile below which tiles are widened (see [`tile_rows`]).
 const TILE_ENTRIES: usize = 32;
 
@@ -109,25 +108,6 @@ fn rows_generic<T, I>(
         ($($acc:ident $j:literal),+) => {{
             const N: usize = [$($j),+].len();
             const W: usize = LANES * N;
-            // A narrow block over a single tile reads `x` in place: its one pass does not repay the packing
-            // (the case study's 32-input layer ran 5 % slower with every block packed).
-            while N < 8 && ntiles == 1 && c0 + W <= b {
-                for i in 0..rows {
-                    let v = [init(i); LANES];
-                    $(let mut $acc = v;)+
-                    for (w, c) in terms(i, 0, 0, inner) {
-                        let xs: &[f32; W] = x[c * b + c0..c * b + c0 + W].try_into().unwrap();
-                        for l in 0..LANES {
-                            $($acc[l] = w.mul_add(xs[$j * LANES + l], $acc[l]);)+
-                        }
-                    }
-                    let out: &mut [f32; W] = (&mut y[i * b + c0..i * b + c0 + W]).try_into().unwrap();
-                    for l in 0..LANES {
-                        $(out[$j * LANES + l] = if relu { $acc[l].max(0.0) } else { $acc[l] };)+
-                    }
-                }
-                c0 += W;
-            }
             while c0 + W <= b {
                 for t in 0..ntiles {
                     let (lo, hi) = tile(t);
@@ -244,17 +224,7 @@ pub fn csr_rows_body(
 /// The set bits of a row's words, ascending.
 #[inline(always)]
 fn bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
-    words.iter().enumerate().flat_map(|(wi, &w)| {
-        let mut w = w;
-        std::iter::from_fn(move || {
-            if w == 0 {
-                return None;
-            }
-            let bit = w.trailing_zeros() as usize;
-            w &= w - 1;
-            Some(wi * 64 + bit)
-        })
-    })
+    bits_in(words, 0, words.len() * 64)
 }
 
 /// The set bits of a row's words that lie in `lo..hi`, ascending.
@@ -612,7 +582,10 @@ mod tests {
     #[test]
     fn bits_in_keeps_exactly_the_set_bits_of_the_range() {
         let words = [0xF0F0_0000_0000_00FFu64, u64::MAX, 0b1011];
-        let all: Vec<usize> = bits(&words).collect();
+        let all: Vec<usize> = (0..192)
+            .filter(|&c| words[c / 64] >> (c % 64) & 1 == 1)
+            .collect();
+        assert_eq!(bits(&words).collect::<Vec<_>>(), all);
         for (lo, hi) in [
             (0, 192),
             (0, 1),

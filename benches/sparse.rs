@@ -14,7 +14,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::Rng as _;
 
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::csr::Par;
 use neurosplit::kernels::{bias_grad, gemm, Isa};
 use neurosplit::nn::Linear;
 use neurosplit::rng::stream;

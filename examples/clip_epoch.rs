@@ -16,7 +16,7 @@ use rand_distr_free::normal;
 
 use neurosplit::data::{Dataset, Task};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::csr::Par;
 use neurosplit::nn::{Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
 use neurosplit::sparse::{Format, FormatChoice};

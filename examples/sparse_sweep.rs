@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use rand::Rng as _;
 
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::csr::Par;
 use neurosplit::kernels::{gemm, Isa};
 use neurosplit::nn::Linear;
 use neurosplit::rng::stream;

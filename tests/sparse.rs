@@ -6,7 +6,7 @@ use rand::Rng as _;
 
 use neurosplit::data::Dnf;
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::kernels::spmm::{self, Par};
+use neurosplit::kernels::csr::{self, Par};
 use neurosplit::kernels::{gemm, Isa};
 use neurosplit::nn::{accuracy, Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
@@ -61,7 +61,7 @@ fn products(
     let mut out = Vec::new();
     for relu in [false, true] {
         let mut y = vec![f32::NAN; n * b];
-        spmm::csr_forward(
+        csr::csr_forward(
             isa,
             par,
             csr.pattern(),
@@ -74,27 +74,27 @@ fn products(
         );
         out.push(y);
         let mut y = vec![f32::NAN; n * b];
-        spmm::bitmask_forward(isa, par, mask, w, x, b, bias, relu, &mut y);
+        csr::bitmask_forward(isa, par, mask, w, x, b, bias, relu, &mut y);
         out.push(y);
     }
     let mut dx = vec![f32::NAN; k * b];
-    spmm::csr_backward_input(isa, par, &pt, Some(&perm), csr.values(), dy, b, &mut dx);
+    csr::csr_backward_input(isa, par, &pt, Some(&perm), csr.values(), dy, b, &mut dx);
     let mut vt = vec![0f32; csr.nnz()];
-    spmm::transpose_values(&perm, csr.values(), &mut vt);
+    csr::transpose_values(&perm, csr.values(), &mut vt);
     let mut dx2 = vec![f32::NAN; k * b];
-    spmm::csr_backward_input(isa, par, &pt, None, &vt, dy, b, &mut dx2);
+    csr::csr_backward_input(isa, par, &pt, None, &vt, dy, b, &mut dx2);
     assert!(dx == dx2, "permuted and pre-transposed values disagree");
     out.push(dx);
     let mut dx = vec![f32::NAN; k * b];
-    spmm::bitmask_backward_input(isa, par, &mask_t, w, dy, b, &mut dx);
+    csr::bitmask_backward_input(isa, par, &mask_t, w, dy, b, &mut dx);
     out.push(dx);
     let mut g = vec![f32::NAN; csr.nnz()];
-    spmm::csr_backward_weight(isa, par, csr.pattern(), dy, x, b, &mut g);
+    csr::csr_backward_weight(isa, par, csr.pattern(), dy, x, b, &mut g);
     let mut dw = vec![0f32; n * k];
     Csr::new(csr.pattern().clone(), g).unwrap().scatter(&mut dw);
     out.push(dw);
     let mut dw = vec![0f32; n * k];
-    spmm::bitmask_backward_weight(isa, par, mask, dy, x, b, &mut dw);
+    csr::bitmask_backward_weight(isa, par, mask, dy, x, b, &mut dw);
     out.push(dw);
     out
 }
@@ -185,7 +185,7 @@ fn adam_kernel_is_bit_identical_across_isas() {
         let mut reference = None;
         for isa in Isa::available() {
             let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
-            spmm::adam_live(isa, &mut p, &g, &mut m, &mut v, h);
+            csr::adam_live(isa, &mut p, &g, &mut m, &mut v, h);
             // The formula, element by element.
             for i in 0..len {
                 let mi = 0.9 * m0[i] + (1.0 - 0.9) * g[i];

@@ -12,13 +12,13 @@
 //! two contiguous rows. [`simd`] holds the runtime-dispatched instantiations; [`gemm`] wraps `matrixmultiply`,
 //! the reference the kernels are tested against.
 
+pub mod csr;
 pub mod dense;
 pub mod gemm;
 pub mod loss;
 pub mod norm;
 pub mod simd;
-pub mod sparse;
-pub mod spmm;
+pub mod sparse_rows;
 
 pub use simd::Isa;
 

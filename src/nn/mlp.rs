@@ -5,7 +5,7 @@
 
 use crate::data::Task;
 use crate::error::{Error, Result};
-use crate::kernels::spmm::Par;
+use crate::kernels::csr::Par;
 use crate::kernels::{self, loss, Isa};
 use crate::rng::Rng;
 use crate::sparse::{Format, FormatChoice, LayerExec};

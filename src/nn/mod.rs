@@ -1,6 +1,7 @@
 //! The model: a stack of (optionally masked) linear layers with ReLU between them, its optimizer and its
 //! training loop.
 
+pub mod exec;
 pub mod layer;
 pub mod layernorm;
 pub mod mlp;

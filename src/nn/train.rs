@@ -4,7 +4,7 @@ use rand::seq::SliceRandom;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::kernels::spmm::Par;
+use crate::kernels::csr::Par;
 use crate::rng::Rng;
 use crate::sparse::{Format, FormatChoice};
 

@@ -5,14 +5,14 @@
 //! * [`Csr`]: a [`Pattern`] (row pointers, `u32` column indices) plus compact values, for low densities;
 //! * [`format`](mod@format): which of dense / bitmask / CSR a layer runs on, and the per-layer execution plan.
 //!
-//! The kernels for both formats are in [`crate::kernels::spmm`].
+//! The kernels for both formats are in [`crate::kernels::csr`].
 
 pub mod bitmask;
 pub mod csr;
-pub mod format;
+
 pub mod mask;
 
+pub use crate::nn::exec::{Format, FormatChoice, LayerExec};
 pub use bitmask::Bitmask;
 pub use csr::{Csr, Pattern};
-pub use format::{Format, FormatChoice, LayerExec};
 pub use mask::Mask;

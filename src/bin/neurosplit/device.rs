@@ -3,7 +3,7 @@
 use clap::ValueEnum;
 
 use neurosplit::data::Dataset;
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::csr::Par;
 use neurosplit::nn::{Mlp, TrainConfig, Trainer};
 use neurosplit::rng::Rng;
 use neurosplit::sparse::FormatChoice;

@@ -10,7 +10,7 @@ use neurosplit::expand::{
     expand_alternating, Assignment, Decay, DeepInputs, RewireConfig, Rewirer, Strategy,
 };
 use neurosplit::io::ModelMeta;
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::csr::Par;
 use neurosplit::metrics;
 use neurosplit::nn::{accuracy, Mlp, Trainer};
 use neurosplit::rng::{self, purpose};

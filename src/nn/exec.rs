@@ -12,12 +12,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::kernels::spmm::{self, Par};
+use crate::kernels::csr::{self, Par};
 use crate::kernels::{simd, Isa};
 use crate::nn::Linear;
 
-use super::csr::{gather_into, scatter_from};
-use super::{Mask, Pattern};
+use crate::sparse::csr::{gather_into, scatter_from};
+use crate::sparse::{Mask, Pattern};
 
 /// Storage a layer's products run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -237,7 +237,7 @@ impl LayerExec {
                 });
             }
             Kind::Bitmask { mask, .. } => {
-                spmm::bitmask_forward(isa, par, mask, &layer.weight, x, b, &layer.bias, relu, y)
+                csr::bitmask_forward(isa, par, mask, &layer.weight, x, b, &layer.bias, relu, y)
             }
             Kind::Csr {
                 pattern,
@@ -249,8 +249,8 @@ impl LayerExec {
                 gather_into(pattern, &layer.weight, values);
                 // The input gradient streams the values in transposed order: one permuted copy per step
                 // instead of a random read per entry and batch block.
-                spmm::transpose_values(perm, values, values_t);
-                spmm::csr_forward(isa, par, pattern, values, x, b, &layer.bias, relu, y);
+                csr::transpose_values(perm, values, values_t);
+                csr::csr_forward(isa, par, pattern, values, x, b, &layer.bias, relu, y);
             }
         }
     }
@@ -282,10 +282,10 @@ impl LayerExec {
                 }
             }
             Kind::Bitmask { mask, .. } => {
-                spmm::bitmask_backward_weight(isa, par, mask, dy, x, b, dw)
+                csr::bitmask_backward_weight(isa, par, mask, dy, x, b, dw)
             }
             Kind::Csr { pattern, grad, .. } => {
-                spmm::csr_backward_weight(isa, par, pattern, dy, x, b, grad);
+                csr::csr_backward_weight(isa, par, pattern, dy, x, b, grad);
                 scatter_from(pattern, grad, dw);
             }
         }
@@ -326,13 +326,13 @@ impl LayerExec {
                 });
             }
             Kind::Bitmask { mask_t, .. } => {
-                spmm::bitmask_backward_input(isa, par, mask_t, &layer.weight, dy, b, dx)
+                csr::bitmask_backward_input(isa, par, mask_t, &layer.weight, dy, b, dx)
             }
             Kind::Csr {
                 pattern_t,
                 values_t,
                 ..
-            } => spmm::csr_backward_input(isa, par, pattern_t, None, values_t, dy, b, dx),
+            } => csr::csr_backward_input(isa, par, pattern_t, None, values_t, dy, b, dx),
         }
     }
 }

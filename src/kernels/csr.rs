@@ -358,7 +358,7 @@ pub fn transpose_values(perm: &[u32], values: &[f32], values_t: &mut [f32]) {
     }
 }
 
-/// One Adam step over compact live values (see [`super::sparse::adam_body`] for the formula and `h`).
+/// One Adam step over compact live values (see [`super::sparse_rows::adam_body`] for the formula and `h`).
 pub fn adam_live(isa: Isa, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: [f32; 5]) {
     simd::adam(isa, p, g, m, v, h);
 }

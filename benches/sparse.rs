@@ -14,11 +14,12 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::Rng as _;
 
-use neurosplit::kernels::csr::Par;
+use neurosplit::kernels::Par;
 use neurosplit::kernels::{bias_grad, gemm, Isa};
 use neurosplit::nn::Linear;
+use neurosplit::nn::{FormatChoice, LayerExec};
 use neurosplit::rng::stream;
-use neurosplit::sparse::{Format, FormatChoice, LayerExec, Mask};
+use neurosplit::sparse::{Format, Mask};
 
 const B: usize = 500;
 

@@ -16,10 +16,11 @@ use rand_distr_free::normal;
 
 use neurosplit::data::{Dataset, Task};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::kernels::csr::Par;
+use neurosplit::kernels::Par;
+use neurosplit::nn::FormatChoice;
 use neurosplit::nn::{Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
-use neurosplit::sparse::{Format, FormatChoice};
+use neurosplit::sparse::Format;
 
 /// Standard normal samples by Box-Muller (keeps the example free of extra dependencies).
 mod rand_distr_free {

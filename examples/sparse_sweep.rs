@@ -14,11 +14,12 @@ use std::time::Instant;
 
 use rand::Rng as _;
 
-use neurosplit::kernels::csr::Par;
+use neurosplit::kernels::Par;
 use neurosplit::kernels::{gemm, Isa};
 use neurosplit::nn::Linear;
+use neurosplit::nn::{FormatChoice, LayerExec};
 use neurosplit::rng::stream;
-use neurosplit::sparse::{Format, FormatChoice, LayerExec, Mask};
+use neurosplit::sparse::{Format, Mask};
 
 const BATCH: usize = 500;
 

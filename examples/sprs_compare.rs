@@ -11,8 +11,8 @@ use std::time::Instant;
 use ndarray::Array2;
 use rand::Rng as _;
 
-use neurosplit::kernels::csr::{self, Par};
 use neurosplit::kernels::Isa;
+use neurosplit::kernels::{csr, Par};
 use neurosplit::rng::stream;
 use neurosplit::sparse::{Csr, Mask};
 

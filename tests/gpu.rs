@@ -10,11 +10,11 @@ use std::io::Write;
 use cudarc::driver::CudaSlice;
 use neurosplit::data::{Dataset, Dnf, Task};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::gpu::{self, AdamHyper, Format, Gpu, GpuDataset, GpuTrainer, GpuWeight};
+use neurosplit::gpu::{self, AdamHyper, Gpu, GpuDataset, GpuTrainer, GpuWeight};
 use neurosplit::kernels::{self, loss, norm, Isa};
 use neurosplit::nn::{accuracy, Adam, Linear, Mlp, Regularizer, TrainConfig, Trainer};
 use neurosplit::rng::stream;
-use neurosplit::sparse::Mask;
+use neurosplit::sparse::{Format, Mask};
 use neurosplit::Error;
 
 /// Relative tolerance of one kernel against its CPU twin (f32, different summation order).
@@ -288,7 +288,7 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
             grads.b[0] = data(n, t as f32 * 20.0);
             // The GPU gets the raw data gradient in its stored layout; the penalty is fused into the update.
             let gw = match &w {
-                GpuWeight::Csr(c) => up(&g, &c.pattern.gather(&grads.w[0])),
+                GpuWeight::Csr(c) => up(&g, &c.pattern().gather(&grads.w[0])),
                 GpuWeight::Bitmask(_) => up(&g, &grads.w[0]),
             };
             let gb = up(&g, &grads.b[0]);

@@ -6,11 +6,19 @@ use rand::Rng as _;
 
 use neurosplit::data::Dnf;
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::kernels::csr::{self, Par};
-use neurosplit::kernels::{gemm, Isa};
-use neurosplit::nn::{accuracy, Mlp, TrainConfig, Trainer};
+use neurosplit::kernels::{self, bitmask, csr, gemm, Isa, Par};
+use neurosplit::nn::{accuracy, FormatChoice, LayerExec, Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
-use neurosplit::sparse::{Bitmask, Csr, Format, FormatChoice, Mask, Pattern};
+use neurosplit::sparse::{Csr, Format, Mask, Pattern};
+
+#[path = "common/bitmask.rs"]
+mod bitmask_matrix;
+use bitmask_matrix::Bitmask;
+
+#[test]
+fn bitmask_is_validated_and_round_trips_through_csr() {
+    bitmask_matrix::tests::validated_and_round_trips_through_csr();
+}
 
 fn random_layer(n: usize, k: usize, density: f64, seed: u64) -> (Mask, Vec<f32>) {
     let mut rng = stream(seed, &[]);
@@ -74,7 +82,7 @@ fn products(
         );
         out.push(y);
         let mut y = vec![f32::NAN; n * b];
-        csr::bitmask_forward(isa, par, mask, w, x, b, bias, relu, &mut y);
+        bitmask::bitmask_forward(isa, par, mask, w, x, b, bias, relu, &mut y);
         out.push(y);
     }
     let mut dx = vec![f32::NAN; k * b];
@@ -86,7 +94,7 @@ fn products(
     assert!(dx == dx2, "permuted and pre-transposed values disagree");
     out.push(dx);
     let mut dx = vec![f32::NAN; k * b];
-    csr::bitmask_backward_input(isa, par, &mask_t, w, dy, b, &mut dx);
+    bitmask::bitmask_backward_input(isa, par, &mask_t, w, dy, b, &mut dx);
     out.push(dx);
     let mut g = vec![f32::NAN; csr.nnz()];
     csr::csr_backward_weight(isa, par, csr.pattern(), dy, x, b, &mut g);
@@ -94,7 +102,7 @@ fn products(
     Csr::new(csr.pattern().clone(), g).unwrap().scatter(&mut dw);
     out.push(dw);
     let mut dw = vec![0f32; n * k];
-    csr::bitmask_backward_weight(isa, par, mask, dy, x, b, &mut dw);
+    bitmask::bitmask_backward_weight(isa, par, mask, dy, x, b, &mut dw);
     out.push(dw);
     out
 }
@@ -185,7 +193,7 @@ fn adam_kernel_is_bit_identical_across_isas() {
         let mut reference = None;
         for isa in Isa::available() {
             let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
-            csr::adam_live(isa, &mut p, &g, &mut m, &mut v, h);
+            kernels::adam_update(isa, &mut p, &g, &mut m, &mut v, h);
             // The formula, element by element.
             for i in 0..len {
                 let mi = 0.9 * m0[i] + (1.0 - 0.9) * g[i];
@@ -323,7 +331,7 @@ fn auto_picks_by_density_and_plans_follow_a_changed_mask() {
     assert_eq!(Format::choose(100, 100, 2500), Format::Csr);
     let (mask, w) = random_layer(12, 40, 0.3, 9);
     let layer = neurosplit::nn::Linear::from_parts(12, 40, w, random_vec(12, 10), Some(mask));
-    let mut plan = neurosplit::sparse::LayerExec::new(&layer, FormatChoice::Auto);
+    let mut plan = LayerExec::new(&layer, FormatChoice::Auto);
     assert_eq!(plan.format(), Format::Csr);
     let b = 37;
     let x = random_vec(40 * b, 11);

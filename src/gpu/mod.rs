@@ -26,14 +26,13 @@
 //! compiler) and in the vendor-library calls of [`baseline`] (benchmarks only); each block states why its
 //! arguments match the callee's signature and bounds.
 
-pub mod baseline;
 mod context;
 mod format;
 pub mod ops;
 mod train;
 
 pub use context::{driver_present, Gpu};
-pub use format::{CsrPattern, Format, GpuBitmask, GpuCsr, GpuWeight};
+pub use format::{CsrPattern, GpuBitmask, GpuCsr, GpuWeight};
 pub use ops::{
     adam_update, bce_with_logits, bias_grad, layer_norm_backward, layer_norm_forward,
     linear_backward_input, linear_backward_weight, linear_forward, relu_backward, softmax_ce,

@@ -103,9 +103,9 @@ pub fn linear_forward(
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ni)
                 .arg(&bi)
-                .arg(&c.row_ptr)
-                .arg(&c.col_idx)
-                .arg(&c.values)
+                .arg(c.row_ptr())
+                .arg(c.col_idx())
+                .arg(c.values())
                 .arg(x);
             match bias {
                 Some(v) => l.arg(v),
@@ -120,14 +120,14 @@ pub fn linear_forward(
         }
         GpuWeight::Bitmask(m) => {
             let f = gpu.function(&BITMASK, "bitmask_linear_forward")?;
-            let wpr = int(m.wpr);
+            let wpr = int(m.wpr());
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ni)
                 .arg(&ki)
                 .arg(&bi)
                 .arg(&wpr)
-                .arg(&m.words)
-                .arg(&m.values)
+                .arg(m.words())
+                .arg(m.values())
                 .arg(x);
             match bias {
                 Some(v) => l.arg(v),
@@ -170,13 +170,14 @@ pub fn linear_backward_input(
     match w {
         GpuWeight::Csr(c) => {
             let f = gpu.function(&CSR, "csr_linear_backward_input")?;
+            let (t_ptr, t_row, t_pos) = c.transposed();
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ki)
                 .arg(&bi)
-                .arg(&c.t_ptr)
-                .arg(&c.t_row)
-                .arg(&c.t_pos)
-                .arg(&c.values)
+                .arg(t_ptr)
+                .arg(t_row)
+                .arg(t_pos)
+                .arg(c.values())
                 .arg(dy);
             match act {
                 Some(a) => l.arg(a),
@@ -190,14 +191,14 @@ pub fn linear_backward_input(
         }
         GpuWeight::Bitmask(m) => {
             let f = gpu.function(&BITMASK, "bitmask_linear_backward_input")?;
-            let wpr = int(m.wpr);
+            let wpr = int(m.wpr());
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ni)
                 .arg(&ki)
                 .arg(&bi)
                 .arg(&wpr)
-                .arg(&m.words)
-                .arg(&m.values)
+                .arg(m.words())
+                .arg(m.values())
                 .arg(dy);
             match act {
                 Some(a) => l.arg(a),
@@ -238,12 +239,12 @@ pub fn linear_backward_weight(
     match w {
         GpuWeight::Csr(c) => {
             let f = gpu.function(&CSR, "csr_linear_backward_weight")?;
-            let nnz = int(c.pattern.nnz());
+            let nnz = int(c.pattern().nnz());
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&nnz)
                 .arg(&bi)
-                .arg(&c.row_idx)
-                .arg(&c.col_idx)
+                .arg(c.row_idx())
+                .arg(c.col_idx())
                 .arg(dy)
                 .arg(x)
                 .arg(dw);
@@ -251,19 +252,19 @@ pub fn linear_backward_weight(
             // const float*, const float*, float*)`; one warp per entry e < nnz, row_idx[e] < n and
             // col_idx[e] < k, so the dy and x rows read lie within the asserted lengths; dw has nnz values.
             launched(
-                unsafe { l.launch(warp_per_item(c.pattern.nnz())) },
+                unsafe { l.launch(warp_per_item(c.pattern().nnz())) },
                 "csr_linear_backward_weight",
             )
         }
         GpuWeight::Bitmask(m) => {
             let f = gpu.function(&BITMASK, "bitmask_linear_backward_weight")?;
-            let (ni, ki, wpr) = (int(n), int(k), int(m.wpr));
+            let (ni, ki, wpr) = (int(n), int(k), int(m.wpr()));
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ni)
                 .arg(&ki)
                 .arg(&bi)
                 .arg(&wpr)
-                .arg(&m.words)
+                .arg(m.words())
                 .arg(dy)
                 .arg(x)
                 .arg(dw);
@@ -499,9 +500,9 @@ pub fn adam_update_weight(
     v: &mut CudaSlice<f32>,
 ) -> Result<()> {
     match w {
-        GpuWeight::Csr(c) => adam_update(gpu, h, &mut c.values, g, m, v),
+        GpuWeight::Csr(c) => adam_update(gpu, h, c.values_mut(), g, m, v),
         GpuWeight::Bitmask(bm) => {
-            let len = bm.rows * bm.cols;
+            let len = bm.rows() * bm.cols();
             assert!(
                 g.len() >= len && m.len() >= len && v.len() >= len,
                 "adam_update: shape mismatch"
@@ -510,13 +511,14 @@ pub fn adam_update_weight(
                 return Ok(());
             }
             let f = gpu.function(&ADAM, "adam_update_bitmask")?;
-            let (ni, ki, wpr) = (int(bm.rows), int(bm.cols), int(bm.wpr));
+            let (ni, ki, wpr) = (int(bm.rows()), int(bm.cols()), int(bm.wpr()));
+            let (words, values) = bm.words_values_mut();
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ni)
                 .arg(&ki)
                 .arg(&wpr)
-                .arg(&bm.words)
-                .arg(&mut bm.values)
+                .arg(words)
+                .arg(values)
                 .arg(g)
                 .arg(m)
                 .arg(v);

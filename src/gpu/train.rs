@@ -7,11 +7,12 @@ use cudarc::driver::CudaSlice;
 use rand::seq::SliceRandom;
 
 use super::ops::{self, AdamHyper};
-use super::{driver_error, Format, Gpu, GpuWeight};
+use super::{driver_error, Gpu, GpuWeight};
 use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
 use crate::nn::{Mlp, TrainConfig};
 use crate::rng::Rng;
+use crate::sparse::Format;
 
 /// A data set on the device: samples row-major (`n x d`) and labels.
 #[derive(Debug)]

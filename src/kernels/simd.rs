@@ -129,7 +129,7 @@ dispatch!(
 );
 
 dispatch!(
-    /// Adam over compact live values, see [`super::sparse_rows::adam_body`].
-    adam => super::sparse_rows::adam_body,
+    /// Adam over contiguous values, see [`super::adam::adam_body`].
+    adam => super::adam::adam_body,
     (p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: [f32; 5])
 );

@@ -1,10 +1,10 @@
-//! Which storage a layer runs on — dense, [`Bitmask`](super::Bitmask) or [`Csr`](super::Csr) — and the per-layer
-//! execution plan that runs the three products of training on it.
+//! The per-layer executor: which [`Format`] a layer runs on ([`FormatChoice`]) and the plan ([`LayerExec`]) that
+//! runs the three products of training on it, through the kernels of [`crate::kernels`].
 //!
-//! A [`crate::nn::Linear`] always keeps its dense row-major `weight` (zeros where masked) and its `mask`: FPE,
-//! metrics and model files read those. A [`LayerExec`] holds what a format needs besides (the CSR pattern and
-//! its transpose, compact values, a transposed mask), built from the layer and rebuilt on its own if the layer's
-//! mask changes. CSR values are gathered from `weight` at each forward pass and the compact weight gradient is
+//! A [`Linear`] always keeps its dense row-major weight (zeros where masked) and its mask: FPE, metrics and
+//! model files read those. A [`LayerExec`] holds what a format needs besides (for CSR a [`Csr`] matrix and its
+//! transpose, for bitmask a transposed mask), built from the layer and rebuilt on its own if the layer's mask
+//! changes. CSR values are gathered from the weight at each forward pass and the compact weight gradient is
 //! scattered back into the dense gradient buffer: both cost one memory access per live weight, against the
 //! `2 x batch` flops per live weight of each product.
 
@@ -12,71 +12,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::kernels::csr::{self, Par};
-use crate::kernels::{simd, Isa};
+use crate::kernels::parallel::{even_rows, run_pieces, Par};
+use crate::kernels::{bitmask, csr, dense, simd, Isa};
 use crate::nn::Linear;
-
-use crate::sparse::csr::{gather_into, scatter_from};
-use crate::sparse::{Mask, Pattern};
-
-/// Storage a layer's products run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Every weight is multiplied (masked ones are zeros).
-    Dense,
-    /// Dense values, live entries found from the mask's bits.
-    Bitmask,
-    /// Row pointers, column indices, compact values.
-    Csr,
-}
-
-/// Density from which a layer runs dense: where the three products of the dense kernel cost what CSR's cost.
-/// Measured with `cargo run --release --example sparse_sweep` on the development machine (batch 500, one
-/// thread): 0.69 at 512 x 512, 0.74 at 784 x 1024; at 2048 x 2048 CSR is cheaper even fully dense (see
-/// `docs/PERFORMANCE.md`).
-pub const DENSE_CROSSOVER: f64 = 0.7;
-
-impl Format {
-    /// All formats.
-    pub const ALL: [Format; 3] = [Format::Dense, Format::Bitmask, Format::Csr];
-
-    /// The format expected to be fastest for a `rows x cols` layer with `nnz` live weights: dense at densities
-    /// from [`DENSE_CROSSOVER`] up, CSR below.
-    pub fn choose(rows: usize, cols: usize, nnz: usize) -> Format {
-        let density = nnz as f64 / (rows * cols).max(1) as f64;
-        if density >= DENSE_CROSSOVER {
-            Format::Dense
-        } else {
-            Format::Csr
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Format::Dense => "dense",
-            Format::Bitmask => "bitmask",
-            Format::Csr => "csr",
-        })
-    }
-}
-
-impl FromStr for Format {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "dense" => Ok(Format::Dense),
-            "bitmask" => Ok(Format::Bitmask),
-            "csr" => Ok(Format::Csr),
-            _ => Err(Error::invalid(
-                "format",
-                format!("`{s}` is not a layer format; use auto, dense, bitmask or csr"),
-            )),
-        }
-    }
-}
+use crate::sparse::csr::scatter_from;
+use crate::sparse::{Csr, Format, Mask, Pattern};
 
 /// A format for every layer, or one picked per layer by [`Format::choose`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -130,11 +70,12 @@ enum Kind {
         mask_t: Mask,
     },
     Csr {
-        pattern: Pattern,
-        pattern_t: Pattern,
+        /// The layer's live weights, gathered at each forward pass.
+        w: Csr,
+        /// `W^T`: its values are `w`'s permuted by `perm`.
+        w_t: Csr,
         perm: Vec<u32>,
-        values: Vec<f32>,
-        values_t: Vec<f32>,
+        /// Compact weight gradient, in `w`'s pattern order.
         grad: Vec<f32>,
     },
 }
@@ -172,12 +113,11 @@ impl LayerExec {
                 let pattern = Pattern::from_mask(&mask());
                 let (pattern_t, perm) = pattern.transpose();
                 let nnz = pattern.nnz();
+                let csr = |p| Csr::new(p, vec![0.0; nnz]).expect("one value per stored entry");
                 Kind::Csr {
-                    pattern,
-                    pattern_t,
+                    w: csr(pattern),
+                    w_t: csr(pattern_t),
                     perm,
-                    values: vec![0.0; nnz],
-                    values_t: vec![0.0; nnz],
                     grad: vec![0.0; nnz],
                 }
             }
@@ -219,38 +159,46 @@ impl LayerExec {
         let (n, k) = self.dims;
         match &mut self.kind {
             Kind::Dense { wt } => {
-                crate::kernels::dense::transpose(n, k, &layer.weight, wt);
-                let bounds = even(n, par);
-                run(&bounds, b, y, |r0, r1, yp| {
-                    simd::rows(
-                        isa,
-                        r1 - r0,
-                        k,
-                        b,
-                        &layer.weight[r0 * k..r1 * k],
-                        k,
-                        x,
-                        Some(&layer.bias[r0..r1]),
-                        relu,
-                        yp,
-                    )
-                });
+                dense::transpose(n, k, &layer.weight, wt);
+                run_pieces(
+                    &even_rows(n, par),
+                    |r| r * b,
+                    y,
+                    |r0, r1, yp| {
+                        simd::rows(
+                            isa,
+                            r1 - r0,
+                            k,
+                            b,
+                            &layer.weight[r0 * k..r1 * k],
+                            k,
+                            x,
+                            Some(&layer.bias[r0..r1]),
+                            relu,
+                            yp,
+                        )
+                    },
+                );
             }
             Kind::Bitmask { mask, .. } => {
-                csr::bitmask_forward(isa, par, mask, &layer.weight, x, b, &layer.bias, relu, y)
+                bitmask::bitmask_forward(isa, par, mask, &layer.weight, x, b, &layer.bias, relu, y)
             }
-            Kind::Csr {
-                pattern,
-                perm,
-                values,
-                values_t,
-                ..
-            } => {
-                gather_into(pattern, &layer.weight, values);
+            Kind::Csr { w, w_t, perm, .. } => {
+                w.gather(&layer.weight);
                 // The input gradient streams the values in transposed order: one permuted copy per step
                 // instead of a random read per entry and batch block.
-                csr::transpose_values(perm, values, values_t);
-                csr::csr_forward(isa, par, pattern, values, x, b, &layer.bias, relu, y);
+                csr::transpose_values(perm, w.values(), w_t.values_mut());
+                csr::csr_forward(
+                    isa,
+                    par,
+                    w.pattern(),
+                    w.values(),
+                    x,
+                    b,
+                    &layer.bias,
+                    relu,
+                    y,
+                );
             }
         }
     }
@@ -276,17 +224,20 @@ impl LayerExec {
                 if mask.is_some() || par.pieces() == 1 {
                     simd::dots(isa, n, k, b, dy, x, mask, dw);
                 } else {
-                    run(&even(n, par), k, dw, |r0, r1, dwp| {
-                        simd::dots(isa, r1 - r0, k, b, &dy[r0 * b..], x, None, dwp)
-                    });
+                    run_pieces(
+                        &even_rows(n, par),
+                        |r| r * k,
+                        dw,
+                        |r0, r1, dwp| simd::dots(isa, r1 - r0, k, b, &dy[r0 * b..], x, None, dwp),
+                    );
                 }
             }
             Kind::Bitmask { mask, .. } => {
-                csr::bitmask_backward_weight(isa, par, mask, dy, x, b, dw)
+                bitmask::bitmask_backward_weight(isa, par, mask, dy, x, b, dw)
             }
-            Kind::Csr { pattern, grad, .. } => {
-                csr::csr_backward_weight(isa, par, pattern, dy, x, b, grad);
-                scatter_from(pattern, grad, dw);
+            Kind::Csr { w, grad, .. } => {
+                csr::csr_backward_weight(isa, par, w.pattern(), dy, x, b, grad);
+                scatter_from(w.pattern(), grad, dw);
             }
         }
     }
@@ -310,58 +261,32 @@ impl LayerExec {
         );
         match &self.kind {
             Kind::Dense { wt } => {
-                run(&even(k, par), b, dx, |r0, r1, dxp| {
-                    simd::rows(
-                        isa,
-                        r1 - r0,
-                        n,
-                        b,
-                        &wt[r0 * n..r1 * n],
-                        n,
-                        dy,
-                        None,
-                        false,
-                        dxp,
-                    )
-                });
+                run_pieces(
+                    &even_rows(k, par),
+                    |r| r * b,
+                    dx,
+                    |r0, r1, dxp| {
+                        simd::rows(
+                            isa,
+                            r1 - r0,
+                            n,
+                            b,
+                            &wt[r0 * n..r1 * n],
+                            n,
+                            dy,
+                            None,
+                            false,
+                            dxp,
+                        )
+                    },
+                );
             }
             Kind::Bitmask { mask_t, .. } => {
-                csr::bitmask_backward_input(isa, par, mask_t, &layer.weight, dy, b, dx)
+                bitmask::bitmask_backward_input(isa, par, mask_t, &layer.weight, dy, b, dx)
             }
-            Kind::Csr {
-                pattern_t,
-                values_t,
-                ..
-            } => csr::csr_backward_input(isa, par, pattern_t, None, values_t, dy, b, dx),
+            Kind::Csr { w_t, .. } => {
+                csr::csr_backward_input(isa, par, w_t.pattern(), None, w_t.values(), dy, b, dx)
+            }
         }
     }
-}
-
-/// `pieces` near-equal row ranges of `0..rows` (at most one per row).
-fn even(rows: usize, par: Par) -> Vec<usize> {
-    let p = par.pieces().clamp(1, rows.max(1));
-    let mut v: Vec<usize> = (0..=p).map(|t| rows * t / p).collect();
-    v.dedup();
-    v
-}
-
-/// Runs `f(r0, r1, rows r0..r1 of out)` for each range, in parallel when there are several.
-fn run<F>(bounds: &[usize], stride: usize, out: &mut [f32], f: F)
-where
-    F: Fn(usize, usize, &mut [f32]) + Sync,
-{
-    if bounds.len() <= 2 {
-        let (r0, r1) = (bounds[0], *bounds.last().unwrap());
-        return f(r0, r1, &mut out[r0 * stride..r1 * stride]);
-    }
-    let f = &f;
-    rayon::scope(|s| {
-        let mut rest = &mut out[bounds[0] * stride..];
-        for w in bounds.windows(2) {
-            let (piece, tail) = rest.split_at_mut((w[1] - w[0]) * stride);
-            rest = tail;
-            let (r0, r1) = (w[0], w[1]);
-            s.spawn(move |_| f(r0, r1, piece));
-        }
-    });
 }

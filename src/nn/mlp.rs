@@ -3,12 +3,13 @@
 //! Buffers live in a [`Workspace`] sized once for the largest batch, so a training step allocates nothing.
 //! Inputs and activations are feature-major (`width x batch`, see [`crate::kernels`]).
 
+use super::exec::{FormatChoice, LayerExec};
 use crate::data::Task;
 use crate::error::{Error, Result};
-use crate::kernels::csr::Par;
+use crate::kernels::Par;
 use crate::kernels::{self, loss, Isa};
 use crate::rng::Rng;
-use crate::sparse::{Format, FormatChoice, LayerExec};
+use crate::sparse::Format;
 
 use super::layer::Linear;
 use super::layernorm::{LayerNorm, NormScratch};

@@ -9,6 +9,7 @@ pub mod optim;
 pub mod reg;
 pub mod train;
 
+pub use exec::{FormatChoice, LayerExec};
 pub use layer::Linear;
 pub use layernorm::LayerNorm;
 pub use mlp::{Grads, Mlp, Workspace};

@@ -10,11 +10,11 @@ use neurosplit::expand::{
     expand_alternating, Assignment, Decay, DeepInputs, RewireConfig, Rewirer, Strategy,
 };
 use neurosplit::io::ModelMeta;
-use neurosplit::kernels::csr::Par;
+use neurosplit::kernels::Par;
 use neurosplit::metrics;
+use neurosplit::nn::FormatChoice;
 use neurosplit::nn::{accuracy, Mlp, Trainer};
 use neurosplit::rng::{self, purpose};
-use neurosplit::sparse::FormatChoice;
 use neurosplit::theory;
 use neurosplit::{Error, Result};
 

@@ -1,4 +1,4 @@
-//! The expansion itself, as stated in DESIGN.md "FPE, precisely".
+//! The expansion itself (Algorithm A1 of the paper); `docs/ARCHITECTURE.md` places it in the module map.
 //!
 //! For hidden layer `i` (weights `W_i`, `h x d`) and the layer after it (`W_{i+1}`, `C x h`):
 //!

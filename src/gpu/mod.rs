@@ -20,11 +20,14 @@
 //!
 //! Layouts are the CPU engine's: activations feature-major (`width x batch`, batch contiguous), weights
 //! row-major `out x in`. A sparse weight is either CSR ([`GpuCsr`]) or dense values with a bit-packed support
-//! ([`GpuBitmask`]), both built from a dense weight and its [`crate::sparse::Mask`]; see [`Format`].
+//! ([`GpuBitmask`]), both built from a dense weight and its [`crate::sparse::Mask`]; the format is the crate's one
+//! [`crate::sparse::Format`] (`Csr` or `Bitmask`; `Dense` is refused with an error).
 //!
 //! `unsafe` appears only in the launch functions of [`ops`] (a kernel launch cannot be checked by the
-//! compiler) and in the vendor-library calls of [`baseline`] (benchmarks only); each block states why its
-//! arguments match the callee's signature and bounds.
+//! compiler) and in the driver probe of [`driver_present`]; each block states why its arguments match the
+//! callee's signature and bounds, relying only on asserted lengths and on the invariants of the device types,
+//! whose fields are private and set only by their checked constructors. The cuBLAS / cuSPARSE baselines of the
+//! benchmarks live in `examples/gpu_kernels/`.
 
 mod context;
 mod format;

@@ -113,8 +113,9 @@ pub fn linear_forward(
             };
             l.arg(&relu).arg(y);
             // SAFETY: the argument list matches `csr_linear_forward(int, int, const unsigned*, const unsigned*,
-            // const float*, const float*, const float*, int, float*)`; the CSR arrays were built together by
-            // `CsrPattern::new` (row_ptr has n + 1 entries bounding col_idx/values, columns < k), and the asserts
+            // const float*, const float*, const float*, int, float*)`; the CSR arrays are private fields of `GpuCsr`,
+            // set only by `GpuWeight::upload` from one `CsrPattern::new` (row_ptr has n + 1 entries bounding
+            // col_idx/values, columns < k), and the asserts
             // above bound every x, y and bias index the kernel forms.
             launched(unsafe { l.launch(cfg) }, "csr_linear_forward")
         }
@@ -135,8 +136,9 @@ pub fn linear_forward(
             };
             l.arg(&relu).arg(y);
             // SAFETY: matches `bitmask_linear_forward(int, int, int, int, const unsigned*, const float*,
-            // const float*, const float*, int, float*)`; `words` has n * wpr entries with no bit at or past k
-            // (`bitmask_words`), values n * k, and the asserts above bound x, y and bias.
+            // const float*, const float*, int, float*)`; `GpuBitmask`'s private fields, set only by
+            // `GpuWeight::upload`, give `words` n * wpr entries with no bit at or past k (`bitmask_words`) and
+            // values n * k, and the asserts above bound x, y and bias.
             launched(unsafe { l.launch(cfg) }, "bitmask_linear_forward")
         }
     }
@@ -185,8 +187,8 @@ pub fn linear_backward_input(
             };
             l.arg(dx);
             // SAFETY: matches `csr_linear_backward_input(int, int, const unsigned*, const unsigned*,
-            // const unsigned*, const float*, const float*, const float*, float*)`; the transposed pattern has
-            // k + 1 pointers, rows < n and positions < nnz (`CsrPattern::new`); the asserts bound dy, act, dx.
+            // const unsigned*, const float*, const float*, const float*, float*)`; the transposed pattern (private to
+            // `GpuCsr`, from `CsrPattern::new`) has k + 1 pointers, rows < n and positions < nnz; the asserts bound dy, act, dx.
             launched(unsafe { l.launch(cfg) }, "csr_linear_backward_input")
         }
         GpuWeight::Bitmask(m) => {
@@ -206,8 +208,8 @@ pub fn linear_backward_input(
             };
             l.arg(dx);
             // SAFETY: matches `bitmask_linear_backward_input(int, int, int, int, const unsigned*, const float*,
-            // const float*, const float*, float*)`; words n * wpr with wpr * 32 >= k, values n * k; the asserts
-            // bound dy, act, dx.
+            // const float*, const float*, float*)`; words n * wpr with wpr * 32 >= k, values n * k (invariants of
+            // `GpuBitmask`, whose fields are private); the asserts bound dy, act, dx.
             launched(unsafe { l.launch(cfg) }, "bitmask_linear_backward_input")
         }
     }
@@ -250,11 +252,9 @@ pub fn linear_backward_weight(
                 .arg(dw);
             // SAFETY: matches `csr_linear_backward_weight(int, int, const unsigned*, const unsigned*,
             // const float*, const float*, float*)`; one warp per entry e < nnz, row_idx[e] < n and
-            // col_idx[e] < k, so the dy and x rows read lie within the asserted lengths; dw has nnz values.
-            launched(
-                unsafe { l.launch(warp_per_item(c.pattern().nnz())) },
-                "csr_linear_backward_weight",
-            )
+            // col_idx[e] < k (invariants of `GpuCsr`'s private pattern), so the dy and x rows read lie within the asserted lengths; dw has nnz values.
+            let launch = unsafe { l.launch(warp_per_item(c.pattern().nnz())) };
+            launched(launch, "csr_linear_backward_weight")
         }
         GpuWeight::Bitmask(m) => {
             let f = gpu.function(&BITMASK, "bitmask_linear_backward_weight")?;
@@ -270,10 +270,8 @@ pub fn linear_backward_weight(
                 .arg(dw);
             // SAFETY: matches `bitmask_linear_backward_weight(int, int, int, int, const unsigned*,
             // const float*, const float*, float*)`; one warp per entry < n * k = dw's asserted length.
-            launched(
-                unsafe { l.launch(warp_per_item(n * k)) },
-                "bitmask_linear_backward_weight",
-            )
+            let launch = unsafe { l.launch(warp_per_item(n * k)) };
+            launched(launch, "bitmask_linear_backward_weight")
         }
     }
 }
@@ -329,7 +327,7 @@ pub fn relu_backward(
 /// (`xt`: `d x b`, `yb`: `b`), `b = idx.len()` (GPU twin of [`crate::data::Dataset::gather_t`]).
 /// Every index must be below `y.len()`.
 #[allow(clippy::too_many_arguments)]
-pub fn gather_batch(
+pub(crate) fn gather_batch(
     gpu: &Gpu,
     d: usize,
     idx: &CudaView<'_, u32>,
@@ -530,7 +528,8 @@ pub fn adam_update_weight(
                 .arg(&h.l1);
             l.arg(&h.two_l2);
             // SAFETY: matches `adam_update_bitmask(int, int, int, const unsigned*, float*, const float*, float*,
-            // float*, float x 7)`; indices < n * k, the asserted length of every array, words n * wpr.
+            // float*, float x 7)`; indices < n * k, the asserted length of every array, words n * wpr (an
+            // invariant of `GpuBitmask`, whose fields are private).
             launched(unsafe { l.launch(elementwise(len)) }, "adam_update_bitmask")
         }
     }
@@ -652,10 +651,8 @@ pub fn layer_norm_backward(
         .arg(dx);
     // SAFETY: matches `layer_norm_backward_input(int, int, const float*, const float*, const float*,
     // const float*, const float*, float*)`; indices < n * b, n and b, as asserted.
-    launched(
-        unsafe { l.launch(batch_rows(b, 1)) },
-        "layer_norm_backward_input",
-    )?;
+    let launch = unsafe { l.launch(batch_rows(b, 1)) };
+    launched(launch, "layer_norm_backward_input")?;
     let f = gpu.function(&LAYERNORM, "layer_norm_backward_params")?;
     let mut l = gpu.stream().launch_builder(&f);
     l.arg(&ni)
@@ -668,10 +665,8 @@ pub fn layer_norm_backward(
         .arg(dbeta);
     // SAFETY: matches `layer_norm_backward_params(int, int, const float*, const float*, const float*,
     // const float*, float*, float*)`; rows < n, columns < b, as asserted; block size a multiple of 32.
-    launched(
-        unsafe { l.launch(block_per_row(n)) },
-        "layer_norm_backward_params",
-    )
+    let launch = unsafe { l.launch(block_per_row(n)) };
+    launched(launch, "layer_norm_backward_params")
 }
 
 #[cfg(test)]

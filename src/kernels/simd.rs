@@ -1,5 +1,6 @@
-//! The only `unsafe` and `std::arch` code of the crate: CPU-feature detection and the `#[target_feature]`
-//! wrappers that instantiate one safe kernel body per instruction set.
+//! The crate's `std::arch` code: CPU-feature detection and the `#[target_feature]` wrappers that instantiate one
+//! safe kernel body per instruction set. Besides these wrappers, `unsafe` appears only in [`super::gemm`] (the
+//! `matrixmultiply` call) and in the GPU launchers (`gpu::ops`, `--features cuda`).
 //!
 //! Each kernel body is written once, `#[inline(always)]`, on fixed-width lane arrays (`[f32; LANES]`) that
 //! LLVM maps onto whatever vector registers the wrapper enables: one zmm (AVX-512), two ymm (AVX2) or four xmm

@@ -183,7 +183,7 @@ impl Rewirer {
     /// Counts one optimisation step and rewires when it completes an interval.
     pub fn after_step(&mut self, model: &mut Mlp, adam: &mut Adam) -> Option<RewireReport> {
         self.step += 1;
-        if self.step % self.cfg.every != 0 {
+        if !self.step.is_multiple_of(self.cfg.every) {
             return None;
         }
         let fraction = self.fraction_at(self.step);

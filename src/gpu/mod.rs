@@ -15,7 +15,7 @@
 //! | [`bias_grad`], [`relu_backward`] | [`crate::kernels::bias_grad`], [`crate::kernels::relu_backward`] | `elementwise.cu` |
 //! | [`bce_with_logits`], [`softmax_ce`] | [`crate::kernels::loss`] | `loss.cu` |
 //! | [`adam_update`] | [`crate::nn::Adam::step`] with [`crate::nn::Regularizer::add_grad`] fused | `adam.cu` |
-//! | [`layer_norm_forward`], [`layer_norm_backward`] | [`crate::kernels::norm`] | `layernorm.cu` |
+//! | [`layer_norm_forward`], [`layer_norm_backward`] | [`crate::nn::LayerNorm`] | `layernorm.cu` |
 //! | [`GpuTrainer`] | [`crate::nn::Trainer`] | all |
 //!
 //! Layouts are the CPU engine's: activations feature-major (`width x batch`, batch contiguous), weights

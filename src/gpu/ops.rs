@@ -569,7 +569,7 @@ pub fn adam_update(
 }
 
 /// LayerNorm over the `n` features of each of `b` samples (`x`, `y`: `n x b`), saving per-sample mean and
-/// inverse standard deviation (GPU twin of [`crate::kernels::norm::layer_norm_forward`]).
+/// inverse standard deviation (GPU twin of [`crate::nn::LayerNorm::forward`]).
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_forward(
     gpu: &Gpu,
@@ -609,7 +609,7 @@ pub fn layer_norm_forward(
 }
 
 /// Backward of [`layer_norm_forward`]: `dx` (`n x b`), `dgamma`, `dbeta` (`n`) from `dy` (GPU twin of
-/// [`crate::kernels::norm::layer_norm_backward`]).
+/// [`crate::nn::LayerNorm::backward`]).
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_backward(
     gpu: &Gpu,

@@ -18,7 +18,6 @@ pub mod csr;
 pub mod dense;
 pub mod gemm;
 pub mod loss;
-pub mod norm;
 pub mod parallel;
 pub mod simd;
 pub mod sparse_rows;

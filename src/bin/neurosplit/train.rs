@@ -249,7 +249,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         model.nnz()
     );
     let log = |phase: &str, e: usize, loss: f32, every: usize, total: usize| {
-        if every > 0 && ((e + 1) % every == 0 || e + 1 == total) {
+        if every > 0 && ((e + 1).is_multiple_of(every) || e + 1 == total) {
             println!("  [{phase}] epoch {:>5}/{total}  loss {loss:.4}", e + 1);
         }
     };

@@ -96,8 +96,8 @@ fn main() {
         dense.nnz(),
         h * alpha,
         wide.nnz(),
-        wide.layers[0].density(),
-        wide.layers[1].density()
+        wide.layers()[0].density(),
+        wide.layers()[1].density()
     );
     println!("| threads | model | formats | median ms/epoch | fastest ms/epoch | CPU ms (fastest) | us/step (fastest) |");
     println!("|---|---|---|---|---|---|---|");

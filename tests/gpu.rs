@@ -259,11 +259,11 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
     let g = gpu_or_skip!("adam_with_penalty_matches_cpu_and_never_touches_masked_weights");
     let (n, k) = (9, 70);
     let m = mask(n, k, 1);
-    let layer = Linear::from_parts(n, k, data(n * k, 1.0), data(n, 2.0), Some(m.clone()));
+    let layer = Linear::from_parts(n, k, data(n * k, 1.0), data(n, 2.0), Some(m.clone())).unwrap();
     let model = Mlp::from_layers(
         vec![
             layer,
-            Linear::from_parts(1, n, data(n, 3.0), vec![0.1], None),
+            Linear::from_parts(1, n, data(n, 3.0), vec![0.1], None).unwrap(),
         ],
         Task::Binary,
     )
@@ -276,8 +276,9 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
     for format in [Format::Csr, Format::Bitmask] {
         let mut cpu = model.clone();
         let mut adam = Adam::new(&cpu, lr);
-        let mut w = GpuWeight::upload(&g, format, n, k, &model.layers[0].weight, Some(&m)).unwrap();
-        let mut bias = up(&g, &model.layers[0].bias);
+        let mut w =
+            GpuWeight::upload(&g, format, n, k, model.layers()[0].weight(), Some(&m)).unwrap();
+        let mut bias = up(&g, model.layers()[0].bias());
         let s = w.stored();
         let (mut mw, mut vw) = (up(&g, &vec![0f32; s]), up(&g, &vec![0f32; s]));
         let (mut mb, mut vb) = (up(&g, &vec![0f32; n]), up(&g, &vec![0f32; n]));
@@ -319,13 +320,13 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
         assert_close(
             &format!("Adam weights {format:?}"),
             &got,
-            &cpu.layers[0].weight,
+            cpu.layers()[0].weight(),
             1e-5,
         );
         assert_close(
             &format!("Adam biases {format:?}"),
             &down(&g, &bias),
-            &cpu.layers[0].bias,
+            cpu.layers()[0].bias(),
             1e-5,
         );
         for (i, v) in got.iter().enumerate() {
@@ -415,7 +416,7 @@ fn trainer_gradients_match_cpu_backward() {
         let data = GpuDataset::upload(&g, &train).unwrap();
         let mut t = GpuTrainer::new(&g, &model, cfg, format).unwrap();
         t.epoch(&data, &mut stream(1, &[4])).unwrap();
-        for l in 0..model.layers.len() {
+        for l in 0..model.layers().len() {
             let (gw, gb) = t.gradients(l).unwrap();
             assert_close(&format!("trainer dW{l} {format:?}"), &gw, &grads.w[l], 1e-4);
             assert_close(&format!("trainer db{l} {format:?}"), &gb, &grads.b[l], 1e-4);
@@ -485,10 +486,10 @@ fn case_study_training_matches_the_cpu_engine() {
             2e-2,
         );
         assert_eq!(wide.nnz(), budget);
-        for l in &wide.layers {
-            if let Some(m) = &l.mask {
+        for l in wide.layers() {
+            if let Some(m) = &l.mask() {
                 assert!(l
-                    .weight
+                    .weight()
                     .iter()
                     .enumerate()
                     .all(|(i, w)| m.get_flat(i) || w.to_bits() == 0));
@@ -539,8 +540,8 @@ fn multiclass_training_matches_cpu() {
     assert_close("multiclass epoch losses", &got, &want, 1e-2);
     assert_close(
         "multiclass weights",
-        &gm.layers[1].weight,
-        &cpu.layers[1].weight,
+        gm.layers()[1].weight(),
+        cpu.layers()[1].weight(),
         1e-2,
     );
 }

@@ -271,12 +271,12 @@ fn training_on_dense_bitmask_and_csr_gives_the_same_model() {
             let mut losses = Vec::new();
             trainer.fit(&mut m, &train, &mut stream(7, &[6]), |_, l| losses.push(l));
             assert_eq!(m.nnz(), wide.nnz(), "{format}: the budget changed");
-            for (l, layer) in m.layers.iter().enumerate() {
-                for r in 0..layer.out_dim {
-                    for c in 0..layer.in_dim {
+            for (l, layer) in m.layers().iter().enumerate() {
+                for r in 0..layer.out_dim() {
+                    for c in 0..layer.in_dim() {
                         if !layer.is_live(r, c) {
                             assert_eq!(
-                                layer.weight[r * layer.in_dim + c],
+                                layer.weight()[r * layer.in_dim() + c],
                                 0.0,
                                 "{format} layer {l}"
                             );
@@ -296,12 +296,12 @@ fn training_on_dense_bitmask_and_csr_gives_the_same_model() {
                 "{format} {par:?}: loss {a} vs {b}"
             );
         }
-        for (la, lb) in m.layers.iter().zip(&m0.layers) {
+        for (la, lb) in m.layers().iter().zip(m0.layers()) {
             for (a, b) in la
-                .weight
+                .weight()
                 .iter()
-                .chain(&la.bias)
-                .zip(lb.weight.iter().chain(&lb.bias))
+                .chain(la.bias())
+                .zip(lb.weight().iter().chain(lb.bias()))
             {
                 assert!(
                     (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
@@ -330,7 +330,8 @@ fn auto_picks_by_density_and_plans_follow_a_changed_mask() {
     assert_eq!(Format::choose(100, 100, 9000), Format::Dense);
     assert_eq!(Format::choose(100, 100, 2500), Format::Csr);
     let (mask, w) = random_layer(12, 40, 0.3, 9);
-    let layer = neurosplit::nn::Linear::from_parts(12, 40, w, random_vec(12, 10), Some(mask));
+    let layer =
+        neurosplit::nn::Linear::from_parts(12, 40, w, random_vec(12, 10), Some(mask)).unwrap();
     let mut plan = LayerExec::new(&layer, FormatChoice::Auto);
     assert_eq!(plan.format(), Format::Csr);
     let b = 37;
@@ -338,14 +339,15 @@ fn auto_picks_by_density_and_plans_follow_a_changed_mask() {
     // Another mask on the same shape: the plan must rebuild itself, not reuse the old pattern.
     let (mask2, w2) = random_layer(12, 40, 0.2, 12);
     let layer2 =
-        neurosplit::nn::Linear::from_parts(12, 40, w2.clone(), layer.bias.clone(), Some(mask2));
+        neurosplit::nn::Linear::from_parts(12, 40, w2.clone(), layer.bias().to_vec(), Some(mask2))
+            .unwrap();
     let mut y = vec![0f32; 12 * b];
     plan.forward(Isa::best(), Par::Seq, &layer, &x, b, false, &mut y);
     plan.forward(Isa::best(), Par::Seq, &layer2, &x, b, false, &mut y);
     let mut want = vec![0f32; 12 * b];
     gemm::fwd_ref(12, 40, b, &w2, &x, &mut want);
     for (i, row) in want.chunks_mut(b).enumerate() {
-        row.iter_mut().for_each(|v| *v += layer.bias[i]);
+        row.iter_mut().for_each(|v| *v += layer.bias()[i]);
     }
     assert_close(&y, &want, "forward after a mask change");
 }

@@ -93,16 +93,16 @@ pub struct LayerExec {
 impl LayerExec {
     /// The plan for `layer` under `choice`.
     pub fn new(layer: &Linear, choice: FormatChoice) -> Self {
-        let format = choice.resolve(layer.out_dim, layer.in_dim, layer.nnz());
+        let format = choice.resolve(layer.out_dim(), layer.in_dim(), layer.nnz());
         let mask = || {
             layer
-                .mask
-                .clone()
-                .unwrap_or_else(|| Mask::full(layer.out_dim, layer.in_dim))
+                .mask()
+                .cloned()
+                .unwrap_or_else(|| Mask::full(layer.out_dim(), layer.in_dim()))
         };
         let kind = match format {
             Format::Dense => Kind::Dense {
-                wt: vec![0.0; layer.out_dim * layer.in_dim],
+                wt: vec![0.0; layer.out_dim() * layer.in_dim()],
             },
             Format::Bitmask => {
                 let mask = mask();
@@ -125,8 +125,8 @@ impl LayerExec {
         LayerExec {
             choice,
             format,
-            dims: (layer.out_dim, layer.in_dim),
-            source: layer.mask.clone(),
+            dims: (layer.out_dim(), layer.in_dim()),
+            source: layer.mask().cloned(),
             kind,
         }
     }
@@ -138,7 +138,7 @@ impl LayerExec {
 
     /// Rebuilds the plan if `layer` is not the layer it was built for (other shape or mask).
     fn refresh(&mut self, layer: &Linear) {
-        if self.dims != (layer.out_dim, layer.in_dim) || self.source != layer.mask {
+        if self.dims != (layer.out_dim(), layer.in_dim()) || self.source.as_ref() != layer.mask() {
             *self = LayerExec::new(layer, self.choice);
         }
     }
@@ -159,7 +159,7 @@ impl LayerExec {
         let (n, k) = self.dims;
         match &mut self.kind {
             Kind::Dense { wt } => {
-                dense::transpose(n, k, &layer.weight, wt);
+                dense::transpose(n, k, layer.weight(), wt);
                 run_pieces(
                     &even_rows(n, par),
                     |r| r * b,
@@ -170,21 +170,29 @@ impl LayerExec {
                             r1 - r0,
                             k,
                             b,
-                            &layer.weight[r0 * k..r1 * k],
+                            &layer.weight()[r0 * k..r1 * k],
                             k,
                             x,
-                            Some(&layer.bias[r0..r1]),
+                            Some(&layer.bias()[r0..r1]),
                             relu,
                             yp,
                         )
                     },
                 );
             }
-            Kind::Bitmask { mask, .. } => {
-                bitmask::bitmask_forward(isa, par, mask, &layer.weight, x, b, &layer.bias, relu, y)
-            }
+            Kind::Bitmask { mask, .. } => bitmask::bitmask_forward(
+                isa,
+                par,
+                mask,
+                layer.weight(),
+                x,
+                b,
+                layer.bias(),
+                relu,
+                y,
+            ),
             Kind::Csr { w, w_t, perm, .. } => {
-                w.gather(&layer.weight);
+                w.gather(layer.weight());
                 // The input gradient streams the values in transposed order: one permuted copy per step
                 // instead of a random read per entry and batch block.
                 csr::transpose_values(perm, w.values(), w_t.values_mut());
@@ -195,7 +203,7 @@ impl LayerExec {
                     w.values(),
                     x,
                     b,
-                    &layer.bias,
+                    layer.bias(),
                     relu,
                     y,
                 );
@@ -220,7 +228,7 @@ impl LayerExec {
         let (n, k) = self.dims;
         match &mut self.kind {
             Kind::Dense { .. } => {
-                let mask = layer.mask.as_ref();
+                let mask = layer.mask();
                 if mask.is_some() || par.pieces() == 1 {
                     simd::dots(isa, n, k, b, dy, x, mask, dw);
                 } else {
@@ -256,7 +264,7 @@ impl LayerExec {
     ) {
         let (n, k) = self.dims;
         assert!(
-            self.dims == (layer.out_dim, layer.in_dim) && self.source == layer.mask,
+            self.dims == (layer.out_dim(), layer.in_dim()) && self.source.as_ref() == layer.mask(),
             "backward_input needs a forward pass on the same layer first"
         );
         match &self.kind {
@@ -282,7 +290,7 @@ impl LayerExec {
                 );
             }
             Kind::Bitmask { mask_t, .. } => {
-                bitmask::bitmask_backward_input(isa, par, mask_t, &layer.weight, dy, b, dx)
+                bitmask::bitmask_backward_input(isa, par, mask_t, layer.weight(), dy, b, dx)
             }
             Kind::Csr { w_t, .. } => {
                 csr::csr_backward_input(isa, par, w_t.pattern(), None, w_t.values(), dy, b, dx)

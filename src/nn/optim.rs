@@ -29,16 +29,16 @@ impl Adam {
     pub fn new(model: &Mlp, lr: f32) -> Self {
         let zeros_w = || {
             model
-                .layers
+                .layers()
                 .iter()
-                .map(|l| vec![0.0; l.weight.len()])
+                .map(|l| vec![0.0; l.weight().len()])
                 .collect::<Vec<_>>()
         };
         let zeros_b = || {
             model
-                .layers
+                .layers()
                 .iter()
-                .map(|l| vec![0.0; l.bias.len()])
+                .map(|l| vec![0.0; l.bias().len()])
                 .collect::<Vec<_>>()
         };
         Adam {
@@ -52,7 +52,7 @@ impl Adam {
             mb: zeros_b(),
             vb: zeros_b(),
             mn: model
-                .norms
+                .norms()
                 .iter()
                 .map(|n| {
                     let w = n.as_ref().map_or(0, |n| n.width);
@@ -82,30 +82,20 @@ impl Adam {
         let step_size = self.lr / bc1;
         let h = [step_size, self.beta1, self.beta2, bc2_sqrt, self.eps];
         let isa = Isa::best();
-        for (l, layer) in model.layers.iter_mut().enumerate() {
+        let (layers, norms) = model.params_mut();
+        for (l, layer) in layers.iter_mut().enumerate() {
             let (mw, vw) = (&mut self.mw[l], &mut self.vw[l]);
-            match &layer.mask {
-                None => kernels::adam_update(isa, &mut layer.weight, &grads.w[l], mw, vw, h),
-                Some(mask) => kernels::adam_update_masked(
-                    isa,
-                    mask,
-                    &mut layer.weight,
-                    &grads.w[l],
-                    mw,
-                    vw,
-                    h,
-                ),
+            // Only live weights are updated, so masked weights stay exactly 0.0.
+            let (weight, bias, mask) = layer.params_mut();
+            match mask {
+                None => kernels::adam_update(isa, weight, &grads.w[l], mw, vw, h),
+                Some(mask) => {
+                    kernels::adam_update_masked(isa, mask, weight, &grads.w[l], mw, vw, h)
+                }
             }
-            kernels::adam_update(
-                isa,
-                &mut layer.bias,
-                &grads.b[l],
-                &mut self.mb[l],
-                &mut self.vb[l],
-                h,
-            );
+            kernels::adam_update(isa, bias, &grads.b[l], &mut self.mb[l], &mut self.vb[l], h);
         }
-        for (l, norm) in model.norms.iter_mut().enumerate() {
+        for (l, norm) in norms.iter_mut().enumerate() {
             let Some(norm) = norm else { continue };
             let [mg, vg, mb, vb] = &mut self.mn[l];
             kernels::adam_update(isa, &mut norm.gain, &grads.norm_gain[l], mg, vg, h);

@@ -89,7 +89,7 @@ impl Backend {
                 trainer.fit(&dev_data, rng, on_epoch)?;
                 trainer.download(model)?;
                 let name = format!("gpu {format:?}").to_lowercase();
-                Ok(vec![name; model.layers.len()])
+                Ok(vec![name; model.layers().len()])
             }
         }
     }

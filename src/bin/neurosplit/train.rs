@@ -277,8 +277,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let mut out = serde_json::json!({
         "config": { "device": format!("{:?}", args.device).to_lowercase(), "clauses": d.clauses, "k": d.k, "hidden": hidden, "layernorm": args.layernorm, "seed": d.seed, "pre": pre },
         "dense": { "hidden": hidden, "nnz": model.nnz(), "test_acc": dense_acc, "formats": fit_pre,
-                   "capacity_total": metrics::feature_capacity(&model.layers[0]).iter().sum::<f64>(),
-                   "mean_cosine": metrics::mean_cosine(&model.layers[0]) },
+                   "capacity_total": metrics::feature_capacity(&model.layers()[0]).iter().sum::<f64>(),
+                   "mean_cosine": metrics::mean_cosine(&model.layers()[0]) },
     });
     let mut to_save = (
         model.clone(),
@@ -321,8 +321,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
         );
         let collisions = train.groups.as_deref().map(|clauses| {
             let (before, after) = (
-                theory::measure_layer(&model.layers[0], clauses),
-                theory::measure_layer(&wide.layers[0], clauses),
+                theory::measure_layer(&model.layers()[0], clauses),
+                theory::measure_layer(&wide.layers()[0], clauses),
             );
             println!(
                 "first layer over {} clauses: covered {} -> {}; clause collisions {} -> {} (ratio {:.4})",
@@ -384,8 +384,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
             start.elapsed().as_secs_f64()
         );
         out["fpe"] = serde_json::json!({ "strategy": strategy, "alpha": alpha, "report": report, "nnz": wide.nnz(), "test_acc": acc, "post": post, "clauses": collisions, "rewiring": rewired,
-            "capacity_total": metrics::feature_capacity(&wide.layers[0]).iter().sum::<f64>(),
-            "mean_cosine": metrics::mean_cosine(&wide.layers[0]) });
+            "capacity_total": metrics::feature_capacity(&wide.layers()[0]).iter().sum::<f64>(),
+            "mean_cosine": metrics::mean_cosine(&wide.layers()[0]) });
         let expanded_layer = report.steps.first().map(|(layer, _)| *layer);
         to_save = (
             wide,

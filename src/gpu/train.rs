@@ -304,14 +304,12 @@ impl<'g> GpuTrainer<'g> {
             self.layers.len(),
             "download: a different model"
         );
-        // The device weights keep masked entries at 0.0 (CSR does not store them; the bitmask kernels never write
-        // them), so downloading them keeps each layer's invariant.
         for (l, dev) in model.layers_mut().iter_mut().zip(&self.layers) {
             assert!(
                 l.out_dim() == dev.w.rows() && l.in_dim() == dev.w.cols(),
                 "download: a different model"
             );
-            dev.w.download(self.gpu, l.weight_mut())?;
+            l.update_weights(|w| dev.w.download(self.gpu, w))?;
             self.gpu
                 .stream()
                 .memcpy_dtoh(&dev.bias, l.bias_mut())

@@ -145,11 +145,6 @@ impl Linear {
         Ok(())
     }
 
-    /// The weights, mutably, for crate code that keeps masked weights at `0.0` itself (the optimizer).
-    pub(crate) fn weight_mut(&mut self) -> &mut [f32] {
-        &mut self.weight
-    }
-
     /// Weights, biases and mask at once, for the optimizer (which updates only live weights).
     pub(crate) fn params_mut(&mut self) -> (&mut [f32], &mut [f32], Option<&Mask>) {
         (&mut self.weight, &mut self.bias, self.mask.as_ref())

@@ -247,7 +247,7 @@ impl GpuCsr {
 
 /// A masked weight as dense values and a bitmask on the device, built by [`GpuWeight::upload`].
 ///
-/// Invariants: `words` holds `rows * wpr` words with `wpr = 2 ceil(cols / 64)` (from [`bitmask_words`]),
+/// Invariants: `words` holds `rows * wpr` words with `wpr = 2 ceil(cols / 64)` (from `bitmask_words`),
 /// `values` holds `rows * cols` values, and `rows`, `cols` fit an `i32`.
 #[derive(Debug)]
 pub struct GpuBitmask {

@@ -11,6 +11,12 @@
 //! With this layout each weight drives a SIMD axpy over the batch and each weight gradient is a dot product of
 //! two contiguous rows. [`simd`] holds the runtime-dispatched instantiations; [`gemm`] wraps `matrixmultiply`,
 //! the reference the kernels are tested against.
+//!
+//! **Files.** Bodies (safe, `#[inline(always)]`, instantiated per instruction set by [`simd`]): [`dense`] (dense
+//! row and dot products), [`sparse_rows`] (the same products over CSR rows and bitmask rows), [`adam`] (the Adam
+//! update). Public products: the dense ones here, [`csr`] and [`bitmask`] for the sparse formats, [`loss`].
+//! [`parallel`] cuts rows into pieces for rayon ([`Par`]). This module imports only [`crate::sparse`] (storage);
+//! the per-layer executor that chooses among these products is [`crate::nn::LayerExec`].
 
 pub mod adam;
 pub mod bitmask;

@@ -334,9 +334,11 @@ fn torch_names<'a>(
             (Some(b), None, None) => Some(borrowed_named(b)),
             (None, Some(b), Some(m)) => Some(masked(&b, &m)?),
             (None, None, None) => None,
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "module '{prefix}': a bias must be given as bias, or as bias_orig with bias_mask"
-            )),
+            ))
+            }
         };
         match w_view.shape().len() {
             2 => {

@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::kernels::spmm::{self, Par};
-use crate::kernels::{simd, Isa};
+use crate::kernels::{gemm, simd, Isa};
 use crate::nn::Linear;
 
 use super::csr::{gather_into, scatter_from};
@@ -121,9 +121,12 @@ impl fmt::Display for FormatChoice {
 #[derive(Clone, Debug)]
 enum Kind {
     Dense {
-        /// `W^T` (`in x out`), refreshed by each forward pass: the input gradient reads it row by row instead
-        /// of reading `W` down its columns.
+        /// `W^T` (`in x out`), refreshed by each forward pass when the input gradient runs on the crate's own
+        /// row kernel (which reads it row by row instead of reading `W` down its columns); unused (empty) when
+        /// it goes through the GEMM micro-kernel, which reads `W` with transposed strides.
         wt: Vec<f32>,
+        /// Whether `wt` holds the weights of the last forward pass.
+        wt_fresh: bool,
     },
     Bitmask {
         mask: Mask,
@@ -161,7 +164,8 @@ impl LayerExec {
         };
         let kind = match format {
             Format::Dense => Kind::Dense {
-                wt: vec![0.0; layer.out_dim * layer.in_dim],
+                wt: Vec::new(),
+                wt_fresh: false,
             },
             Format::Bitmask => {
                 let mask = mask();
@@ -218,9 +222,29 @@ impl LayerExec {
         self.refresh(layer);
         let (n, k) = self.dims;
         match &mut self.kind {
-            Kind::Dense { wt } => {
-                crate::kernels::dense::transpose(n, k, &layer.weight, wt);
+            Kind::Dense { wt, wt_fresh } => {
+                // Large products go through the GEMM micro-kernel, small ones through the row kernel; each
+                // choice is made on the whole product, so it does not depend on the thread count.
+                *wt_fresh = !gemm::pays(isa, k, n, b);
+                if *wt_fresh {
+                    wt.resize(n * k, 0.0);
+                    crate::kernels::dense::transpose(n, k, &layer.weight, wt);
+                }
                 let bounds = even(n, par);
+                if gemm::pays(isa, n, k, b) {
+                    return run(&bounds, b, y, |r0, r1, yp| {
+                        gemm::forward_rows(
+                            r1 - r0,
+                            k,
+                            b,
+                            &layer.weight[r0 * k..r1 * k],
+                            x,
+                            &layer.bias[r0..r1],
+                            relu,
+                            yp,
+                        )
+                    });
+                }
                 run(&bounds, b, y, |r0, r1, yp| {
                     simd::rows(
                         isa,
@@ -273,7 +297,11 @@ impl LayerExec {
         match &mut self.kind {
             Kind::Dense { .. } => {
                 let mask = layer.mask.as_ref();
-                if mask.is_some() || par.pieces() == 1 {
+                if gemm::pays(isa, n, b, k) {
+                    run(&even(n, par), k, dw, |r0, r1, dwp| {
+                        gemm::weight_grad_rows(r0, r1 - r0, k, b, &dy[r0 * b..r1 * b], x, mask, dwp)
+                    });
+                } else if mask.is_some() || par.pieces() == 1 {
                     simd::dots(isa, n, k, b, dy, x, mask, dw);
                 } else {
                     run(&even(n, par), k, dw, |r0, r1, dwp| {
@@ -309,7 +337,23 @@ impl LayerExec {
             "backward_input needs a forward pass on the same layer first"
         );
         match &self.kind {
-            Kind::Dense { wt } => {
+            Kind::Dense { wt, wt_fresh } => {
+                if gemm::pays(isa, k, n, b) {
+                    return run(&even(k, par), b, dx, |r0, r1, dxp| {
+                        gemm::input_grad_rows(r1 - r0, n, k, b, &layer.weight[r0..], dy, dxp)
+                    });
+                }
+                // The forward pass transposed the weights for this product unless it was called with
+                // another instruction set or batch size.
+                let fresh;
+                let wt: &[f32] = if *wt_fresh {
+                    wt
+                } else {
+                    let mut t = vec![0.0; n * k];
+                    crate::kernels::dense::transpose(n, k, &layer.weight, &mut t);
+                    fresh = t;
+                    &fresh
+                };
                 run(&even(k, par), b, dx, |r0, r1, dxp| {
                     simd::rows(
                         isa,

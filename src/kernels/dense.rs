@@ -10,8 +10,10 @@
 //! * weight gradient `dW = dY X^T` is [`dots_body`]: `dW[i, j] = dY[i, :] . X[j, :]`.
 //!
 //! The bodies are safe, `#[inline(always)]`, and instantiated per instruction set by [`super::simd`]. They work
-//! on lane arrays of [`LANES`] floats and keep one fixed order of operations per output element, so every
-//! instantiation is bit-identical to the baseline one.
+//! on lane arrays of [`LANES`] floats and keep one fixed order of operations per output element, whatever the
+//! block or thread, so results do not depend on the thread count; instruction sets differ only in whether the
+//! multiply-adds are fused ([`madd`]). Large products go through the GEMM micro-kernel instead
+//! ([`super::gemm::pays`]).
 
 use crate::sparse::Mask;
 

@@ -16,10 +16,12 @@
 //!
 //! The packed copies live in a per-thread scratch buffer that grows to the largest slab seen and is kept.
 //!
-//! Every output element is accumulated in one fixed order (terms in ascending column order, `f32::mul_add`),
-//! whatever the block, the instruction set or the thread that computes it; the weight-gradient dots use the
-//! exact order of the dense kernel ([`super::dense`]). So every path is bit-identical to the baseline one, and a
-//! sparse product equals the dense product on the same masked weights up to the sign of zero sums.
+//! Every output element is accumulated in one fixed order (terms in ascending column order, one multiply-add
+//! each, fused where the instruction set has FMA: [`super::dense::madd`]), whatever the block or the thread
+//! that computes it; the weight-gradient dots use the exact order of the dense row kernels ([`super::dense`]).
+//! So results do not depend on the thread count, instruction sets differ within the rounding bound of
+//! [`super::simd`], and on one instruction set a sparse product equals the dense row kernels' product on the
+//! same masked weights up to the sign of zero sums.
 
 use super::dense::{madd, reduce, LANES};
 

@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::Par;
 use neurosplit::kernels::{dense, gemm, simd, Isa};
 use neurosplit::nn::Linear;
-use neurosplit::sparse::{Format, FormatChoice, LayerExec};
+use neurosplit::nn::{FormatChoice, LayerExec};
+use neurosplit::sparse::Format;
 
 const B: usize = 500;
 
@@ -33,7 +34,7 @@ fn layers(c: &mut Criterion) {
     let isa = Isa::best();
     for (d, h) in [(512, 512), (784, 1024), (2048, 2048)] {
         let (n, k) = (h, d);
-        let l = Linear::from_parts(n, k, data(n * k, 17), vec![0.01; n], None);
+        let l = Linear::from_parts(n, k, data(n * k, 17), vec![0.01; n], None).unwrap();
         let x = data(k * B, 13);
         let dy = data(n * B, 11);
         let (mut y, mut dx, mut dw) = (vec![0f32; n * B], vec![0f32; k * B], vec![0f32; n * k]);
@@ -56,8 +57,8 @@ fn layers(c: &mut Criterion) {
                 if threads == 1 {
                     g.bench_function("sgemm", |bch| {
                         bch.iter(|| match op {
-                            "fwd" => gemm::fwd_ref(n, k, B, &l.weight, &x, &mut y),
-                            "dx" => gemm::dx_ref(n, k, B, &l.weight, &dy, &mut dx),
+                            "fwd" => gemm::fwd_ref(n, k, B, l.weight(), &x, &mut y),
+                            "dx" => gemm::dx_ref(n, k, B, l.weight(), &dy, &mut dx),
                             _ => gemm::dw_ref(n, k, B, &dy, &x, &mut dw),
                         })
                     });

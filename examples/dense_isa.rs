@@ -23,10 +23,11 @@
 
 use std::time::Instant;
 
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::Par;
 use neurosplit::kernels::{self, gemm, simd, Isa};
 use neurosplit::nn::Linear;
-use neurosplit::sparse::{Format, FormatChoice, LayerExec};
+use neurosplit::nn::{FormatChoice, LayerExec};
+use neurosplit::sparse::Format;
 
 /// CPU time of the calling thread so far, in seconds (Linux schedstat; 0 elsewhere).
 fn thread_cpu() -> f64 {
@@ -82,7 +83,7 @@ fn layers() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (d, h) in [(512, 512), (784, 1024), (2048, 2048)] {
         let (n, k) = (h, d);
-        let l = Linear::from_parts(n, k, data(n * k, 17), vec![0.01; n], None);
+        let l = Linear::from_parts(n, k, data(n * k, 17), vec![0.01; n], None).unwrap();
         let x = data(k * b, 13);
         let dy = data(n * b, 11);
         let (mut y, mut dx, mut dw) = (vec![0f32; n * b], vec![0f32; k * b], vec![0f32; n * k]);
@@ -92,14 +93,25 @@ fn layers() {
         let flops = 2.0 * (n * k * b) as f64;
         for op in ["forward", "dX", "dW"] {
             let sgemm = timed(|| match op {
-                "forward" => gemm::fwd_ref(n, k, b, &l.weight, &x, &mut y),
-                "dX" => gemm::dx_ref(n, k, b, &l.weight, &dy, &mut dx),
+                "forward" => gemm::fwd_ref(n, k, b, l.weight(), &x, &mut y),
+                "dX" => gemm::dx_ref(n, k, b, l.weight(), &dy, &mut dx),
                 _ => gemm::dw_ref(n, k, b, &dy, &x, &mut dw),
             });
             let rows = timed(|| match op {
                 "forward" => {
-                    kernels::dense::transpose(n, k, &l.weight, &mut wt);
-                    simd::rows(isa, n, k, b, &l.weight, k, &x, Some(&l.bias), true, &mut y)
+                    kernels::dense::transpose(n, k, l.weight(), &mut wt);
+                    simd::rows(
+                        isa,
+                        n,
+                        k,
+                        b,
+                        l.weight(),
+                        k,
+                        &x,
+                        Some(l.bias()),
+                        true,
+                        &mut y,
+                    )
                 }
                 "dX" => simd::rows(isa, k, n, b, &wt, n, &dy, None, false, &mut dx),
                 _ => simd::dots(isa, n, k, b, &dy, &x, None, &mut dw),

@@ -67,6 +67,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod expand;
 pub mod experiment;

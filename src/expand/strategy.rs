@@ -98,12 +98,7 @@ pub fn partition(
     groups: Option<&[Vec<usize>]>,
     rng: &mut Rng,
 ) -> Result<Vec<Vec<usize>>> {
-    if alpha < 2 {
-        return Err(Error::invalid(
-            "alpha",
-            format!("{alpha} is too small: FPE splits each neuron into alpha >= 2"),
-        ));
-    }
+    super::Alpha::new(alpha)?;
     if support.len() < alpha {
         return Err(Error::invalid(
             "alpha",

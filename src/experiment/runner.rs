@@ -32,8 +32,6 @@ use crate::error::{Error, Result};
 use crate::experiment::spec::{DatasetSpec, Spec};
 pub use crate::experiment::trial::ModelRecord;
 use crate::experiment::trial::{self, Streams, TrialConfig};
-use crate::kernels::spmm::Par;
-use crate::sparse::{Format, FormatChoice};
 
 /// One point of the grid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,15 +201,11 @@ pub fn trial_config(spec: &Spec, cell: &Cell, device: Device) -> TrialConfig {
         post: spec.train_config(post_epochs),
         dense_baseline: true,
         expansions,
-        assignments: Vec::new(),
-        clusters: None,
         rewiring: spec.extras.rewiring,
         metrics: spec.extras.metrics.clone(),
         curve_every: spec.train.curve_every,
         device,
-        gpu_format: Format::Csr,
-        formats: FormatChoice::Auto,
-        par: Par::Seq,
+        ..TrialConfig::default()
     }
 }
 
@@ -248,10 +242,7 @@ pub fn run_trial_on(
         }
         _ => return Err(Error::invalid("dataset", "no data for this cell")),
     };
-    let streams = Streams {
-        seed: trial::cell_seed(spec.seed, &cell.key()),
-        trial: trial as u64,
-    };
+    let streams = Streams::for_model(spec.seed, &cell.key(), trial);
     let out = trial::run(
         &trial_config(spec, cell, device),
         train,

@@ -84,12 +84,12 @@ pub struct TrialConfig {
     pub curve_every: usize,
     /// Where to train.
     pub device: Device,
-    /// On a GPU: the storage of masked weights (csr or bitmask).
-    pub gpu_format: Format,
+    /// On a GPU: the storage of masked weights, csr (default) or bitmask; an error on the CPU.
+    pub gpu_format: Option<Format>,
     /// On the CPU: the layers' storage.
     pub formats: FormatChoice,
-    /// On the CPU: parallelism inside a step (changes no bit).
-    pub par: Par,
+    /// On the CPU: threads of the kernels inside a step, at least 1 (changes no bit).
+    pub threads: usize,
 }
 
 impl Default for TrialConfig {
@@ -107,9 +107,9 @@ impl Default for TrialConfig {
             metrics: Vec::new(),
             curve_every: 0,
             device: Device::Cpu,
-            gpu_format: Format::Csr,
+            gpu_format: None,
             formats: FormatChoice::Auto,
-            par: Par::Seq,
+            threads: 1,
         }
     }
 }
@@ -177,11 +177,31 @@ impl TrialConfig {
             }
             self.rewire_config(r, 1).validate()?;
         }
+        if self.threads == 0 {
+            return Err(Error::invalid("threads", "must be at least 1"));
+        }
+        if self.gpu_format.is_some() && self.device == Device::Cpu {
+            return Err(Error::invalid(
+                "gpu format",
+                "it applies to a GPU (--device cuda) only",
+            ));
+        }
         self.device.check(
             self.uses_layernorm(),
             self.rewiring.is_some(),
-            self.gpu_format,
+            self.gpu_format(),
         )
+    }
+
+    fn gpu_format(&self) -> Format {
+        self.gpu_format.unwrap_or(Format::Csr)
+    }
+
+    fn par(&self) -> Par {
+        match self.threads {
+            0 | 1 => Par::Seq,
+            n => Par::Rayon(n),
+        }
     }
 
     fn rewire_config(&self, r: &Rewiring, steps_per_epoch: usize) -> RewireConfig {
@@ -211,6 +231,15 @@ pub struct Streams {
 }
 
 impl Streams {
+    /// The streams of trial `trial` of the model configuration `key` ([`model_key`]) under the experiment
+    /// seed `seed`: its base seed is [`cell_seed`].
+    pub fn for_model(seed: u64, key: &str, trial: usize) -> Streams {
+        Streams {
+            seed: cell_seed(seed, key),
+            trial: trial as u64,
+        }
+    }
+
     fn get(&self, path: &[u64]) -> rng::Rng {
         let full: Vec<u64> = std::iter::once(self.trial)
             .chain(path.iter().copied())
@@ -416,7 +445,7 @@ pub fn run(
             &mut rng::stream(streams.seed, &[u64::MAX]),
         )?;
     }
-    let backend = Backend::open(cfg.device, cfg.formats, cfg.par, cfg.gpu_format)?;
+    let backend = Backend::open(cfg.device, cfg.formats, cfg.par(), cfg.gpu_format())?;
     on_event(Event::Start {
         model: &dense,
         device: backend.describe(),
@@ -608,7 +637,22 @@ fn show_formats(formats: &[String]) -> String {
     layers.join(", ")
 }
 
-impl Log<'_> {
+impl<'a> Log<'a> {
+    /// A log of a trial of `cfg` on `train` / `test`, from now.
+    pub fn new(
+        cfg: &'a TrialConfig,
+        train: &'a Dataset,
+        test: &'a Dataset,
+        log_every: usize,
+    ) -> Self {
+        Log {
+            cfg,
+            data: (train, test),
+            log_every,
+            start: Instant::now(),
+        }
+    }
+
     /// The lines that describe `event`.
     pub fn event(&self, event: &Event<'_>) -> Vec<String> {
         let (train, test) = self.data;
@@ -726,5 +770,69 @@ impl Log<'_> {
             r.seconds
         ));
         lines
+    }
+}
+
+impl TrialOutcome {
+    /// The trial as JSON: `dense` (the pre-trained model) and, with an expansion, `fpe` (the first FPE model):
+    /// widths, live weights, accuracies, layer formats, the expansion's accounting, the rewiring, and the first
+    /// layer's total feature capacity and mean cosine similarity.
+    pub fn summary(&self, cfg: &TrialConfig) -> serde_json::Value {
+        let layer0 = |m: &Mlp| {
+            let capacity: f64 = crate::metrics::feature_capacity(&m.layers[0]).iter().sum();
+            (capacity, crate::metrics::mean_cosine(&m.layers[0]))
+        };
+        let (cap, cos) = layer0(&self.dense);
+        let mut json = serde_json::json!({
+            "config": { "device": cfg.device, "hidden": cfg.hidden, "layernorm": cfg.uses_layernorm(),
+                        "pre": cfg.pre, "post": cfg.post, "rewiring": cfg.rewiring },
+            "dense": { "hidden": cfg.hidden, "nnz": self.dense.nnz(), "test_acc": self.pre_test_acc,
+                       "formats": self.pre_phase.formats, "capacity_total": cap, "mean_cosine": cos },
+        });
+        if let Some(post) = self.posts.iter().find(|p| p.expansion.is_some()) {
+            let (r, (cap, cos)) = (&post.record, layer0(&post.model));
+            let moved: usize = post.rewiring.iter().map(|u| u.moved).sum();
+            json["fpe"] = serde_json::json!({
+                "strategy": r.model, "alpha": r.alpha, "report": post.expansion, "nnz": r.nnz,
+                "test_acc": r.test_acc, "test_acc_at_split": r.test_acc_at_split, "train_acc": r.train_acc,
+                "formats": post.phase.formats, "rewiring": { "updates": post.rewiring.len(), "moved": moved },
+                "capacity_total": cap, "mean_cosine": cos,
+            });
+        }
+        json
+    }
+
+    /// The trial's final model — the first FPE model, else the dense one — and its metadata for
+    /// [`crate::io::save`]: the experiment `seed`, the data's feature `groups`, and the model's strategy, alpha
+    /// and expanded layer.
+    pub fn final_model(
+        &self,
+        cfg: &TrialConfig,
+        seed: u64,
+        groups: Option<Vec<Vec<usize>>>,
+    ) -> (&Mlp, crate::io::ModelMeta) {
+        let meta = crate::io::ModelMeta {
+            seed: Some(seed),
+            groups,
+            ..crate::io::ModelMeta::default()
+        };
+        let fpe = self.posts.iter().find(|p| p.expansion.is_some());
+        match (fpe, cfg.expansions.first()) {
+            (Some(post), Some(&(alpha, strategy))) => {
+                let expanded_layer = post
+                    .expansion
+                    .as_ref()
+                    .and_then(|e| e.steps.first())
+                    .map(|s| s.0);
+                let meta = crate::io::ModelMeta {
+                    strategy: Some(strategy.to_string()),
+                    alpha: Some(alpha.get()),
+                    expanded_layer,
+                    ..meta
+                };
+                (&post.model, meta)
+            }
+            _ => (&self.dense, meta),
+        }
     }
 }

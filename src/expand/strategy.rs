@@ -18,9 +18,10 @@ use rand::seq::SliceRandom;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
-/// A split strategy.
+/// A split strategy. Serialized as its [`name`](Strategy::name); deserialized through [`FromStr`], so an unknown
+/// name is an error that lists the known ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum Strategy {
     /// Balanced random partition: shuffle the support, deal round-robin; child sizes differ by at most one.
     Random,
@@ -62,6 +63,19 @@ impl Strategy {
 impl fmt::Display for Strategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl TryFrom<String> for Strategy {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Strategy> for &'static str {
+    fn from(s: Strategy) -> &'static str {
+        s.name()
     }
 }
 

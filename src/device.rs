@@ -178,6 +178,7 @@ impl Backend {
     /// a `rewirer` (CPU only), its mask updates after every step. After each epoch `e` (from 1) calls
     /// `on_epoch(e, mean_loss, snapshot)`, where `snapshot` is the model as trained so far when `e` is a
     /// multiple of `snapshot_every` (0 = never), else `None` (on a GPU a snapshot costs a download).
+    #[allow(clippy::too_many_arguments)] // one phase's inputs, each its own concern; none has a default
     pub fn train(
         &self,
         model: &mut Mlp,

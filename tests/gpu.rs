@@ -9,11 +9,11 @@
 use std::io::Write;
 
 use cudarc::driver::CudaSlice;
-use neurosplit::data::{Dataset, Dnf, Task};
+use neurosplit::data::{Dnf, Task};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
 use neurosplit::gpu::{self, AdamHyper, Format, Gpu, GpuDataset, GpuTrainer, GpuWeight};
 use neurosplit::kernels::{self, loss, norm, Isa};
-use neurosplit::nn::{accuracy, Adam, Linear, Mlp, Regularizer, TrainConfig, Trainer};
+use neurosplit::nn::{Adam, Linear, Mlp, Regularizer, TrainConfig};
 use neurosplit::rng::stream;
 use neurosplit::sparse::Mask;
 use neurosplit::Error;

@@ -396,7 +396,7 @@ pub fn markdown(
         s.push_str("\n## Figures\n");
         for fig in figs {
             s.push('\n');
-            s.push_str(&fig);
+            s.push_str(fig);
             s.push('\n');
         }
     }

@@ -43,7 +43,7 @@ pub struct TrainArgs {
     /// with more than one hidden layer, as `reproduce` does for depth > 2).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     layernorm: Option<bool>,
-    /// After the expansion, rewire the masks every T post-split epochs (unmask a fraction of masked weights at
+    /// After the expansion, rewire the masks every EPOCHS post-split epochs (unmask a fraction of masked weights at
     /// random, prune as many smallest-magnitude live ones), as a spec's `extras.rewiring.every`.
     #[arg(long, value_name = "EPOCHS", requires = "alpha")]
     rewire_every: Option<usize>,

@@ -185,6 +185,18 @@ pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(D
     }
 }
 
+/// The fingerprint of `spec`'s results when trained on `device`: [`Spec::fingerprint`] on the CPU, a different
+/// one on a GPU (whose results differ from the CPU's by float rounding), so that a results file is only resumed
+/// on the kind of device that wrote it.
+pub fn fingerprint(spec: &Spec, device: Device) -> u64 {
+    match device {
+        Device::Cpu => spec.fingerprint(),
+        Device::Cuda(_) => {
+            crate::rng::fnv1a(format!("{:016x} cuda", spec.fingerprint()).as_bytes())
+        }
+    }
+}
+
 /// The trial pipeline's configuration of `cell` (on `device`).
 pub fn trial_config(spec: &Spec, cell: &Cell, device: Device) -> TrialConfig {
     let post_epochs = spec.post_epochs(cell.pre_epochs);
@@ -252,7 +264,7 @@ pub fn run_trial_on(
     )?;
     Ok(TrialRecord {
         spec: spec.name.clone(),
-        fingerprint: format!("{:016x}", spec.fingerprint()),
+        fingerprint: format!("{:016x}", fingerprint(spec, device)),
         cell: cell.key(),
         trial,
         seed: streams.record_seed(),
@@ -408,7 +420,7 @@ pub fn run(
         trial_config(spec, &cell, opts.device).validate()?;
     }
     let start = Instant::now();
-    let fp = format!("{:016x}", spec.fingerprint());
+    let fp = format!("{:016x}", fingerprint(spec, opts.device));
     if let Some(dir) = opts.results.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }

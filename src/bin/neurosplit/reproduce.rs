@@ -299,7 +299,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
         return Ok(());
     }
     spec.check_available()?;
-    let fp = spec.fingerprint();
+    let fp = runner::fingerprint(&spec, args.device);
     let out = args
         .out
         .clone()

@@ -15,10 +15,11 @@ use std::str::FromStr;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::expand::Rewirer;
-use crate::kernels::spmm::Par;
+use crate::kernels::Par;
+use crate::nn::FormatChoice;
 use crate::nn::{Mlp, TrainConfig, Trainer};
 use crate::rng::Rng;
-use crate::sparse::{Format, FormatChoice};
+use crate::sparse::Format;
 
 /// A device to train on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -115,7 +116,7 @@ pub enum Backend {
     },
     /// An NVIDIA GPU and the storage of masked weights on it.
     #[cfg(feature = "cuda")]
-    Cuda(crate::gpu::Gpu, crate::gpu::Format),
+    Cuda(crate::gpu::Gpu, Format),
 }
 
 /// What one training phase did.
@@ -142,9 +143,8 @@ impl Backend {
             #[cfg(feature = "cuda")]
             Device::Cuda(n) => {
                 let format = match gpu_format {
-                    Format::Csr => crate::gpu::Format::Csr,
-                    Format::Bitmask => crate::gpu::Format::Bitmask,
                     Format::Dense => return Err(Error::invalid("gpu format", "use csr or bitmask")),
+                    f => f,
                 };
                 let gpu = crate::gpu::Gpu::new(n)?;
                 gpu.load_all_modules()?;
@@ -189,7 +189,7 @@ impl Backend {
         snapshot_every: usize,
         mut on_epoch: impl FnMut(usize, f32, Option<&Mlp>),
     ) -> Result<PhaseReport> {
-        let wants = |e: usize| snapshot_every > 0 && e % snapshot_every == 0;
+        let wants = |e: usize| snapshot_every > 0 && e.is_multiple_of(snapshot_every);
         let mut report = PhaseReport::default();
         match self {
             Backend::Cpu { formats, par } => {

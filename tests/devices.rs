@@ -8,10 +8,11 @@
 use neurosplit::data::{Dataset, Dnf, Task};
 use neurosplit::device::{Backend, Device};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::Par;
+use neurosplit::nn::FormatChoice;
 use neurosplit::nn::{accuracy, Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
-use neurosplit::sparse::{Format, FormatChoice};
+use neurosplit::sparse::Format;
 use neurosplit::test_device;
 
 fn report(msg: &str) {
@@ -108,10 +109,10 @@ fn case_study_training_matches_the_cpu_engine(device: Device) {
             2e-2,
         );
         assert_eq!(wide.nnz(), budget);
-        for l in &wide.layers {
-            if let Some(m) = &l.mask {
+        for l in wide.layers() {
+            if let Some(m) = &l.mask() {
                 assert!(l
-                    .weight
+                    .weight()
                     .iter()
                     .enumerate()
                     .all(|(i, w)| m.get_flat(i) || w.to_bits() == 0));
@@ -163,8 +164,8 @@ fn multiclass_training_matches_cpu(device: Device) {
     assert_close("multiclass epoch losses", &got, &want, 1e-2);
     assert_close(
         "multiclass weights",
-        &gm.layers[1].weight,
-        &cpu.layers[1].weight,
+        gm.layers()[1].weight(),
+        cpu.layers()[1].weight(),
         1e-2,
     );
 }

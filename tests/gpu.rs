@@ -11,11 +11,11 @@ use std::io::Write;
 use cudarc::driver::CudaSlice;
 use neurosplit::data::{Dnf, Task};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::gpu::{self, AdamHyper, Format, Gpu, GpuDataset, GpuTrainer, GpuWeight};
-use neurosplit::kernels::{self, loss, norm, Isa};
-use neurosplit::nn::{Adam, Linear, Mlp, Regularizer, TrainConfig};
+use neurosplit::gpu::{self, AdamHyper, Gpu, GpuDataset, GpuTrainer, GpuWeight};
+use neurosplit::kernels::{self, loss, Isa};
+use neurosplit::nn::{Adam, LayerNorm, Linear, Mlp, Regularizer, TrainConfig};
 use neurosplit::rng::stream;
-use neurosplit::sparse::Mask;
+use neurosplit::sparse::{Format, Mask};
 use neurosplit::Error;
 
 /// Relative tolerance of one kernel against its CPU twin (f32, different summation order).
@@ -260,11 +260,11 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
     let g = gpu_or_skip!("adam_with_penalty_matches_cpu_and_never_touches_masked_weights");
     let (n, k) = (9, 70);
     let m = mask(n, k, 1);
-    let layer = Linear::from_parts(n, k, data(n * k, 1.0), data(n, 2.0), Some(m.clone()));
+    let layer = Linear::from_parts(n, k, data(n * k, 1.0), data(n, 2.0), Some(m.clone())).unwrap();
     let model = Mlp::from_layers(
         vec![
             layer,
-            Linear::from_parts(1, n, data(n, 3.0), vec![0.1], None),
+            Linear::from_parts(1, n, data(n, 3.0), vec![0.1], None).unwrap(),
         ],
         Task::Binary,
     )
@@ -277,8 +277,9 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
     for format in [Format::Csr, Format::Bitmask] {
         let mut cpu = model.clone();
         let mut adam = Adam::new(&cpu, lr);
-        let mut w = GpuWeight::upload(&g, format, n, k, &model.layers[0].weight, Some(&m)).unwrap();
-        let mut bias = up(&g, &model.layers[0].bias);
+        let mut w =
+            GpuWeight::upload(&g, format, n, k, model.layers()[0].weight(), Some(&m)).unwrap();
+        let mut bias = up(&g, model.layers()[0].bias());
         let s = w.stored();
         let (mut mw, mut vw) = (up(&g, &vec![0f32; s]), up(&g, &vec![0f32; s]));
         let (mut mb, mut vb) = (up(&g, &vec![0f32; n]), up(&g, &vec![0f32; n]));
@@ -289,7 +290,7 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
             grads.b[0] = data(n, t as f32 * 20.0);
             // The GPU gets the raw data gradient in its stored layout; the penalty is fused into the update.
             let gw = match &w {
-                GpuWeight::Csr(c) => up(&g, &c.pattern.gather(&grads.w[0])),
+                GpuWeight::Csr(c) => up(&g, &c.pattern().gather(&grads.w[0])),
                 GpuWeight::Bitmask(_) => up(&g, &grads.w[0]),
             };
             let gb = up(&g, &grads.b[0]);
@@ -320,13 +321,13 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
         assert_close(
             &format!("Adam weights {format:?}"),
             &got,
-            &cpu.layers[0].weight,
+            cpu.layers()[0].weight(),
             1e-5,
         );
         assert_close(
             &format!("Adam biases {format:?}"),
             &down(&g, &bias),
-            &cpu.layers[0].bias,
+            cpu.layers()[0].bias(),
             1e-5,
         );
         for (i, v) in got.iter().enumerate() {
@@ -346,12 +347,18 @@ fn layer_norm_matches_cpu() {
             data(n * b, 4.0),
         );
         let eps = 1e-5;
-        let (mut y, mut mean, mut rstd) = (vec![0.0; n * b], vec![0.0; b], vec![0.0; b]);
-        norm::layer_norm_forward(n, b, eps, &x, &gamma, &beta, &mut y, &mut mean, &mut rstd);
-        let (mut dx, mut dg, mut db) = (vec![0.0; n * b], vec![0.0; n], vec![0.0; n]);
-        norm::layer_norm_backward(
-            n, b, &dy, &x, &gamma, &mean, &rstd, &mut dx, &mut dg, &mut db,
-        );
+        // The oracle is the LayerNorm training uses.
+        let cpu = LayerNorm {
+            width: n,
+            gain: gamma.clone(),
+            bias: beta.clone(),
+            eps,
+        };
+        let mut scratch = cpu.scratch(b);
+        let mut y = x.clone();
+        cpu.forward(&mut y, b, false, &mut scratch);
+        let (mut dx, mut dg, mut db) = (dy.clone(), vec![0.0; n], vec![0.0; n]);
+        cpu.backward(&mut dx, b, &mut scratch, &mut dg, &mut db);
 
         let (xd, gd, bd, dyd) = (up(&g, &x), up(&g, &gamma), up(&g, &beta), up(&g, &dy));
         let (mut yd, mut md, mut rd) = (
@@ -410,7 +417,7 @@ fn trainer_gradients_match_cpu_backward() {
         let data = GpuDataset::upload(&g, &train).unwrap();
         let mut t = GpuTrainer::new(&g, &model, cfg, format).unwrap();
         t.epoch(&data, &mut stream(1, &[4])).unwrap();
-        for l in 0..model.layers.len() {
+        for l in 0..model.layers().len() {
             let (gw, gb) = t.gradients(l).unwrap();
             assert_close(&format!("trainer dW{l} {format:?}"), &gw, &grads.w[l], 1e-4);
             assert_close(&format!("trainer db{l} {format:?}"), &gb, &grads.b[l], 1e-4);

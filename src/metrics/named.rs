@@ -51,7 +51,7 @@ impl Metric {
     /// * cosine similarity: `cosine-similarity` = the mean signed cosine similarity over all pairs of the
     ///   layer's neurons, and `cosine-similarity-abs` = the mean of `|cos|` over the same pairs.
     pub fn compute(self, model: &Mlp, groups: Option<&[Vec<usize>]>) -> Result<MetricValues> {
-        let layer = &model.layers[0];
+        let layer = &model.layers()[0];
         let name = self.name().to_string();
         match self {
             Metric::FeatureCapacity => {

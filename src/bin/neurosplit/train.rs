@@ -9,7 +9,8 @@ use neurosplit::device::Device;
 use neurosplit::expand::{Alpha, Assignment, Decay, Strategy};
 use neurosplit::experiment::trial::{self, Event, Log, Rewiring, Streams, TrialConfig};
 use neurosplit::experiment::with_threads;
-use neurosplit::sparse::{Format, FormatChoice};
+use neurosplit::nn::FormatChoice;
+use neurosplit::sparse::Format;
 use neurosplit::Result;
 
 use crate::{write_json, DataArgs};

@@ -64,7 +64,7 @@ impl<'a> Log<'a> {
                 epoch,
                 loss,
                 of,
-            } if self.log_every > 0 && (epoch % self.log_every == 0 || epoch == of) => {
+            } if self.log_every > 0 && (epoch.is_multiple_of(self.log_every) || epoch == of) => {
                 let name = if phase == Phase::Pre { "dense" } else { "fpe" };
                 vec![format!("  [{name}] epoch {epoch:>5}/{of}  loss {loss:.4}")]
             }
@@ -109,8 +109,8 @@ impl<'a> Log<'a> {
                 ));
                 if let Some(c) = train.groups.as_deref() {
                     let (b, a) = (
-                        crate::theory::measure_layer(&dense.layers[0], c),
-                        crate::theory::measure_layer(&wide.layers[0], c),
+                        crate::theory::measure_layer(&dense.layers()[0], c),
+                        crate::theory::measure_layer(&wide.layers()[0], c),
                     );
                     lines.push(format!(
                         "first layer over {} clauses: covered {} -> {}; clause collisions {} -> {} (ratio {:.4})",
@@ -172,8 +172,10 @@ impl TrialOutcome {
     /// layer's total feature capacity and mean cosine similarity.
     pub fn summary(&self, cfg: &TrialConfig) -> serde_json::Value {
         let layer0 = |m: &Mlp| {
-            let capacity: f64 = crate::metrics::feature_capacity(&m.layers[0]).iter().sum();
-            (capacity, crate::metrics::mean_cosine(&m.layers[0]))
+            let capacity: f64 = crate::metrics::feature_capacity(&m.layers()[0])
+                .iter()
+                .sum();
+            (capacity, crate::metrics::mean_cosine(&m.layers()[0]))
         };
         let (cap, cos) = layer0(&self.dense);
         let mut json = serde_json::json!({

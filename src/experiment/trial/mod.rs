@@ -32,11 +32,12 @@ use crate::expand::{
     expand_alternating, Alpha, Assignment, Decay, DeepInputs, DeepReport, RewireConfig,
     RewireReport, Rewirer, Strategy,
 };
-use crate::kernels::spmm::Par;
+use crate::kernels::Par;
 use crate::metrics::Metric;
+use crate::nn::FormatChoice;
 use crate::nn::{accuracy, Mlp, TrainConfig};
 use crate::rng::{self, fnv1a, purpose};
-use crate::sparse::{Format, FormatChoice};
+use crate::sparse::Format;
 
 mod log;
 
@@ -597,7 +598,7 @@ fn post_train(
     let record = ModelRecord {
         model: expansion.map_or("dense".to_string(), |(_, s)| s.name().to_string()),
         alpha: expansion.map(|(a, _)| a.get()),
-        hidden: model.layers[0].out_dim,
+        hidden: model.layers()[0].out_dim(),
         nnz: model.nnz(),
         test_acc_at_split,
         test_acc: accuracy(&model, test),

@@ -214,7 +214,8 @@ impl Backend {
                 }
                 let dev_data = GpuDataset::upload(gpu, data)?;
                 let mut trainer = GpuTrainer::new(gpu, model, cfg, *format)?;
-                report.formats = vec![format!("gpu {format:?}").to_lowercase(); model.layers.len()];
+                report.formats =
+                    vec![format!("gpu {format:?}").to_lowercase(); model.layers().len()];
                 for e in 1..=cfg.epochs {
                     let loss = trainer.epoch(&dev_data, shuffle)?;
                     report.losses.push((e, loss));

@@ -166,6 +166,20 @@ pub fn save_as(
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
+/// Checks, before any work, that [`save`] can create `path`: its folder must exist.
+pub fn check_save_path(path: impl AsRef<Path>) -> Result<()> {
+    match path.as_ref().parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(Error::invalid(
+            "save",
+            format!(
+                "directory {} does not exist: create it first",
+                dir.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Reads a model file.
 pub fn load(path: impl AsRef<Path>) -> Result<(Mlp, ModelMeta)> {
     load_with(path, &NameMap::default())

@@ -9,6 +9,7 @@
 
 pub mod estimate;
 pub mod figures;
+pub mod finetune;
 pub mod report;
 pub mod runner;
 pub mod spec;

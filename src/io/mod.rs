@@ -74,7 +74,7 @@ mod model_file;
 mod torch;
 
 pub use model_file::{
-    check_save_path, from_bytes, from_bytes_with, load, load_with, save, save_as, to_bytes, to_bytes_as,
-    ModelMeta, FORMAT, FORMAT_PT,
+    check_save_path, from_bytes, from_bytes_with, load, load_with, save, save_as, to_bytes,
+    to_bytes_as, ModelMeta, FORMAT, FORMAT_PT,
 };
 pub use torch::{Layout, NameMap};

@@ -11,6 +11,7 @@ use neurosplit::nn::{Regularizer, TrainConfig};
 use neurosplit::{Error, Result};
 
 mod expand;
+mod finetune;
 mod inspect;
 mod merge;
 mod reproduce;
@@ -18,6 +19,7 @@ mod theory;
 mod train;
 
 use expand::ExpandArgs;
+use finetune::FinetuneArgs;
 use inspect::InspectArgs;
 use merge::MergeArgs;
 use reproduce::ReproduceArgs;
@@ -53,6 +55,13 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Expand a saved model with FPE (same non-zero budget, alpha times the neurons) and save the result.
     Expand(ExpandArgs),
+    /// FPE on your own trained model and data: load (PyTorch state dicts too), optionally expand, retrain at the
+    /// same non-zero budget, evaluate, write the model and a report.
+    #[command(
+        after_help = "Examples:\n  neurosplit finetune net.safetensors --data data.npz --alpha 2 --epochs 20 -o wide.safetensors\n  \
+        neurosplit finetune net.safetensors --data data.npz --alpha 2 --epochs 20 --torch -o wide_pt.safetensors"
+    )]
+    Finetune(Box<FinetuneArgs>),
     /// Write a saved model's interference metrics (JSON) and its Fig. 2 pictures (W and Gram heatmaps).
     Inspect(InspectArgs),
     /// Coverage and collisions of a random FPE layer (Sec. 2.5): exact, approximate, Monte Carlo.
@@ -133,6 +142,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => merge::merge(args),
         Command::Train(args) => train::train(*args),
         Command::Expand(args) => expand::expand(args),
+        Command::Finetune(args) => finetune::finetune(*args),
         Command::Inspect(args) => inspect::inspect(args),
         Command::Theory(args) => theory::theory(args),
     };

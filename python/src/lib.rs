@@ -254,6 +254,103 @@ fn dataset(x: &PyReadonlyArray2<'_, f32>, y: &Bound<'_, PyAny>, task: Task, what
     Dataset::new(x, y, d, task).map_err(err)
 }
 
+/// Fine-tune a model on ``(x, y)`` with the Rust engine (the GIL is released while it trains): optionally expand
+/// it with FPE (``alpha``, ``strategy``), retrain for ``epochs`` at the same non-zero budget, evaluate on
+/// ``(x_test, y_test)`` (default: the training data). ``model`` is a list of ``(weight, bias[, mask])`` tuples
+/// or the path of a model file. Returns ``(layers, report)``; the same settings give the same model as
+/// ``neurosplit finetune`` with ``--seed``.
+#[pyfunction]
+#[pyo3(signature = (model, x, y, x_test = None, y_test = None, alpha = None, strategy = "random", groups = None,
+    epochs = 10, batch_size = 128, lr = 1e-3, l1 = 0.0, l2 = 0.0, seed = 0, rewire_every = None,
+    rewire_fraction = 0.1))]
+#[allow(clippy::too_many_arguments)]
+fn finetune<'py>(
+    py: Python<'py>,
+    model: &Bound<'py, PyAny>,
+    x: PyReadonlyArray2<'py, f32>,
+    y: &Bound<'py, PyAny>,
+    x_test: Option<PyReadonlyArray2<'py, f32>>,
+    y_test: Option<&Bound<'py, PyAny>>,
+    alpha: Option<usize>,
+    strategy: &str,
+    groups: Option<Vec<Vec<usize>>>,
+    epochs: usize,
+    batch_size: usize,
+    lr: f32,
+    l1: f32,
+    l2: f32,
+    seed: u64,
+    rewire_every: Option<usize>,
+    rewire_fraction: f64,
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
+    use neurosplit::experiment::trial::{Rewiring, TrialConfig};
+    let mlp = match model.extract::<std::path::PathBuf>() {
+        Ok(path) => neurosplit::io::load(&path).map_err(err)?.0,
+        Err(_) => model_from_layers(model)?,
+    };
+    let task = mlp.task();
+    let mut train = dataset(&x, y, task, "training data")?;
+    train.groups = groups;
+    let test = match (x_test, y_test) {
+        (Some(xt), Some(yt)) => dataset(&xt, yt, task, "test data")?,
+        (None, None) => train.clone(),
+        _ => return Err(invalid("test data", "give both x_test and y_test, or neither")),
+    };
+    if train.d != mlp.input_dim() {
+        return Err(invalid(
+            "data",
+            format!("the model takes {} inputs but x has {} features", mlp.input_dim(), train.d),
+        ));
+    }
+    let strategy: Strategy = strategy.parse().map_err(err)?;
+    let expansions = match alpha {
+        Some(a) => vec![(neurosplit::expand::Alpha::new(a).map_err(err)?, strategy)],
+        None => Vec::new(),
+    };
+    let cfg = TrialConfig {
+        post: neurosplit::nn::TrainConfig {
+            epochs,
+            batch_size,
+            lr,
+            reg: neurosplit::nn::Regularizer { l1_first: l1, l2 },
+        },
+        expansions,
+        rewiring: rewire_every.map(|every| Rewiring {
+            every,
+            fraction: rewire_fraction,
+            decay: neurosplit::expand::Decay::Constant,
+        }),
+        metrics: neurosplit::metrics::Metric::ALL.to_vec(),
+        ..TrialConfig::default()
+    };
+    let splits = neurosplit::data::Splits { train, val: None, test };
+    let (out, report) = py
+        .detach(|| neurosplit::experiment::finetune::finetune(&mlp, &splits, &cfg, seed, None, &|_| {}))
+        .map_err(err)?;
+    Ok((layers_to_py(py, &out)?, to_py(py, &report)?))
+}
+
+/// Train a dense model of widths ``dims`` (``[inputs, hidden..., outputs]``) from scratch on ``(x, y)``, then
+/// fine-tune it as :func:`finetune` does (``**kwargs`` are its settings). Returns ``(layers, report)``.
+#[pyfunction]
+#[pyo3(signature = (dims, x, y, init_seed = 0, **kwargs))]
+fn train<'py>(
+    py: Python<'py>,
+    dims: Vec<usize>,
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    init_seed: u64,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
+    let outputs = dims.last().copied().unwrap_or(0);
+    let task = if outputs == 1 { Task::Binary } else { Task::Multiclass(outputs) };
+    let mlp = Mlp::new(&dims, task, &mut rng::stream(init_seed, &[purpose::INIT])).map_err(err)?;
+    let layers = layers_to_py(py, &mlp)?;
+    let f = wrap_pyfunction!(finetune, py)?;
+    let out = f.call((layers, x, y), kwargs)?;
+    out.extract()
+}
+
 /// The Python module.
 #[pymodule]
 fn _neurosplit(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -261,6 +358,7 @@ fn _neurosplit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(expand, m)?)?;
     m.add_function(wrap_pyfunction!(metrics, m)?)?;
     m.add_function(wrap_pyfunction!(theory, m)?)?;
-    let _ = dataset;
+    m.add_function(wrap_pyfunction!(finetune, m)?)?;
+    m.add_function(wrap_pyfunction!(train, m)?)?;
     Ok(())
 }

@@ -285,8 +285,10 @@ fn rows_block<const R: usize>(
 }
 
 /// `dw[i, j] = sum_c dy[i, c] * x[j, c]` for `i < n`, `j < k`: `dy` is `n x b`, `x` is `k x b`, `dw` is `n x k`,
-/// all row-major. Entries masked out by `mask` are set to `0.0` without being computed.
+/// all row-major. Entries masked out by `mask` are set to `0.0` without being computed; row `i` of this call
+/// reads mask row `mask_row0 + i` (so a range of rows can run on its own thread).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn dots_body(
     n: usize,
     k: usize,
@@ -294,6 +296,7 @@ pub fn dots_body(
     dy: &[f32],
     x: &[f32],
     mask: Option<&Mask>,
+    mask_row0: usize,
     dw: &mut [f32],
 ) {
     assert!(
@@ -301,7 +304,10 @@ pub fn dots_body(
         "dots: buffers too short"
     );
     if let Some(m) = mask {
-        assert!(m.rows() == n && m.cols() == k, "dots: mask shape mismatch");
+        assert!(
+            m.rows() >= mask_row0 + n && m.cols() == k,
+            "dots: mask shape mismatch"
+        );
     }
     // Blocks of `JB` rows of `x` (`JB x b` floats: 128 KB at b = 500) stay in L2 while every pair of `dy` rows
     // is dotted with them, instead of all of `x` streaming through the cache once per pair.
@@ -313,8 +319,9 @@ pub fn dots_body(
             let mut j = j_start;
             while j < j_end {
                 let rj = if j + 4 <= j_end { 4 } else { 1 };
-                let live =
-                    mask.is_none_or(|m| (i..i + ri).any(|ii| (j..j + rj).any(|jj| m.get(ii, jj))));
+                let live = mask.is_none_or(|m| {
+                    (i..i + ri).any(|ii| (j..j + rj).any(|jj| m.get(mask_row0 + ii, jj)))
+                });
                 if live {
                     match (ri, rj) {
                         (2, 4) => dots_block::<2, 4>(i, j, k, b, dy, x, dw),
@@ -325,7 +332,7 @@ pub fn dots_body(
                     if let Some(m) = mask {
                         for ii in i..i + ri {
                             for jj in j..j + rj {
-                                if !m.get(ii, jj) {
+                                if !m.get(mask_row0 + ii, jj) {
                                     dw[ii * k + jj] = 0.0;
                                 }
                             }

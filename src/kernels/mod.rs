@@ -69,7 +69,7 @@ pub fn linear_backward_weight(
     mask: Option<&Mask>,
     dw: &mut [f32],
 ) {
-    simd::dots(isa, n, k, b, dy, x, mask, dw);
+    simd::dots(isa, n, k, b, dy, x, mask, 0, dw);
 }
 
 /// `db (n) = row sums of dY (n x b)`.

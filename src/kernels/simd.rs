@@ -94,7 +94,7 @@ dispatch!(
 dispatch!(
     /// `dw[i, j] = sum_c dy[i, c] * x[j, c]`, see [`super::dense::dots_body`].
     dots => super::dense::dots_body,
-    (n: usize, k: usize, b: usize, dy: &[f32], x: &[f32], mask: Option<&crate::sparse::Mask>, dw: &mut [f32])
+    (n: usize, k: usize, b: usize, dy: &[f32], x: &[f32], mask: Option<&crate::sparse::Mask>, mask_row0: usize, dw: &mut [f32])
 );
 
 dispatch!(

@@ -2,6 +2,8 @@
 //! gradient, moments and value are never touched, so it stays exactly `0.0` and its moments stay `0.0`.
 
 use super::mlp::{Grads, Mlp};
+use super::reg::Regularizer;
+use crate::sparse::Mask;
 
 /// Adam state for every parameter of one model.
 #[derive(Clone, Debug)]
@@ -21,6 +23,9 @@ pub struct Adam {
     vb: Vec<Vec<f32>>,
     /// LayerNorm moments: `[m_gain, v_gain, m_bias, v_bias]` per layer (empty without a LayerNorm).
     mn: Vec<[Vec<f32>; 4]>,
+    /// Per masked layer, the mask its live list was built from and the row-major indices of its live weights
+    /// (rebuilt when the layer's mask changes), so a step walks a list instead of decoding bits.
+    live: Vec<Option<(Mask, Vec<u32>)>>,
 }
 
 impl Adam {
@@ -58,6 +63,7 @@ impl Adam {
                     std::array::from_fn(|_| vec![0.0; w])
                 })
                 .collect(),
+            live: vec![None; model.layers.len()],
         }
     }
 
@@ -75,6 +81,13 @@ impl Adam {
 
     /// Applies one update with `grads` to `model`.
     pub fn step(&mut self, model: &mut Mlp, grads: &Grads) {
+        self.step_with(model, grads, &Regularizer::none());
+    }
+
+    /// [`Regularizer::add_grad`] followed by [`Adam::step`], in one pass over the parameters: each gradient
+    /// gets its penalty term added (same expression, same order) just before its update, and `grads` is left
+    /// without the penalty. Bit-identical to the two calls.
+    pub fn step_with(&mut self, model: &mut Mlp, grads: &Grads, reg: &Regularizer) {
         self.t += 1;
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2_sqrt = (1.0 - self.beta2.powi(self.t as i32)).sqrt();
@@ -85,8 +98,26 @@ impl Adam {
             *v = b2 * *v + (1.0 - b2) * g * g;
             *p -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
         };
+        let two_l2 = 2.0 * reg.l2;
         for (l, layer) in model.layers.iter_mut().enumerate() {
             let (mw, vw) = (&mut self.mw[l], &mut self.vw[l]);
+            let l1 = if l == 0 { reg.l1_first } else { 0.0 };
+            // The penalty's gradient, exactly as `Regularizer::add_grad` adds it (a layer without penalty is
+            // left alone there, so it is here).
+            let penalised = !(l1 == 0.0 && two_l2 == 0.0);
+            let with_reg = |g: f32, w: f32| {
+                if !penalised {
+                    return g;
+                }
+                let sign = if w > 0.0 {
+                    1.0
+                } else if w < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                };
+                g + (two_l2 * w + l1 * sign)
+            };
             match &layer.mask {
                 None => {
                     for (((p, &g), m), v) in layer
@@ -96,16 +127,25 @@ impl Adam {
                         .zip(mw.iter_mut())
                         .zip(vw.iter_mut())
                     {
+                        let g = with_reg(g, *p);
                         update(p, g, m, v);
                     }
                 }
                 Some(mask) => {
-                    let cols = layer.in_dim;
-                    for r in 0..layer.out_dim {
-                        for c in mask.row_iter(r) {
-                            let i = r * cols + c;
-                            update(&mut layer.weight[i], grads.w[l][i], &mut mw[i], &mut vw[i]);
-                        }
+                    let live = &mut self.live[l];
+                    if live.as_ref().is_none_or(|(m, _)| m != mask) {
+                        let cols = layer.in_dim;
+                        let idx = (0..layer.out_dim)
+                            .flat_map(|r| mask.row_iter(r).map(move |c| (r * cols + c) as u32))
+                            .collect();
+                        *live = Some((mask.clone(), idx));
+                    }
+                    let idx = &live.as_ref().expect("live list just built").1;
+                    let (w, gw) = (&mut layer.weight[..], &grads.w[l][..]);
+                    for &i in idx {
+                        let i = i as usize;
+                        let g = with_reg(gw[i], w[i]);
+                        update(&mut w[i], g, &mut mw[i], &mut vw[i]);
                     }
                 }
             }
@@ -116,6 +156,7 @@ impl Adam {
                 .zip(self.mb[l].iter_mut())
                 .zip(self.vb[l].iter_mut())
             {
+                let g = if penalised { g + two_l2 * *p } else { g };
                 update(p, g, m, v);
             }
         }

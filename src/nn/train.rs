@@ -112,8 +112,7 @@ impl Trainer {
     /// batch's mean data loss (without the penalty).
     pub fn step(&mut self, model: &mut Mlp, xt: &[f32], y: &[u32], batch: usize) -> f32 {
         let total = model.backward(xt, y, batch, &mut self.ws, &mut self.grads);
-        self.cfg.reg.add_grad(model, &mut self.grads);
-        self.adam.step(model, &self.grads);
+        self.adam.step_with(model, &self.grads, &self.cfg.reg);
         total / batch as f32
     }
 

@@ -273,13 +273,9 @@ impl LayerExec {
         match &mut self.kind {
             Kind::Dense { .. } => {
                 let mask = layer.mask.as_ref();
-                if mask.is_some() || par.pieces() == 1 {
-                    simd::dots(isa, n, k, b, dy, x, mask, dw);
-                } else {
-                    run(&even(n, par), k, dw, |r0, r1, dwp| {
-                        simd::dots(isa, r1 - r0, k, b, &dy[r0 * b..], x, None, dwp)
-                    });
-                }
+                run(&even(n, par), k, dw, |r0, r1, dwp| {
+                    simd::dots(isa, r1 - r0, k, b, &dy[r0 * b..], x, mask, r0, dwp)
+                });
             }
             Kind::Bitmask { mask, .. } => {
                 spmm::bitmask_backward_weight(isa, par, mask, dy, x, b, dw)

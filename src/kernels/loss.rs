@@ -66,7 +66,7 @@ fn ln_1p_unit(t: f32) -> f64 {
 /// Softmax cross-entropy on feature-major logits (`classes x b`, row stride `b`):
 /// `l = logsumexp(z) - z_y` per sample, `dl/dz = softmax(z) - onehot(y)`.
 ///
-/// Samples go in chunks of [`CE_CHUNK`], each pass reading a contiguous run of every class row (the layout's
+/// Samples go in chunks of 64, each pass reading a contiguous run of every class row (the layout's
 /// rows), instead of one sample at a time down a column of stride `b`. Every sample sees the same operations in
 /// the same order as a per-sample loop (class-ordered max and sum, then the scaling), so the result does not
 /// depend on the chunking.

@@ -6,7 +6,8 @@
 #   epochs   the CLIP-sized epoch, dense h = 128 and FPE h' = 512 (examples/clip_epoch.rs), against PyTorch's dense
 #            and masked epochs of the same models (fpe_torch.py clip, when a PyTorch venv is found);
 #   steps    the case-study step, dense h = 8 and FPE h' = 16 (examples/step_time.rs);
-#   wall     with FULL=1, the wall time of `neurosplit reproduce fashion-mnist` and of the Boolean set.
+#   wall     with FULL=1, the wall time of `neurosplit reproduce fashion-mnist` and of each Boolean spec
+#            (case-study, neurons-sweep, clauses-sweep, heatmap, capacity-tables; about 1.5 h on 2 quiet cores).
 # Usage: bash benches/compare.sh
 #   VENV=/path/to/venv       PyTorch venv (default: /work/venv-torch, then /tmp/torch-venv)
 #   TORCH_DIR=DIR            fpe_torch.py's folder (default: ../shared/bench/torch next to the repository, ...)
@@ -52,11 +53,12 @@ else
   echo "PyTorch reference skipped: no venv (VENV) or no fpe_torch.py (TORCH_DIR) found"
 fi
 if [ "${FULL:-0}" = 1 ]; then
-  for spec in fashion-mnist case-study clauses-sweep neurons-sweep alpha-sweep; do
+  # FashionMNIST, then the Boolean set (the specs on generated 4-DNF data).
+  for spec in fashion-mnist case-study neurons-sweep clauses-sweep heatmap capacity-tables; do
     dir=$(mktemp -d)
     s=$(date +%s.%N)
     ./target/release/neurosplit reproduce "$spec" --out "$dir" >"$OUT/reproduce_$spec.log" 2>&1 || echo "reproduce $spec failed (see $OUT/reproduce_$spec.log)"
-    echo "$spec $(echo "$(date +%s.%N) - $s" | bc)" | tee -a "$OUT/wall.txt"
+    echo "$spec $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" | tee -a "$OUT/wall.txt"
     rm -rf "$dir"
   done
 fi

@@ -3,8 +3,8 @@
 //! for the first layer minus the input gradient it does not need).
 //!
 //! Also the CLIP-sized step of `examples/clip_epoch.rs` (d = 512, C = 100, dense h = 128 and FPE h' = 512,
-//! alpha 4) on one and two threads, and its parts outside the products: Adam with the fused penalty over the FPE
-//! model's compact live weights, the softmax cross-entropy, and the gathering of a shuffled batch.
+//! alpha 4) on one and two threads, and its parts outside the products: the penalty and Adam over the FPE model's
+//! live weights, the softmax cross-entropy, and the gathering of a shuffled batch.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::seq::SliceRandom;
@@ -13,10 +13,10 @@ use rand::Rng as _;
 use neurosplit::data::{Dataset, Dnf, Task};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
 use neurosplit::kernels::loss;
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::Par;
+use neurosplit::nn::FormatChoice;
 use neurosplit::nn::{Adam, Mlp, Regularizer, TrainConfig, Trainer};
 use neurosplit::rng::stream;
-use neurosplit::sparse::FormatChoice;
 
 fn step(c: &mut Criterion) {
     let dnf = Dnf::with_clauses(8, 4).unwrap();
@@ -56,7 +56,7 @@ fn step(c: &mut Criterion) {
 /// Useful work of one step as the issue counts it: `2 x live weights x batch` per product; the first layer runs
 /// forward and weight gradient, later layers also the input gradient.
 fn useful_flops(m: &Mlp, batch: usize) -> u64 {
-    m.layers
+    m.layers()
         .iter()
         .enumerate()
         .map(|(l, layer)| (if l == 0 { 2 } else { 3 }) * 2 * layer.nnz() * batch)
@@ -119,7 +119,10 @@ fn clip(c: &mut Criterion) {
     m.backward(&xt, &yt, batch, &mut ws, &mut grads);
     group.throughput(Throughput::Elements(m.nnz() as u64));
     group.bench_function("adam_penalty_fpe_h512", |b| {
-        b.iter(|| adam.step_with(&mut m, &grads, &Regularizer::default()))
+        b.iter(|| {
+            Regularizer::default().add_grad(&m, &mut grads);
+            adam.step(&mut m, &grads)
+        })
     });
     let logits: Vec<f32> = (0..classes * batch)
         .map(|i| ((i * 7919) % 1000) as f32 * 0.01 - 5.0)

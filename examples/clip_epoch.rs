@@ -16,10 +16,11 @@ use rand_distr_free::normal;
 
 use neurosplit::data::{Dataset, Task};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::Par;
+use neurosplit::nn::FormatChoice;
 use neurosplit::nn::{Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
-use neurosplit::sparse::{Format, FormatChoice};
+use neurosplit::sparse::Format;
 
 /// Standard normal samples by Box-Muller (keeps the example free of extra dependencies).
 mod rand_distr_free {
@@ -95,13 +96,13 @@ fn main() {
         dense.nnz(),
         h * alpha,
         wide.nnz(),
-        wide.layers[0].density(),
-        wide.layers[1].density()
+        wide.layers()[0].density(),
+        wide.layers()[1].density()
     );
     // Useful work as the issue counts it: `2 x live weights x batch` per product; the first layer runs its
     // forward pass and weight gradient, every later layer also its input gradient.
     let useful = |m: &Mlp| -> f64 {
-        m.layers
+        m.layers()
             .iter()
             .enumerate()
             .map(|(l, layer)| {

@@ -2,11 +2,12 @@
 
 use rand::seq::SliceRandom;
 
+use super::exec::FormatChoice;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::kernels::spmm::Par;
+use crate::kernels::Par;
 use crate::rng::Rng;
-use crate::sparse::{Format, FormatChoice};
+use crate::sparse::Format;
 
 use super::mlp::{Grads, Mlp, Workspace};
 use super::optim::Adam;
@@ -112,7 +113,8 @@ impl Trainer {
     /// batch's mean data loss (without the penalty).
     pub fn step(&mut self, model: &mut Mlp, xt: &[f32], y: &[u32], batch: usize) -> f32 {
         let total = model.backward(xt, y, batch, &mut self.ws, &mut self.grads);
-        self.adam.step_with(model, &self.grads, &self.cfg.reg);
+        self.cfg.reg.add_grad(model, &mut self.grads);
+        self.adam.step(model, &self.grads);
         total / batch as f32
     }
 

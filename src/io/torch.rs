@@ -174,8 +174,11 @@ const SUFFIXES: [&str; 6] = [
     "bias_mask",
 ];
 
+/// A module prefix's sort key: (0, number) for a digit run, (1, text) for the rest.
+type NaturalKey = Vec<(u8, u128, String)>;
+
 /// Natural sort key of a module prefix: digit runs compare as numbers (`fc2 < fc10`, `2 < 10`).
-fn natural_key(prefix: &str) -> Vec<(u8, u128, String)> {
+fn natural_key(prefix: &str) -> NaturalKey {
     let mut key = Vec::new();
     let mut rest = prefix;
     while !rest.is_empty() {
@@ -296,7 +299,7 @@ fn torch_names<'a>(
             ));
         }
     }
-    let mut order: Vec<(Vec<(u8, u128, String)>, String, Module<'a>)> = modules
+    let mut order: Vec<(NaturalKey, String, Module<'a>)> = modules
         .into_iter()
         .map(|(p, m)| (natural_key(&p), p, m))
         .collect();

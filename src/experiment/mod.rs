@@ -4,6 +4,7 @@
 
 pub mod estimate;
 pub mod figures;
+pub mod paper_tables;
 pub mod report;
 pub mod runner;
 pub mod spec;

@@ -393,6 +393,16 @@ pub fn markdown(spec: &Spec, summaries: &[CellSummary], ctx: &ReportContext, dir
              means.\n",
         );
     }
+    let readings = crate::experiment::paper_tables::markdown(spec, summaries);
+    if !readings.is_empty() {
+        s.push_str("\n## The paper's tables beside every reading of their metrics\n\n");
+        s.push_str(&readings);
+        s.push_str(
+            "\nRelative deviation: (ours - paper) / paper per row; the summary averages its absolute value over \
+             the rows of one definition and alpha (dense rows apart: they do not depend on alpha). The paper does \
+             not say which reading, nor which alpha, its Tables A1 and A2 use; see `neurosplit::metrics`.\n",
+        );
+    }
     let figs = figures(spec, summaries, dir);
     if !figs.is_empty() {
         s.push_str("\n## Figures\n");

@@ -206,9 +206,12 @@ pub struct MetricValues {
 /// * `feature-capacity`: `feature-capacity` = the total capacity `sum_i C_i` over the layer's input columns
 ///   ([`crate::metrics::feature_capacity`]); with groups also `clause-capacity-min` and
 ///   `clause-capacity-mean`, the smallest and the mean capacity of a clause (the sum of `C_i` over its
-///   literals), and the per-clause vector;
+///   literals), the per-clause vector, and `feature-capacity-clauses` = the feature-level total
+///   `sum_f C_f` with each clause as one feature ([`crate::metrics::grouped_capacity`]);
 /// * `cosine-similarity`: `cosine-similarity` = the mean signed cosine similarity over all pairs of the
-///   layer's neurons, and `cosine-similarity-abs` = the mean of `|cos|` over the same pairs.
+///   layer's neurons, `cosine-similarity-abs` = the mean of `|cos|` over the same pairs, and
+///   `cosine-similarity-abs-full` = the mean of `|cos|` over the full neuron-by-neuron matrix, diagonal
+///   included ([`crate::metrics::mean_abs_cosine_full`]).
 pub fn model_metrics(
     name: &str,
     model: &Mlp,
@@ -228,6 +231,10 @@ pub fn model_metrics(
                     "clause-capacity-mean".into(),
                     crate::stats::mean(&per_clause),
                 ));
+                out.push((
+                    "feature-capacity-clauses".into(),
+                    crate::metrics::grouped_capacity(layer, g)?.iter().sum(),
+                ));
             }
             Ok(MetricValues {
                 values: out,
@@ -240,6 +247,10 @@ pub fn model_metrics(
                 (
                     "cosine-similarity-abs".into(),
                     crate::metrics::mean_abs_cosine(layer),
+                ),
+                (
+                    "cosine-similarity-abs-full".into(),
+                    crate::metrics::mean_abs_cosine_full(layer),
                 ),
             ],
             per_clause: Vec::new(),

@@ -173,6 +173,39 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     out
 }
 
+/// Ordinary least-squares line `y = intercept + slope * x` through the points `(xs[i], ys[i])`, with the
+/// coefficient of determination `R^2 = 1 - SS_res / SS_tot`: `(slope, intercept, r2)`, or `None` with fewer
+/// than two points, different lengths, or all `x` equal (no line is defined). `R^2` is `1` when every `y` is
+/// equal (the line fits exactly).
+pub fn linear_fit(xs: &[f64], ys: &[f64]) -> Option<(f64, f64, f64)> {
+    if xs.len() != ys.len() || xs.len() < 2 {
+        return None;
+    }
+    let (mx, my) = (mean(xs), mean(ys));
+    let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
+    if sxx == 0.0 {
+        return None;
+    }
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let slope = sxy / sxx;
+    let intercept = my - slope * mx;
+    let ss_tot: f64 = ys.iter().map(|y| (y - my) * (y - my)).sum();
+    let ss_res: f64 = xs
+        .iter()
+        .zip(ys)
+        .map(|(x, y)| {
+            let e = y - (intercept + slope * x);
+            e * e
+        })
+        .sum();
+    let r2 = if ss_tot == 0.0 {
+        1.0
+    } else {
+        1.0 - ss_res / ss_tot
+    };
+    Some((slope, intercept, r2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +285,19 @@ mod tests {
         assert!((adj[0] - 0.6).abs() < 1e-12 && adj[1].is_nan() && (adj[2] - 0.6).abs() < 1e-12);
         assert_eq!(holm(&[0.9, 0.8]), vec![1.0, 1.0]);
         assert!(holm(&[]).is_empty());
+    }
+
+    #[test]
+    fn linear_fit_by_hand() {
+        // (0,1), (1,3), (2,2): mean x 1, mean y 2; sxy = (-1)(-1) + 0 + (1)(0) = 1, sxx = 2 -> slope 0.5,
+        // intercept 1.5; residuals -0.5, 1, -0.5 -> SS_res 1.5, SS_tot 2 -> R^2 0.25.
+        let (b, a, r2) = linear_fit(&[0.0, 1.0, 2.0], &[1.0, 3.0, 2.0]).unwrap();
+        assert!((b - 0.5).abs() < 1e-12 && (a - 1.5).abs() < 1e-12 && (r2 - 0.25).abs() < 1e-12);
+        // An exact line.
+        let (b, a, r2) = linear_fit(&[1.0, 2.0, 4.0], &[-1.0, -3.0, -7.0]).unwrap();
+        assert!((b + 2.0).abs() < 1e-12 && (a - 1.0).abs() < 1e-12 && (r2 - 1.0).abs() < 1e-12);
+        assert!(linear_fit(&[1.0, 1.0], &[2.0, 3.0]).is_none());
+        assert!(linear_fit(&[1.0], &[2.0]).is_none());
+        assert!(linear_fit(&[1.0, 2.0], &[2.0]).is_none());
     }
 }

@@ -10,12 +10,16 @@
 //!   [`weights_panel`] and [`gram_panel`] build the Fig. 2 pair from a layer.
 //! * [`Series`] / [`LineChart`] / [`draw_line_chart`]: curves of means with SEM error bars and an optional
 //!   dashed reference line (Fig. 3a/b relative improvement, Fig. 4 fold changes, Fig. 6b training curves).
+//! * [`RegressionChart`] / [`draw_regression_chart`]: points with least-squares lines, dotted or solid, and
+//!   `R^2` in the legend (Fig. 4c).
 
 mod curves;
 mod heatmap;
+mod regression;
 
 pub use curves::{draw_line_chart, Corner, LineChart, Series};
 pub use heatmap::{draw_heatmaps, gram_panel, weights_panel, ColorMap, Heatmap};
+pub use regression::{draw_regression_chart, RegressionChart, RegressionGroup};
 
 use std::path::Path;
 use std::sync::Once;

@@ -1,46 +1,23 @@
 //! Tables A1 and A2 beside every reading of their metrics: for each paper metric the spec transcribes
-//! (`feature-capacity`, `cosine-similarity`), each of our definitions of it ([`READINGS`]) is put beside the
+//! (`feature-capacity`, `cosine-similarity`), each of our definitions of it ([`readings`]) is put beside the
 //! paper's rows, per cell, model and expansion factor, with the relative deviation `(ours - paper) / paper`
 //! per row and the mean absolute relative deviation per definition and alpha. Which reading the paper used is
 //! not stated; this comparison is how `docs/REPRODUCTION.md` decides.
 
 use crate::experiment::report::{paper_value, CellSummary, MeanSem};
 use crate::experiment::spec::Spec;
+use crate::metrics::Metric;
 
-/// Our readings of each paper metric: `(paper metric, [(our metric key, definition)])`, the keys as the
-/// runner records them (see `neurosplit::metrics` for the formulas).
-pub const READINGS: &[(&str, &[(&str, &str)])] = &[
-    (
-        "feature-capacity",
-        &[
-            (
-                "feature-capacity",
-                "per input: sum_i C_i, C_i = G_ii^2 / sum_j G_ij^2 over W1's columns",
-            ),
-            (
-                "feature-capacity-clauses",
-                "per clause: sum_f C_f, v_f = W1 1_f, C_f = (v_f.v_f)^2 / sum_g (v_f.v_g)^2",
-            ),
-        ],
-    ),
-    (
-        "cosine-similarity",
-        &[
-            (
-                "cosine-similarity",
-                "signed mean of cos over distinct neuron pairs",
-            ),
-            (
-                "cosine-similarity-abs",
-                "mean |cos| over distinct neuron pairs",
-            ),
-            (
-                "cosine-similarity-abs-full",
-                "mean |cos| over the full neuron x neuron matrix, diagonal included (cos.abs().mean())",
-            ),
-        ],
-    ),
-];
+/// Our readings of the paper metric `metric` (its name in the spec's `[[paper]]` rows): the keys
+/// [`Metric::compute`] records that are totals of the same quantity under another definition (their key starts
+/// with the metric's name), with their definitions.
+pub fn readings(metric: Metric) -> impl Iterator<Item = (&'static str, &'static str)> {
+    metric
+        .readings()
+        .iter()
+        .copied()
+        .filter(move |(k, _)| k.starts_with(metric.name()))
+}
 
 /// One compared row: the paper's mean and ours for one definition, cell, model and alpha.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,8 +46,9 @@ impl Compared {
 /// Every row where the spec transcribes the paper's value of a metric we read in several ways.
 pub fn compare(spec: &Spec, summaries: &[CellSummary]) -> Vec<Compared> {
     let mut out = Vec::new();
-    for (paper_metric, defs) in READINGS {
-        for &(key, _) in defs.iter() {
+    for metric in Metric::ALL {
+        let paper_metric = metric.name();
+        for (key, _) in readings(metric) {
             for c in summaries {
                 for m in &c.models {
                     let Some(ours) = m.metrics.get(key) else {
@@ -107,7 +85,7 @@ fn mean_abs(xs: impl Iterator<Item = f64>) -> Option<(f64, usize)> {
     (!v.is_empty()).then(|| (crate::stats::mean(&v), v.len()))
 }
 
-/// The comparison as markdown (empty when the spec transcribes none of [`READINGS`]' paper metrics or no run
+/// The comparison as markdown (empty when the spec transcribes none of the metrics' paper values or no run
 /// recorded them): a summary of the mean absolute relative deviation per definition and alpha (dense rows
 /// apart), then every row.
 pub fn markdown(spec: &Spec, summaries: &[CellSummary]) -> String {
@@ -150,14 +128,18 @@ pub fn markdown(spec: &Spec, summaries: &[CellSummary]) -> String {
 
 /// The paper metric and definition of our metric `key`.
 fn describe(key: &str) -> (&'static str, &'static str) {
-    READINGS
-        .iter()
-        .find_map(|(p, defs)| defs.iter().find(|(k, _)| *k == key).map(|(_, d)| (*p, *d)))
+    Metric::ALL
+        .into_iter()
+        .find_map(|m| {
+            readings(m)
+                .find(|(k, _)| *k == key)
+                .map(|(_, d)| (m.name(), d))
+        })
         .unwrap_or(("", ""))
 }
 
 /// The summary of [`markdown`]: `(key, alpha, mean abs. relative deviation, rows)` per definition and alpha
-/// (`None`: the dense rows), in [`READINGS`] order.
+/// (`None`: the dense rows), in [`Metric::ALL`] and [`Metric::readings`] order.
 pub fn summary(
     spec: &Spec,
     summaries: &[CellSummary],
@@ -167,8 +149,8 @@ pub fn summary(
 
 fn summary_of(rows: &[Compared]) -> Vec<(&'static str, Option<usize>, f64, usize)> {
     let mut out = Vec::new();
-    for (_, defs) in READINGS {
-        for &(key, _) in defs.iter() {
+    for metric in Metric::ALL {
+        for (key, _) in readings(metric) {
             let mut alphas: Vec<Option<usize>> = rows
                 .iter()
                 .filter(|r| r.key == key)

@@ -8,7 +8,6 @@
 //! p < 0.05 as in the paper; and accuracy per non-zero weight.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -357,12 +356,6 @@ pub fn machine() -> String {
     format!("{model}, {cores} logical cores available")
 }
 
-/// The report's pictures, drawn into `dir` (PNG + SVG, see [`crate::experiment::figures`]): one markdown
-/// fragment each (an image link, or a line saying why a picture could not be drawn).
-pub fn figures(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
-    crate::experiment::figures::write(spec, summaries, dir)
-}
-
 /// Everything the markdown report says besides the table.
 #[derive(Clone, Debug)]
 pub struct ReportContext {
@@ -378,8 +371,14 @@ pub struct ReportContext {
     pub expected_trials: usize,
 }
 
-/// The markdown report of one experiment.
-pub fn markdown(spec: &Spec, summaries: &[CellSummary], ctx: &ReportContext, dir: &Path) -> String {
+/// The markdown report of one experiment; `figs` are the markdown fragments of its pictures (see
+/// `crate::experiment::figures::write`), placed under a Figures heading.
+pub fn markdown(
+    spec: &Spec,
+    summaries: &[CellSummary],
+    ctx: &ReportContext,
+    figs: &[String],
+) -> String {
     let found: usize = summaries.iter().map(|c| c.trials).sum();
     let mut s = format!("# {} ({})\n\n{}\n\n", spec.name, spec.paper_ref, spec.title);
     s.push_str(&format!("Produced by `{}`.\n\n", ctx.command));
@@ -408,7 +407,10 @@ pub fn markdown(spec: &Spec, summaries: &[CellSummary], ctx: &ReportContext, dir
             "\nMetrics of the first layer of every final model (see `neurosplit::metrics`): feature-capacity is \
              the total feature capacity over its input columns, clause-capacity-min/-mean the smallest and the \
              mean capacity of a clause (summed over its literals); cosine-similarity is the mean signed cosine \
-             similarity over all pairs of neurons, cosine-similarity-abs the mean of |cos|. Fold change: \
+             similarity over all pairs of neurons, cosine-similarity-abs the mean of |cos| over the same pairs, \
+             cosine-similarity-abs-full the mean of |cos| over the full neuron x neuron matrix (diagonal included); \
+             feature-capacity-clauses the feature-level total capacity with each clause as one feature \
+             (v_f = W1 1_f). Fold change: \
              metric(FPE) / metric(dense) per trial, mean ± SEM; the paper's fold is the ratio of its printed \
              means.\n",
         );
@@ -423,12 +425,11 @@ pub fn markdown(spec: &Spec, summaries: &[CellSummary], ctx: &ReportContext, dir
              not say which reading, nor which alpha, its Tables A1 and A2 use; see `neurosplit::metrics`.\n",
         );
     }
-    let figs = figures(spec, summaries, dir);
     if !figs.is_empty() {
         s.push_str("\n## Figures\n");
         for fig in figs {
             s.push('\n');
-            s.push_str(&fig);
+            s.push_str(fig);
             s.push('\n');
         }
     }

@@ -5,7 +5,7 @@
 //! * a grid over clauses x neurons (Fig. 3c): one heatmap file per strategy, one panel per alpha;
 //! * interference metrics (Fig. 4a/4b): fold change of every metric against the dense model along the sweep;
 //!   along a neuron sweep also Fig. 4c, the least-squares regression of the relative improvement on the
-//!   feature-capacity and the cosine-similarity fold changes ([`regressions`]), one line per strategy and
+//!   feature-capacity and the cosine-similarity fold changes ([`regression_groups`]), one line per strategy and
 //!   alpha (alpha 2 dotted, others solid), `R^2` in the legend and in the report;
 //! * training curves when recorded (Fig. 6b): test accuracy against the epoch, dense and FPE, per split point.
 //!

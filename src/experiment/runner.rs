@@ -702,8 +702,6 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<usize> {
         text.push_str(&serde_json::to_string(r)?);
         text.push('\n');
     }
-    let tmp = out.with_extension("jsonl.tmp");
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+    crate::io::atomic::write(out, text)?;
     Ok(all.len())
 }

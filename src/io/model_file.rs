@@ -133,11 +133,11 @@ pub fn to_bytes(model: &Mlp, meta: &ModelMeta) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes `model` and `meta` to `path`.
+/// Writes `model` and `meta` to `path` atomically: a failure (a full disk, a killed process) leaves the old
+/// file as it was, and `path` may be the file the model was loaded from.
 pub fn save(path: impl AsRef<Path>, model: &Mlp, meta: &ModelMeta) -> Result<()> {
-    let path = path.as_ref();
     let bytes = to_bytes(model, meta)?;
-    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    super::atomic::write(path, bytes)
 }
 
 /// Reads a model file.

@@ -291,7 +291,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
     });
     if let Some(path) = &args.json {
         // Fail now, not after the run, if the results cannot be written.
-        std::fs::write(path, "").map_err(|e| Error::io(path, e))?;
+        neurosplit::io::atomic::check_writable(path)?;
     }
     let threads = if args.threads == 0 {
         rayon::current_num_threads()
@@ -416,7 +416,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
         };
         let md = report::markdown(&spec, &summaries, &ctx, &out);
         let path = out.join("report.md");
-        std::fs::write(&path, md).map_err(|e| Error::io(&path, e))?;
+        neurosplit::io::atomic::write(&path, md)?;
         println!("report written to {}", path.display());
     }
     if let Some(path) = &args.json {

@@ -174,6 +174,15 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
     if n_layers == 0 {
         return Err("no layer tensors: expected W1, b1, W2, b2, ...".into());
     }
+    // Every layer needs its own W and b, so a layer index above half the tensor count names a layer that
+    // cannot be complete: refuse it before sizing anything by it (a name such as `W1000000000`).
+    let complete = st.names().iter().filter(|n| n.starts_with('W')).count();
+    if n_layers > complete {
+        return Err(format!(
+            "tensor names go up to layer {n_layers} but the file holds {complete} weight tensors: \
+             expected W1, b1, ..., W{complete}, b{complete}"
+        ));
+    }
     let mut layers = Vec::with_capacity(n_layers);
     for n in 1..=n_layers {
         let w = st.tensor(&format!("W{n}")).map_err(|_| {
@@ -261,10 +270,22 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
         model.norms[n - 1] = Some(norm);
     }
     check_recorded(&info, &model)?;
+    let expanded_layer: Option<usize> = parse_opt(&info, "expanded_layer")?;
+    if let Some(l) = expanded_layer.filter(|&l| l + 1 >= n_layers) {
+        return Err(format!(
+            "metadata expanded_layer = {l} names no hidden layer: the model has {} (0..{})",
+            n_layers - 1,
+            n_layers.saturating_sub(2)
+        ));
+    }
+    let alpha: Option<usize> = parse_opt(&info, "alpha")?;
+    if let Some(a) = alpha.filter(|&a| a < 2) {
+        return Err(format!("metadata alpha = {a} is not an expansion factor (>= 2)"));
+    }
     let meta = ModelMeta {
         strategy: info.get("strategy").cloned(),
-        alpha: parse_opt(&info, "alpha")?,
-        expanded_layer: parse_opt(&info, "expanded_layer")?,
+        alpha,
+        expanded_layer,
         seed: parse_opt(&info, "seed")?,
         groups: groups(&info, model.input_dim())?,
         version: info.get("neurosplit_version").cloned(),

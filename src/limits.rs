@@ -72,15 +72,15 @@ pub fn check_memory(what: &str, bytes: Option<u128>) -> Result<()> {
     let budget = memory_budget();
     match bytes {
         Some(b) if b <= budget => Ok(()),
-        b => Err(Error::invalid(
-            what,
-            format!(
+        b => Err(Error::TooLarge {
+            what: what.to_string(),
+            why: format!(
                 "needs {} of memory, above the budget of {} (half the machine's memory; set \
                  NEUROSPLIT_MAX_MEMORY, e.g. to 64G, to change it)",
                 b.map_or("more than 2^128 bytes".to_string(), show_bytes),
                 show_bytes(budget)
             ),
-        )),
+        }),
     }
 }
 

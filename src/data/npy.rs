@@ -169,51 +169,65 @@ impl Source {
     }
 
     /// Reads array `name` as element type `T` and dimension `D`; `Ok(None)` when its dtype or rank differs.
-    fn read<T: ReadableElement, D: ndarray::Dimension>(
-        &mut self,
-        name: &str,
-    ) -> Result<Option<ndarray::Array<T, D>>> {
-        let what = format!("embeddings array '{name}'");
-        let bytes = self.bytes(name)?;
-        check_npy(&bytes).map_err(|why| Error::invalid(&what, why))?;
-        match ndarray::Array::<T, D>::read_npy(Cursor::new(&bytes)) {
-            Ok(a) => Ok(Some(a)),
-            Err(
-                ndarray_npy::ReadNpyError::WrongDescriptor(_)
-                | ndarray_npy::ReadNpyError::WrongNdim(..),
-            ) => Ok(None),
-            Err(e) => Err(Error::invalid(what, e.to_string())),
-        }
-    }
-
     fn features(&mut self, name: &str) -> Result<Array2<f32>> {
-        if let Some(a) = self.read::<f32, ndarray::Ix2>(name)? {
-            return Ok(a);
-        }
-        if let Some(a) = self.read::<f64, ndarray::Ix2>(name)? {
-            return Ok(a.mapv(|v| v as f32));
-        }
-        Err(Error::invalid(
-            format!("embeddings array '{name}'"),
-            "must be a 2-D float32 or float64 array (samples x features)",
-        ))
+        let bytes = self.bytes(name)?;
+        parse_features(&bytes, name)
     }
 
     fn labels(&mut self, name: &str) -> Result<Vec<i64>> {
-        macro_rules! try_int {
-            ($($t:ty),*) => {$(
-                if let Some(a) = self.read::<$t, ndarray::Ix1>(name)? {
-                    let a: Array1<$t> = a;
-                    return Ok(a.iter().map(|&v| v as i64).collect());
-                }
-            )*};
-        }
-        try_int!(i64, i32, u8, u16, u32, u64, i16, i8);
-        Err(Error::invalid(
-            format!("embeddings array '{name}'"),
-            "must be a 1-D integer array of class labels",
-        ))
+        let bytes = self.bytes(name)?;
+        parse_labels(&bytes, name)
     }
+}
+
+/// Reads `.npy` bytes as element type `T` and dimension `D` after [`check_npy`]; `Ok(None)` when the dtype or
+/// rank differs.
+fn read<T: ReadableElement, D: ndarray::Dimension>(
+    bytes: &[u8],
+    name: &str,
+) -> Result<Option<ndarray::Array<T, D>>> {
+    let what = format!("embeddings array '{name}'");
+    check_npy(bytes).map_err(|why| Error::invalid(&what, why))?;
+    match ndarray::Array::<T, D>::read_npy(Cursor::new(bytes)) {
+        Ok(a) => Ok(Some(a)),
+        Err(
+            ndarray_npy::ReadNpyError::WrongDescriptor(_)
+            | ndarray_npy::ReadNpyError::WrongNdim(..),
+        ) => Ok(None),
+        Err(e) => Err(Error::invalid(what, e.to_string())),
+    }
+}
+
+/// Parses the bytes of a `.npy` file holding features: a 2-D `float32` or `float64` array (`name` is for
+/// messages).
+pub fn parse_features(bytes: &[u8], name: &str) -> Result<Array2<f32>> {
+    if let Some(a) = read::<f32, ndarray::Ix2>(bytes, name)? {
+        return Ok(a);
+    }
+    if let Some(a) = read::<f64, ndarray::Ix2>(bytes, name)? {
+        return Ok(a.mapv(|v| v as f32));
+    }
+    Err(Error::invalid(
+        format!("embeddings array '{name}'"),
+        "must be a 2-D float32 or float64 array (samples x features)",
+    ))
+}
+
+/// Parses the bytes of a `.npy` file holding class labels: a 1-D integer array (`name` is for messages).
+pub fn parse_labels(bytes: &[u8], name: &str) -> Result<Vec<i64>> {
+    macro_rules! try_int {
+        ($($t:ty),*) => {$(
+            if let Some(a) = read::<$t, ndarray::Ix1>(bytes, name)? {
+                let a: Array1<$t> = a;
+                return Ok(a.iter().map(|&v| v as i64).collect());
+            }
+        )*};
+    }
+    try_int!(i64, i32, u8, u16, u32, u64, i16, i8);
+    Err(Error::invalid(
+        format!("embeddings array '{name}'"),
+        "must be a 1-D integer array of class labels",
+    ))
 }
 
 fn dataset(x: Array2<f32>, y: Vec<i64>, classes: usize, split: &str) -> Result<Dataset> {

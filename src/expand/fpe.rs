@@ -106,10 +106,9 @@ pub fn expand_with(
     // The widened pair is allocated densely: refuse an alpha the machine cannot hold before computing h * alpha.
     let widened = h.checked_mul(alpha);
     crate::limits::check_memory(
-        "alpha",
+        &format!("alpha = {alpha} (on a layer of width {h})"),
         widened.and_then(|hp| crate::limits::mlp_bytes(&[d, hp, c])),
-    )
-    .map_err(|e| Error::invalid("alpha", format!("{alpha} on a layer of width {h}: {e}")))?;
+    )?;
     if cfg.strategy == Strategy::Gram {
         crate::limits::check_memory("the gram strategy's Gram matrix", crate::limits::bytes_of(&[d, d, 8]))?;
     }

@@ -7,6 +7,7 @@ pub mod figures;
 pub mod report;
 pub mod runner;
 pub mod spec;
+pub mod store;
 
 /// Runs `f` on a rayon pool of `threads` threads (0 = all cores).
 pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> crate::Result<R> {

@@ -22,15 +22,29 @@ fn folder(path: &Path) -> &Path {
     }
 }
 
-/// A temporary file beside `path`, named `.<name>.tmp<random>`.
-fn temp_beside(path: &Path) -> Result<NamedTempFile> {
+/// A temporary file beside `path`, named `.<name>.tmp<random><ext>`, with the permissions of the file it
+/// replaces (or, for a new file, those of a plain file creation: read-write for all, less the umask).
+fn temp_beside(path: &Path, ext: &str) -> Result<NamedTempFile> {
     let name = path
         .file_name()
         .ok_or_else(|| Error::invalid("output path", format!("{} names no file", path.display())))?;
-    tempfile::Builder::new()
-        .prefix(&format!(".{}.tmp", name.to_string_lossy()))
+    let prefix = format!(".{}.tmp", name.to_string_lossy());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(ext);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let tmp = builder
         .tempfile_in(folder(path))
-        .map_err(|e| Error::io(path, e))
+        .map_err(|e| Error::io(path, e))?;
+    if let Ok(old) = std::fs::metadata(path) {
+        tmp.as_file()
+            .set_permissions(old.permissions())
+            .map_err(|e| Error::io(path, e))?;
+    }
+    Ok(tmp)
 }
 
 /// Flushes the temporary file, renames it over `path` and flushes the folder.
@@ -76,7 +90,7 @@ pub fn write(path: impl AsRef<Path>, bytes: impl AsRef<[u8]>) -> Result<()> {
         }
     };
     let path = path.as_path();
-    let mut tmp = temp_beside(path)?;
+    let mut tmp = temp_beside(path, "")?;
     tmp.write_all(bytes.as_ref())
         .and_then(|_| tmp.flush())
         .map_err(|e| Error::io(path, e))?;
@@ -96,14 +110,7 @@ pub fn write_with<T>(path: impl AsRef<Path>, fill: impl FnOnce(&Path) -> Result<
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::invalid("output path", format!("{} names no file", path.display())))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.tmp", name.to_string_lossy()))
-        .suffix(&ext)
-        .tempfile_in(folder(path))
-        .map_err(|e| Error::io(path, e))?;
+    let tmp = temp_beside(path, &ext)?;
     let tmp_path: PathBuf = tmp.path().to_path_buf();
     let value = fill(&tmp_path)?;
     // Reopen: `fill` wrote through its own handle, which the temporary file's handle does not see flushed.
@@ -118,7 +125,7 @@ pub fn write_with<T>(path: impl AsRef<Path>, fill: impl FnOnce(&Path) -> Result<
 /// without touching `path` itself: a temporary file is created beside it and removed.
 pub fn check_writable(path: impl AsRef<Path>) -> Result<()> {
     match resolve(path.as_ref())? {
-        Ok(p) => temp_beside(&p).map(drop),
+        Ok(p) => temp_beside(&p, "").map(drop),
         Err(device) => std::fs::OpenOptions::new()
             .write(true)
             .open(&device)
@@ -151,6 +158,23 @@ mod tests {
         write(&link, "new").unwrap();
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_file_is_readable_by_others_and_a_replaced_one_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        write(&p, "a").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // A new file gets the permissions a plain file creation gets under the same umask.
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        assert_eq!(mode(&p), mode(&plain));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write(&p, "b").unwrap();
+        assert_eq!(mode(&p), 0o640);
     }
 
     #[test]

@@ -261,7 +261,12 @@ fn list(threads: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn reproduce(args: ReproduceArgs) -> Result<()> {
+pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
+    let (threads, warning) = neurosplit::limits::cap_threads(args.threads);
+    if let Some(w) = warning {
+        eprintln!("{w}");
+    }
+    args.threads = threads;
     if args.list {
         return list(args.threads);
     }
@@ -370,6 +375,9 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
     let outcome = runner::run(&spec, &opts, on_trial)?;
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
     }
     let summaries = report::summarize(&spec, &outcome.records);
     println!("\n{}", report::table(&spec, &summaries));

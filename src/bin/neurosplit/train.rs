@@ -86,7 +86,12 @@ pub struct TrainArgs {
     json: Option<PathBuf>,
 }
 
-pub fn train(args: TrainArgs) -> Result<()> {
+pub fn train(mut args: TrainArgs) -> Result<()> {
+    let (threads, warning) = neurosplit::limits::cap_threads(args.threads);
+    if let Some(w) = warning {
+        eprintln!("{w}");
+    }
+    args.threads = threads;
     let d = &args.data;
     let strategy: Strategy = args.strategy.parse()?;
     let formats: FormatChoice = args.format.parse()?;

@@ -262,13 +262,20 @@ pub fn cell_dims(cell: &Cell, inputs: usize, outputs: usize) -> Vec<usize> {
 
 /// Train and test sets loaded once for every trial (FashionMNIST, embeddings), or `None` for DNF data.
 pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(Dataset, Dataset)>> {
-    let take = |mut d: Dataset, n: Option<usize>| -> Dataset {
-        if let Some(n) = n.filter(|&n| n < d.n) {
+    // The first `n` rows; asking for more rows than the data has is an error, never a silent shortfall.
+    let take = |mut d: Dataset, n: Option<usize>, what: &str| -> Result<Dataset> {
+        if let Some(n) = n {
+            if n > d.n {
+                return Err(Error::invalid(
+                    format!("dataset.{what}"),
+                    format!("{n} rows asked for but the data has only {}", d.n),
+                ));
+            }
             d.x.truncate(n * d.d);
             d.y.truncate(n);
             d.n = n;
         }
-        d
+        Ok(d)
     };
     match &spec.dataset {
         DatasetSpec::Dnf { .. } => Ok(None),
@@ -279,7 +286,7 @@ pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(D
         } => {
             let dir = data_dir.or(dir.as_deref());
             let (tr, te) = crate::data::idx::fashion_mnist(dir)?;
-            Ok(Some((take(tr, *n_train), take(te, *n_test))))
+            Ok(Some((take(tr, *n_train, "n_train")?, take(te, *n_test, "n_test")?)))
         }
         DatasetSpec::Embeddings {
             path,
@@ -288,7 +295,7 @@ pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(D
         } => {
             let path = data_dir.map_or(path.clone(), |d| d.join(path));
             let (tr, te) = crate::data::npy::load_embeddings(&path)?;
-            Ok(Some((take(tr, *n_train), take(te, *n_test))))
+            Ok(Some((take(tr, *n_train, "n_train")?, take(te, *n_test, "n_test")?)))
         }
     }
 }

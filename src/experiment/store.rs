@@ -129,6 +129,16 @@ pub fn parse(bytes: &[u8], path: &Path, fingerprint: Option<&str>) -> Result<Rec
 
 /// Reads a results file without changing it (a missing file has no records). See [`parse`].
 pub fn read(path: &Path, fingerprint: Option<&str>) -> Result<Records> {
+    // A device or pipe (e.g. /dev/full, which reads as endless zeros) is no results file; never read it.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(Error::invalid(
+            "results file",
+            format!(
+                "{} is not a regular file: name a file (e.g. trials.jsonl) for the results",
+                path.display()
+            ),
+        ));
+    }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Records::default()),

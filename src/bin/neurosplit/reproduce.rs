@@ -276,6 +276,8 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
         .expect("clap requires a name without --list");
     let mut spec = Spec::load(name)?;
     args.set.apply(&mut spec)?;
+    // The overrides may have made the spec invalid or too large: check before anything is planned.
+    spec.validate()?;
     if args.print_spec {
         print!(
             "{}",

@@ -441,7 +441,7 @@ fn huge_layer_indices_in_tensor_names_are_refused() {
     let dir = tmp("names");
     for name in ["W1000000000", "W18446744073709551615"] {
         let f = safetensors(&[("W1", "F32", &[2, 3]), ("b1", "F32", &[2]), (name, "F32", &[1, 2])], &[]);
-        assert_clear_error(inspect_file(&dir, f), "tensor names go up to layer");
+        assert_clear_error(inspect_file(&dir, f), "tensor W2 is missing");
     }
 }
 

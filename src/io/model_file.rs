@@ -174,13 +174,15 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
     if n_layers == 0 {
         return Err("no layer tensors: expected W1, b1, W2, b2, ...".into());
     }
-    // Every layer needs its own W and b, so a layer index above half the tensor count names a layer that
-    // cannot be complete: refuse it before sizing anything by it (a name such as `W1000000000`).
-    let complete = st.names().iter().filter(|n| n.starts_with('W')).count();
-    if n_layers > complete {
+    // Every layer 1..=n needs tensors, so a layer index above the number of distinct indices names a layer
+    // with a gap below it: refuse it before sizing anything by it (a name such as `W1000000000`).
+    let indices: std::collections::BTreeSet<usize> =
+        st.names().iter().filter_map(|n| parse_name(n)).map(|(_, n)| n).collect();
+    if n_layers > indices.len() {
+        let missing = (1..=n_layers).find(|k| !indices.contains(k)).unwrap_or(1);
         return Err(format!(
-            "tensor names go up to layer {n_layers} but the file holds {complete} weight tensors: \
-             expected W1, b1, ..., W{complete}, b{complete}"
+            "tensor W{missing} is missing (tensor names go up to layer {n_layers}, but layer {missing} has no \
+             tensors)"
         ));
     }
     let mut layers = Vec::with_capacity(n_layers);

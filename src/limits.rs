@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn threads_are_capped_with_a_warning() {
         let (n, warn) = cap_threads(100_000);
-        assert!(n <= MAX_THREADS && n >= 1);
+        assert!((1..=MAX_THREADS).contains(&n));
         assert!(warn.unwrap().contains("100000"));
         assert_eq!(cap_threads(1), (1, None));
         assert_eq!(cap_threads(0), (0, None));

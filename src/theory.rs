@@ -323,7 +323,9 @@ pub fn monte_carlo(
     if samples > MAX_SAMPLES {
         return Err(Error::invalid(
             "samples",
-            format!("{samples} is more than the {MAX_SAMPLES} Monte Carlo samples one run may draw"),
+            format!(
+                "{samples} is more than the {MAX_SAMPLES} Monte Carlo samples one run may draw"
+            ),
         ));
     }
     if samples < 2 {

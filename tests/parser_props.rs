@@ -128,7 +128,11 @@ fn apply(mut bytes: Vec<u8>, muts: &[Mutation]) -> Vec<u8> {
             }
             Mutation::Int(i, v, be) => {
                 let i = at(*i);
-                let v = if *be { v.to_be_bytes() } else { v.to_le_bytes() };
+                let v = if *be {
+                    v.to_be_bytes()
+                } else {
+                    v.to_le_bytes()
+                };
                 for (k, b) in v.iter().enumerate() {
                     if let Some(x) = bytes.get_mut(i + k) {
                         *x = *b;
@@ -200,7 +204,9 @@ fn npy_file(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
 }
 
 fn features() -> Vec<u8> {
-    let x: Vec<u8> = (0..24).flat_map(|i| (i as f32 / 7.0).to_le_bytes()).collect();
+    let x: Vec<u8> = (0..24)
+        .flat_map(|i| (i as f32 / 7.0).to_le_bytes())
+        .collect();
     npy_file("<f4", "(6, 4)", &x)
 }
 
@@ -334,7 +340,12 @@ fn the_unmutated_files_parse() {
             .len(),
         2
     );
-    assert_eq!(Assignment::parse_json(std::str::from_utf8(&assignment_file()).unwrap()).unwrap().len(), 1);
+    assert_eq!(
+        Assignment::parse_json(std::str::from_utf8(&assignment_file()).unwrap())
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]

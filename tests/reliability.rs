@@ -38,7 +38,10 @@ fn run_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 
 /// A clear error: exit code 1 (not 101 for a panic or 134 for an abort), an `error:` line naming `needle`.
 fn assert_clear_error((code, out, err): (i32, String, String), needle: &str) {
-    assert_eq!(code, 1, "expected a clear error, got code {code}\n{out}\n{err}");
+    assert_eq!(
+        code, 1,
+        "expected a clear error, got code {code}\n{out}\n{err}"
+    );
     assert!(err.starts_with("error: "), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(
@@ -81,7 +84,8 @@ fn duplicate_records_are_counted_once_with_a_warning() {
     assert_eq!(code, 0, "{o}{e}");
     assert!(e.contains("warning") && e.contains("repeats"), "{e}");
     assert!(o.contains("(0 trials run, 6 resumed"), "{o}");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     for cell in v["summary"].as_array().unwrap() {
         assert_eq!(cell["trials"], 3, "n must count distinct trials: {cell}");
     }
@@ -171,7 +175,11 @@ fn merge_never_writes_its_inputs() {
     let (code, o, e) = run(&["merge", "-o", s(&merged), s(&input)]);
     assert_eq!(code, 0, "{o}{e}");
     assert!(e.contains("incomplete record"), "{e}");
-    assert_eq!(std::fs::read_to_string(&input).unwrap(), text, "merge changed its input");
+    assert_eq!(
+        std::fs::read_to_string(&input).unwrap(),
+        text,
+        "merge changed its input"
+    );
     assert_eq!(std::fs::read_to_string(&merged).unwrap().lines().count(), 4);
     // Merging twice (the output as an input too) still holds each trial once.
     let (code, o, e) = run(&["merge", "-o", s(&merged), s(&merged), s(&input)]);
@@ -230,14 +238,34 @@ fn expand_onto_its_own_input_replaces_it_atomically() {
     let dir = tmp("expand-self");
     let m = dir.join("m.safetensors");
     let (code, o, e) = run(&[
-        "train", "--clauses", "4", "--k", "3", "--neurons", "4", "--epochs", "5", "--n-train", "200",
-        "--n-test", "100", "--save", s(&m),
+        "train",
+        "--clauses",
+        "4",
+        "--k",
+        "3",
+        "--neurons",
+        "4",
+        "--epochs",
+        "5",
+        "--n-train",
+        "200",
+        "--n-test",
+        "100",
+        "--save",
+        s(&m),
     ]);
     assert_eq!(code, 0, "{o}{e}");
     let before = std::fs::read(&m).unwrap();
     // A failing expansion leaves the file as it was.
     assert_clear_error(
-        run(&["expand", s(&m), "--alpha", "18446744073709551615", "-o", s(&m)]),
+        run(&[
+            "expand",
+            s(&m),
+            "--alpha",
+            "18446744073709551615",
+            "-o",
+            s(&m),
+        ]),
         "alpha",
     );
     assert_eq!(std::fs::read(&m).unwrap(), before);
@@ -246,7 +274,10 @@ fn expand_onto_its_own_input_replaces_it_atomically() {
     let (model, meta) = neurosplit::io::load(&m).unwrap();
     assert_eq!(model.dims(), vec![12, 8, 1]);
     assert_eq!(meta.alpha, Some(2));
-    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 1, "temporary files left: {names:?}");
 }
 
@@ -274,7 +305,8 @@ fn results_on_a_full_disk_fail_with_a_clear_error() {
 
 /// An `.npy` file: `header_shape` in the header, `data` bytes after it.
 fn npy(descr: &str, header_shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {header_shape}, }}");
+    let mut h =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {header_shape}, }}");
     while (10 + h.len() + 1) % 64 != 0 {
         h.push(' ');
     }
@@ -301,10 +333,16 @@ fn embeddings_dir(dir: &Path, edit: impl FnOnce(&Path)) -> PathBuf {
     for (split, n) in [("train", 200usize), ("test", 50)] {
         let x: Vec<f32> = (0..n * 4).map(|i| (i % 7) as f32 / 7.0).collect();
         let y: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
-        std::fs::write(e.join(format!("x_{split}.npy")), npy("<f4", &format!("({n}, 4)"), &f32s(&x)))
-            .unwrap();
-        std::fs::write(e.join(format!("y_{split}.npy")), npy("<i8", &format!("({n},)"), &i64s(&y)))
-            .unwrap();
+        std::fs::write(
+            e.join(format!("x_{split}.npy")),
+            npy("<f4", &format!("({n}, 4)"), &f32s(&x)),
+        )
+        .unwrap();
+        std::fs::write(
+            e.join(format!("y_{split}.npy")),
+            npy("<i8", &format!("({n},)"), &i64s(&y)),
+        )
+        .unwrap();
     }
     edit(&e);
     e
@@ -361,7 +399,11 @@ fn embeddings_load_and_train_when_well_formed() {
 fn an_npy_header_announcing_1e11_rows_is_refused_before_allocating() {
     let dir = tmp("npy-huge");
     let e = embeddings_dir(&dir, |e| {
-        std::fs::write(e.join("x_train.npy"), npy("<f4", "(100000000000, 512)", &[0u8; 4000])).unwrap();
+        std::fs::write(
+            e.join("x_train.npy"),
+            npy("<f4", "(100000000000, 512)", &[0u8; 4000]),
+        )
+        .unwrap();
     });
     assert_clear_error(
         reproduce(&dir, &embeddings_spec(&dir, &e, 200)),
@@ -440,7 +482,14 @@ fn inspect_file(dir: &Path, bytes: Vec<u8>) -> (i32, String, String) {
 fn huge_layer_indices_in_tensor_names_are_refused() {
     let dir = tmp("names");
     for name in ["W1000000000", "W18446744073709551615"] {
-        let f = safetensors(&[("W1", "F32", &[2, 3]), ("b1", "F32", &[2]), (name, "F32", &[1, 2])], &[]);
+        let f = safetensors(
+            &[
+                ("W1", "F32", &[2, 3]),
+                ("b1", "F32", &[2]),
+                (name, "F32", &[1, 2]),
+            ],
+            &[],
+        );
         assert_clear_error(inspect_file(&dir, f), "tensor W2 is missing");
     }
 }
@@ -467,8 +516,21 @@ fn expand_refuses_alphas_that_cannot_fit() {
     let dir = tmp("alpha");
     let m = dir.join("m.safetensors");
     let (code, o, e) = run(&[
-        "train", "--clauses", "4", "--k", "3", "--neurons", "4", "--epochs", "2", "--n-train", "100",
-        "--n-test", "50", "--save", s(&m),
+        "train",
+        "--clauses",
+        "4",
+        "--k",
+        "3",
+        "--neurons",
+        "4",
+        "--epochs",
+        "2",
+        "--n-train",
+        "100",
+        "--n-test",
+        "50",
+        "--save",
+        s(&m),
     ]);
     assert_eq!(code, 0, "{o}{e}");
     for alpha in ["1000000000", "18446744073709551615"] {
@@ -494,12 +556,28 @@ fn tiny_spec_with(dir: &Path, from: &str, to: &str) -> PathBuf {
 fn spec_sizes_beyond_the_bounds_are_refused_at_once() {
     let dir = tmp("spec-sizes");
     for (from, to, needle) in [
-        ("neurons = [4]", "neurons = [1000000000]", "1000000000 neurons"),
+        (
+            "neurons = [4]",
+            "neurons = [1000000000]",
+            "1000000000 neurons",
+        ),
         ("n_train = 1000", "n_train = 100000000000", "needs"),
-        ("clauses = [4, 6]", "clauses = [100000000]", "300000000 inputs"),
-        ("trials = 1", "trials = 9223372036854775807", "trials one spec may run"),
+        (
+            "clauses = [4, 6]",
+            "clauses = [100000000]",
+            "300000000 inputs",
+        ),
+        (
+            "trials = 1",
+            "trials = 9223372036854775807",
+            "trials one spec may run",
+        ),
         ("trials = 1", "trials = 18446744073709551615", "trials"),
-        ("strategies = [\"clause\", \"random\"]", "strategies = []", "model.strategies"),
+        (
+            "strategies = [\"clause\", \"random\"]",
+            "strategies = []",
+            "model.strategies",
+        ),
     ] {
         let spec = tiny_spec_with(&dir, from, to);
         let start = std::time::Instant::now();
@@ -510,7 +588,11 @@ fn spec_sizes_beyond_the_bounds_are_refused_at_once() {
             ),
             needle,
         );
-        assert!(start.elapsed().as_secs() < 10, "{to} took {:?}", start.elapsed());
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "{to} took {:?}",
+            start.elapsed()
+        );
     }
     // The same bounds hold for flag overrides.
     let spec = tiny_spec_with(&dir, "trials = 1", "trials = 1");
@@ -531,7 +613,16 @@ fn spec_sizes_beyond_the_bounds_are_refused_at_once() {
 fn theory_refuses_an_unbounded_sample_count() {
     assert_clear_error(
         run(&[
-            "theory", "--literals", "12", "--k", "3", "--alpha", "2", "--neurons", "4", "--samples",
+            "theory",
+            "--literals",
+            "12",
+            "--k",
+            "3",
+            "--alpha",
+            "2",
+            "--neurons",
+            "4",
+            "--samples",
             "18446744073709551615",
         ]),
         "samples",
@@ -541,8 +632,21 @@ fn theory_refuses_an_unbounded_sample_count() {
 #[test]
 fn a_huge_thread_count_is_capped_with_a_warning_and_finishes() {
     let (code, o, e) = run(&[
-        "train", "--clauses", "4", "--k", "3", "--neurons", "4", "--epochs", "2", "--n-train", "100",
-        "--n-test", "50", "--threads", "100000",
+        "train",
+        "--clauses",
+        "4",
+        "--k",
+        "3",
+        "--neurons",
+        "4",
+        "--epochs",
+        "2",
+        "--n-train",
+        "100",
+        "--n-test",
+        "50",
+        "--threads",
+        "100000",
     ]);
     assert_eq!(code, 0, "{o}{e}");
     assert!(e.contains("--threads 100000 capped at"), "{e}");
@@ -570,7 +674,11 @@ fn fashion_mnist_train_and_test_images_of_different_sizes_are_an_error() {
         )
         .unwrap();
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        std::fs::write(dir.join(format!("{stem}-labels-idx1-ubyte")), idx_bytes(&[n], &labels)).unwrap();
+        std::fs::write(
+            dir.join(format!("{stem}-labels-idx1-ubyte")),
+            idx_bytes(&[n], &labels),
+        )
+        .unwrap();
     }
     assert_clear_error(
         run(&[
@@ -599,7 +707,17 @@ fn train_with_no_training_or_test_rows_is_an_error() {
     for flag in ["--n-train", "--n-test"] {
         assert_clear_error(
             run(&[
-                "train", "--clauses", "4", "--k", "3", "--neurons", "4", "--epochs", "2", flag, "0",
+                "train",
+                "--clauses",
+                "4",
+                "--k",
+                "3",
+                "--neurons",
+                "4",
+                "--epochs",
+                "2",
+                flag,
+                "0",
             ]),
             "no rows",
         );

@@ -55,8 +55,11 @@ pub fn parse_idx(bytes: &[u8], what: &str) -> Result<IdxArray> {
             )));
         }
         let mut data = Vec::new();
-        data.try_reserve_exact(count)
-            .map_err(|_| bad(format!("cannot allocate {count} bytes for dimensions {dims:?}")))?;
+        data.try_reserve_exact(count).map_err(|_| {
+            bad(format!(
+                "cannot allocate {count} bytes for dimensions {dims:?}"
+            ))
+        })?;
         gz.take(count as u64 + 1)
             .read_to_end(&mut data)
             .map_err(gz_err)?;
@@ -70,7 +73,9 @@ pub fn parse_idx(bytes: &[u8], what: &str) -> Result<IdxArray> {
         return Ok(IdxArray { dims, data });
     }
     if bytes.len() < 4 {
-        return Err(bad("not an IDX file (shorter than its 4-byte magic number)".into()));
+        return Err(bad(
+            "not an IDX file (shorter than its 4-byte magic number)".into(),
+        ));
     }
     let ndim = bytes[3] as usize;
     let dims_bytes = bytes.get(4..4 + 4 * ndim).unwrap_or(&[]);

@@ -40,7 +40,11 @@ pub fn check_npy(bytes: &[u8]) -> std::result::Result<Vec<usize>, String> {
     let (len_bytes, start) = match bytes[6] {
         1 => (2, 10),
         2 | 3 => (4, 12),
-        v => return Err(format!(".npy format version {v} is not supported (1, 2 or 3)")),
+        v => {
+            return Err(format!(
+                ".npy format version {v} is not supported (1, 2 or 3)"
+            ))
+        }
     };
     if bytes.len() < start {
         return Err("truncated .npy header".into());
@@ -60,7 +64,8 @@ pub fn check_npy(bytes: &[u8]) -> std::result::Result<Vec<usize>, String> {
             )
         })?;
     let data = bytes.len() - start - header_len;
-    let text = std::str::from_utf8(header).map_err(|_| "the .npy header is not text".to_string())?;
+    let text =
+        std::str::from_utf8(header).map_err(|_| "the .npy header is not text".to_string())?;
     let value: py_literal::Value = text
         .trim()
         .parse()

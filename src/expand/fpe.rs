@@ -110,7 +110,10 @@ pub fn expand_with(
         widened.and_then(|hp| crate::limits::mlp_bytes(&[d, hp, c])),
     )?;
     if cfg.strategy == Strategy::Gram {
-        crate::limits::check_memory("the gram strategy's Gram matrix", crate::limits::bytes_of(&[d, d, 8]))?;
+        crate::limits::check_memory(
+            "the gram strategy's Gram matrix",
+            crate::limits::bytes_of(&[d, d, 8]),
+        )?;
     }
     let hp = h * alpha;
     let budget = first.nnz() + second.nnz();

@@ -286,7 +286,10 @@ pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(D
         } => {
             let dir = data_dir.or(dir.as_deref());
             let (tr, te) = crate::data::idx::fashion_mnist(dir)?;
-            Ok(Some((take(tr, *n_train, "n_train")?, take(te, *n_test, "n_test")?)))
+            Ok(Some((
+                take(tr, *n_train, "n_train")?,
+                take(te, *n_test, "n_test")?,
+            )))
         }
         DatasetSpec::Embeddings {
             path,
@@ -295,7 +298,10 @@ pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(D
         } => {
             let path = data_dir.map_or(path.clone(), |d| d.join(path));
             let (tr, te) = crate::data::npy::load_embeddings(&path)?;
-            Ok(Some((take(tr, *n_train, "n_train")?, take(te, *n_test, "n_test")?)))
+            Ok(Some((
+                take(tr, *n_train, "n_train")?,
+                take(te, *n_test, "n_test")?,
+            )))
         }
     }
 }

@@ -25,9 +25,9 @@ fn folder(path: &Path) -> &Path {
 /// A temporary file beside `path`, named `.<name>.tmp<random><ext>`, with the permissions of the file it
 /// replaces (or, for a new file, those of a plain file creation: read-write for all, less the umask).
 fn temp_beside(path: &Path, ext: &str) -> Result<NamedTempFile> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::invalid("output path", format!("{} names no file", path.display())))?;
+    let name = path.file_name().ok_or_else(|| {
+        Error::invalid("output path", format!("{} names no file", path.display()))
+    })?;
     let prefix = format!(".{}.tmp", name.to_string_lossy());
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(ext);
@@ -72,7 +72,9 @@ fn resolve(path: &Path) -> Result<std::result::Result<PathBuf, PathBuf>> {
             format!("{} is a folder; name a file", path.display()),
         )),
         Ok(m) if !m.is_file() => Ok(Err(path.to_path_buf())),
-        Ok(_) => Ok(Ok(std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?)),
+        Ok(_) => Ok(Ok(
+            std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?
+        )),
         Err(_) => Ok(Ok(path.to_path_buf())),
     }
 }
@@ -156,7 +158,10 @@ mod tests {
         write(&real, "old").unwrap();
         std::os::unix::fs::symlink(&real, &link).unwrap();
         write(&link, "new").unwrap();
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
     }
 

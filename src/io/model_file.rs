@@ -176,8 +176,12 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
     }
     // Every layer 1..=n needs tensors, so a layer index above the number of distinct indices names a layer
     // with a gap below it: refuse it before sizing anything by it (a name such as `W1000000000`).
-    let indices: std::collections::BTreeSet<usize> =
-        st.names().iter().filter_map(|n| parse_name(n)).map(|(_, n)| n).collect();
+    let indices: std::collections::BTreeSet<usize> = st
+        .names()
+        .iter()
+        .filter_map(|n| parse_name(n))
+        .map(|(_, n)| n)
+        .collect();
     if n_layers > indices.len() {
         let missing = (1..=n_layers).find(|k| !indices.contains(k)).unwrap_or(1);
         return Err(format!(
@@ -282,7 +286,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
     }
     let alpha: Option<usize> = parse_opt(&info, "alpha")?;
     if let Some(a) = alpha.filter(|&a| a < 2) {
-        return Err(format!("metadata alpha = {a} is not an expansion factor (>= 2)"));
+        return Err(format!(
+            "metadata alpha = {a} is not an expansion factor (>= 2)"
+        ));
     }
     let meta = ModelMeta {
         strategy: info.get("strategy").cloned(),

@@ -30,7 +30,7 @@ pub struct IdxArray {
 
 /// The most bytes a gzip stream may expand to per compressed byte: deflate cannot do better than about 1032:1,
 /// so a compressed IDX file whose header announces more values than that is refused before decompressing.
-const MAX_GZIP_RATIO: usize = 1100;
+pub const MAX_GZIP_RATIO: usize = 1100;
 
 /// Parses an unsigned-byte IDX array from bytes (gzip-compressed or not: detected by the gzip magic number).
 ///

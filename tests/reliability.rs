@@ -738,3 +738,36 @@ fn expanded_layer_metadata_naming_no_hidden_layer_is_refused() {
     );
     assert_clear_error(inspect_file(&dir, f), "expanded_layer = 7");
 }
+
+#[test]
+fn loaded_data_too_wide_for_the_gram_metric_is_refused_before_training() {
+    let dir = tmp("emb-wide");
+    let e = embeddings_dir(&dir, |e| {
+        // 50 000 features: the feature-capacity metric's Gram matrix alone needs 20 GB per model.
+        for (split, n) in [("train", 2usize), ("test", 1)] {
+            let x = vec![0.5f32; n * 50_000];
+            let y: Vec<i64> = (0..n as i64).collect();
+            std::fs::write(
+                e.join(format!("x_{split}.npy")),
+                npy("<f4", &format!("({n}, 50000)"), &f32s(&x)),
+            )
+            .unwrap();
+            std::fs::write(
+                e.join(format!("y_{split}.npy")),
+                npy("<i8", &format!("({n},)"), &i64s(&y)),
+            )
+            .unwrap();
+        }
+    });
+    let spec = embeddings_spec(&dir, &e, 2);
+    let text =
+        std::fs::read_to_string(&spec).unwrap() + "[extras]\nmetrics = [\"feature-capacity\"]\n";
+    std::fs::write(&spec, text).unwrap();
+    assert_clear_error(
+        run_env(
+            &["reproduce", s(&spec), "--out", s(&dir.join("o")), "--quiet"],
+            &[("NEUROSPLIT_MAX_MEMORY", "4G")],
+        ),
+        "one trial (50000 inputs",
+    );
+}

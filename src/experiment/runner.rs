@@ -548,6 +548,10 @@ pub fn run(
     } else {
         load_fixed_data(spec, opts.data_dir.as_deref())?
     };
+    if let Some((train, _)) = &fixed {
+        // The loaded data's real width and class count: the models must fit before any trial starts.
+        spec.check_trial_memory(&[train.d], train.task.outputs(), None)?;
+    }
     let sink = Mutex::new((writer, 0usize));
     let total = todo.len();
     let new = super::with_threads(opts.threads, || {

@@ -245,7 +245,7 @@ impl Spec {
     /// dense and expanded models, trained side by side) above the memory budget of [`crate::limits`].
     /// Data sets loaded from files are checked again against their real size when loaded.
     pub fn check_sizes(&self) -> Result<()> {
-        use crate::limits::{bytes_of, check_memory, mlp_bytes, MAX_JOBS};
+        use crate::limits::MAX_JOBS;
         if self.model.strategies.is_empty() {
             return Err(Error::invalid(
                 "model.strategies",
@@ -290,6 +290,19 @@ impl Spec {
             // Loaded data: its width is known only once loaded (checked again then); 1 input bounds the rest.
             _ => (vec![1], 2, None),
         };
+        self.check_trial_memory(&inputs, outputs, data_rows)
+    }
+
+    /// Refuses a trial whose data (`rows` of each width in `inputs`, if the data is made per trial) and models
+    /// (the dense one and every expanded one, trained side by side, each with its Gram matrix when the
+    /// `feature-capacity` metric is asked for) exceed the memory budget of [`crate::limits`].
+    pub fn check_trial_memory(
+        &self,
+        inputs: &[usize],
+        outputs: usize,
+        rows: Option<usize>,
+    ) -> Result<()> {
+        use crate::limits::{bytes_of, check_memory, mlp_bytes};
         let alpha = self.model.alpha.iter().copied().max().unwrap_or(2);
         let models = self
             .model
@@ -297,7 +310,8 @@ impl Spec {
             .len()
             .saturating_mul(self.model.strategies.len())
             .saturating_add(1) as u128;
-        for &d in &inputs {
+        let gram = self.extras.metrics.iter().any(|m| m == "feature-capacity");
+        for &d in inputs {
             for &depth in &self.model.depth {
                 for &h in &self.model.neurons {
                     let dims = |width: Option<usize>| -> Option<Vec<usize>> {
@@ -310,11 +324,15 @@ impl Spec {
                                 .collect(),
                         )
                     };
-                    let model = dims(h.checked_mul(alpha))
+                    let per_model = dims(h.checked_mul(alpha))
                         .as_deref()
                         .and_then(mlp_bytes)
-                        .and_then(|m| m.checked_mul(models));
-                    let data = match data_rows {
+                        .and_then(|m| {
+                            let g = if gram { bytes_of(&[d, d, 8])? } else { 0 };
+                            m.checked_add(g)
+                        });
+                    let model = per_model.and_then(|m| m.checked_mul(models));
+                    let data = match rows {
                         Some(rows) => bytes_of(&[rows, d, 4]),
                         None => Some(0),
                     };

@@ -16,14 +16,18 @@ ALL="model_file npy npz idx spec_toml results_jsonl assignment_json"
 TARGETS=${TARGETS:-$ALL}
 declare -A MAXLEN=([model_file]=16384 [npy]=4096 [npz]=8192 [idx]=4096 [spec_toml]=8192 [results_jsonl]=16384
     [assignment_json]=4096)
-nice -n 19 cargo +nightly fuzz build --release $TARGETS 2>&1 | tail -3
+for t in $TARGETS; do
+    nice -n 19 cargo +nightly fuzz build --release "$t" 2>&1 | tail -1
+done
+TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')
 mkdir -p logs
 pids=()
 for t in $TARGETS; do
     mkdir -p "corpus/$t" "artifacts/$t"
     cp -n seeds/"$t"/* "corpus/$t/" 2>/dev/null || true
-    nice -n 19 cargo +nightly fuzz run --release "$t" "corpus/$t" -- \
-        -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+    # The binaries run directly (built above), so that editing the sources meanwhile does not rebuild them.
+    nice -n 19 "target/$TRIPLE/release/$t" "corpus/$t" \
+        -artifact_prefix="artifacts/$t/" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
         -max_len="${MAXLEN[$t]}" -timeout=20 -print_final_stats=1 \
         >"logs/$t.log" 2>&1 &
     pids+=($!)

@@ -315,7 +315,7 @@ proptest! {
                 if let Ok(list) = Assignment::parse_json(text) {
                     let model = Mlp::new(&[6, 2, 1], Task::Binary, &mut stream(0, &[])).unwrap();
                     for a in &list {
-                        let _ = a.validate(&model.layers[0], a.alpha);
+                        let _ = a.validate(&model.layers()[0], a.alpha);
                     }
                 }
             }

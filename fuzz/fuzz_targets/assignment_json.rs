@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let model = Mlp::new(&[12, 4, 1], Task::Binary, &mut stream(0, &[])).unwrap();
     for a in &list {
         let alpha = a.alpha;
-        if a.validate(&model.layers[0], alpha).is_ok() {
+        if a.validate(&model.layers()[0], alpha).is_ok() {
             let cfg = FpeConfig {
                 alpha,
                 strategy: Strategy::Custom,

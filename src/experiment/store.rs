@@ -19,8 +19,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use fs4::fs_std::FileExt;
-
 use crate::error::{Error, Result};
 use crate::experiment::runner::TrialRecord;
 
@@ -195,7 +193,11 @@ impl Lock {
             .open(&lp)
             .map_err(|e| Error::io(&lp, e))?;
         let mut text = String::new();
-        let locked = FileExt::try_lock_exclusive(&file).map_err(|e| Error::io(&lp, e))?;
+        let locked = match file.try_lock() {
+            Ok(()) => true,
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lp, e)),
+        };
         // Read after trying: a holder writes its pid right after locking.
         let _ = file.read_to_string(&mut text);
         let old: Option<LockInfo> = serde_json::from_str(text.trim()).ok();
@@ -246,7 +248,7 @@ impl Lock {
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        let _ = FileExt::unlock(&self.file);
+        let _ = self.file.unlock();
     }
 }
 

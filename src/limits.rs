@@ -94,6 +94,44 @@ pub fn mlp_bytes(dims: &[usize]) -> Option<u128> {
     })
 }
 
+/// Reads a whole input file after checking that it is a regular file (a device such as `/dev/zero` would never
+/// end) whose length fits the memory budget; the buffer is reserved with `try_reserve`, so a failed allocation is
+/// an error naming the file, not an abort.
+pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::invalid(
+            "input file",
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    let len = meta.len();
+    check_memory(&format!("reading {}", path.display()), Some(len as u128))?;
+    let len = usize::try_from(len).map_err(|_| Error::TooLarge {
+        what: format!("reading {}", path.display()),
+        why: format!("{len} bytes do not fit in memory"),
+    })?;
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len).map_err(|_| Error::TooLarge {
+        what: format!("reading {}", path.display()),
+        why: format!("cannot allocate {}", show_bytes(len as u128)),
+    })?;
+    file.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+    Ok(buf)
+}
+
+/// Reads a whole input text file as [`read_file`] does; invalid UTF-8 is an error naming the file.
+pub fn read_text(path: &std::path::Path) -> Result<String> {
+    String::from_utf8(read_file(path)?).map_err(|_| {
+        Error::invalid(
+            "input file",
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })
+}
+
 /// `requested` worker threads capped at [`THREADS_PER_CORE`] per core and [`MAX_THREADS`], with a warning
 /// when capped; 0 stays 0 (all cores).
 pub fn cap_threads(requested: usize) -> (usize, Option<String>) {
@@ -130,6 +168,12 @@ mod tests {
         assert!(check_memory("x", None).is_err());
         assert!(check_memory("x", bytes_of(&[usize::MAX, 8])).is_err());
         assert!(check_memory("x", Some(1024)).is_ok());
+    }
+
+    #[test]
+    fn endless_devices_are_not_read() {
+        let e = read_file(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,8 @@ use neurosplit::data::idx;
 fuzz_target!(|data: &[u8]| {
     if let Ok(a) = idx::parse_idx(data, "fuzz") {
         assert_eq!(a.data.len(), a.dims.iter().product::<usize>());
-        if a.dims.len() >= 2 {
+        // Labels for the images, as a labels file of that many bytes would give (never more than the input).
+        if a.dims.len() >= 2 && a.dims[0] <= data.len() {
             let labels = idx::IdxArray {
                 dims: vec![a.dims[0]],
                 data: vec![0; a.dims[0]],

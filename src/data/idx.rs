@@ -124,7 +124,7 @@ fn header(magic: &[u8], dims_bytes: &[u8], what: &str) -> Result<(Vec<usize>, us
 
 /// Reads an IDX file (plain or `.gz`).
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::limits::read_file(path)?;
     parse_idx(&bytes, &path.display().to_string())
 }
 

@@ -132,6 +132,8 @@ impl Source {
             )
         })?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        // Each array read from the archive is at most its length.
+        crate::limits::check_memory(&format!("reading {}", path.display()), Some(len as u128))?;
         let npz = zip::ZipArchive::new(file).map_err(|e| {
             Error::invalid(
                 "embeddings",
@@ -168,7 +170,7 @@ impl Source {
             }
             Source::Dir(dir) => {
                 let path = dir.join(format!("{name}.npy"));
-                std::fs::read(&path).map_err(|e| Error::io(&path, e))
+                crate::limits::read_file(&path)
             }
         }
     }

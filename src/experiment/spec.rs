@@ -387,7 +387,7 @@ impl Spec {
         }
         let path = Path::new(name_or_path);
         if name_or_path.ends_with(".toml") || name_or_path.contains('/') || path.is_file() {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            let text = crate::limits::read_text(path)?;
             return Spec::parse(&text, name_or_path);
         }
         let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();

@@ -137,11 +137,10 @@ pub fn read(path: &Path, fingerprint: Option<&str>) -> Result<Records> {
             ),
         ));
     }
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Records::default()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
+    if !path.exists() {
+        return Ok(Records::default());
+    }
+    let bytes = crate::limits::read_file(path)?;
     parse(&bytes, path, fingerprint)
 }
 

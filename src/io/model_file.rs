@@ -143,7 +143,7 @@ pub fn save(path: impl AsRef<Path>, model: &Mlp, meta: &ModelMeta) -> Result<()>
 /// Reads a model file.
 pub fn load(path: impl AsRef<Path>) -> Result<(Mlp, ModelMeta)> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::limits::read_file(path)?;
     from_bytes(&bytes).map_err(|why| Error::ModelFile {
         path: path.display().to_string(),
         why,

@@ -307,7 +307,7 @@ fn results_on_a_full_disk_fail_with_a_clear_error() {
 fn npy(descr: &str, header_shape: &str, data: &[u8]) -> Vec<u8> {
     let mut h =
         format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {header_shape}, }}");
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');
@@ -463,7 +463,7 @@ fn safetensors(tensors: &[(&str, &str, &[usize])], metadata: &[(&str, &str)]) ->
         offset += size;
     }
     let mut h = serde_json::to_string(&header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(' ');
     }
     let mut b = (h.len() as u64).to_le_bytes().to_vec();

@@ -4,6 +4,7 @@
 #
 #   scripts/fuzz.sh 600            # ten minutes each
 #   TARGETS="npy idx" scripts/fuzz.sh 60
+#   FUZZ_NO_BUILD=1 scripts/fuzz.sh 600   # run the targets as last built
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Each run is limited to 2 GiB of
 # resident memory and 2 GiB in one allocation (a bigger one is a finding: the parsers check sizes first).
@@ -16,9 +17,11 @@ ALL="model_file npy npz idx spec_toml results_jsonl assignment_json"
 TARGETS=${TARGETS:-$ALL}
 declare -A MAXLEN=([model_file]=16384 [npy]=4096 [npz]=8192 [idx]=4096 [spec_toml]=8192 [results_jsonl]=16384
     [assignment_json]=4096)
-for t in $TARGETS; do
-    nice -n 19 cargo +nightly fuzz build --release "$t" 2>&1 | tail -1
-done
+if [ -z "${FUZZ_NO_BUILD:-}" ]; then  # FUZZ_NO_BUILD=1: run the binaries already built
+    for t in $TARGETS; do
+        nice -n 19 cargo +nightly fuzz build --release "$t" 2>&1 | tail -1
+    done
+fi
 TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')
 mkdir -p logs
 pids=()

@@ -10,7 +10,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use neurosplit::nn::{Regularizer, TrainConfig};
 use neurosplit::Result;
 
-mod device;
 mod expand;
 mod inspect;
 mod merge;

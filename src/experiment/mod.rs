@@ -13,6 +13,7 @@ pub mod paper_tables;
 pub mod report;
 pub mod runner;
 pub mod spec;
+pub mod store;
 pub mod trial;
 
 /// Runs `f` on a rayon pool of `threads` threads (0 = all cores).

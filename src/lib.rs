@@ -76,6 +76,7 @@ pub mod experiment;
 pub mod gpu;
 pub mod io;
 pub mod kernels;
+pub mod limits;
 pub mod metrics;
 pub mod nn;
 pub mod plot;

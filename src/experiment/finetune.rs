@@ -90,7 +90,12 @@ pub fn finetune(
     let val_acc = |m: &Mlp| data.val.as_ref().map(|v| accuracy(m, v));
     let resume = match checkpoint.map(state_path).filter(|p| p.is_file()) {
         Some(state) => {
-            let text = std::fs::read_to_string(&state).map_err(|e| Error::io(&state, e))?;
+            let text = String::from_utf8(crate::limits::read_file(&state)?).map_err(|_| {
+                Error::invalid(
+                    "checkpoint",
+                    format!("{} is not UTF-8 text", state.display()),
+                )
+            })?;
             let s: CheckpointState = serde_json::from_str(&text).map_err(|e| {
                 Error::invalid(
                     "checkpoint",
@@ -184,7 +189,7 @@ pub fn finetune(
                     let result = io::save(path, m, &ModelMeta::default()).and_then(|()| {
                         let text = serde_json::to_string_pretty(&state)?;
                         let sp = state_path(path);
-                        std::fs::write(&sp, text).map_err(|err| Error::io(&sp, err))
+                        io::atomic::write(&sp, text)
                     });
                     if let Err(err) = result {
                         save_error.lock().expect("not poisoned").get_or_insert(err);

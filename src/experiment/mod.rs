@@ -10,9 +10,11 @@
 pub mod estimate;
 pub mod figures;
 pub mod finetune;
+pub mod paper_tables;
 pub mod report;
 pub mod runner;
 pub mod spec;
+pub mod store;
 pub mod trial;
 
 /// Runs `f` on a rayon pool of `threads` threads (0 = all cores).

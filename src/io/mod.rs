@@ -70,6 +70,7 @@
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
+pub mod atomic;
 mod model_file;
 mod torch;
 

@@ -10,12 +10,16 @@
 //!   [`weights_panel`] and [`gram_panel`] build the Fig. 2 pair from a layer.
 //! * [`Series`] / [`LineChart`] / [`draw_line_chart`]: curves of means with SEM error bars and an optional
 //!   dashed reference line (Fig. 3a/b relative improvement, Fig. 4 fold changes, Fig. 6b training curves).
+//! * [`RegressionChart`] / [`draw_regression_chart`]: points with least-squares lines, dotted or solid, and
+//!   `R^2` in the legend (Fig. 4c).
 
 mod curves;
 mod heatmap;
+mod regression;
 
 pub use curves::{draw_line_chart, Corner, LineChart, Series};
 pub use heatmap::{draw_heatmaps, gram_panel, weights_panel, ColorMap, Heatmap};
+pub use regression::{draw_regression_chart, RegressionChart, RegressionGroup};
 
 use std::path::Path;
 use std::sync::Once;
@@ -74,18 +78,19 @@ fn render(fig: &impl Figure, path: &Path, size: (u32, u32)) -> Result<()> {
         path: path.display().to_string(),
         why,
     };
-    match format {
+    // Drawn to a temporary file beside `path`, then renamed over it: a failed drawing leaves no half picture.
+    crate::io::atomic::write_with(path, |tmp| match format {
         Format::Png => {
-            let root = BitMapBackend::new(path, size).into_drawing_area();
+            let root = BitMapBackend::new(tmp, size).into_drawing_area();
             fig.draw(&root).map_err(err)?;
             root.present().map_err(|e| err(e.to_string()))
         }
         Format::Svg => {
-            let root = SVGBackend::new(path, size).into_drawing_area();
+            let root = SVGBackend::new(tmp, size).into_drawing_area();
             fig.draw(&root).map_err(err)?;
             root.present().map_err(|e| err(e.to_string()))
         }
-    }
+    })
 }
 
 /// Turns any displayable plotting error into the message [`Figure::draw`] returns.

@@ -281,7 +281,12 @@ fn list(threads: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn reproduce(args: ReproduceArgs) -> Result<()> {
+pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
+    let (threads, warning) = neurosplit::limits::cap_threads(args.threads);
+    if let Some(w) = warning {
+        eprintln!("{w}");
+    }
+    args.threads = threads;
     if args.list {
         return list(args.threads);
     }
@@ -291,6 +296,8 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
         .expect("clap requires a name without --list");
     let mut spec = Spec::load(name)?;
     args.set.apply(&mut spec)?;
+    // The overrides may have made the spec invalid or too large: check before anything is planned.
+    spec.validate()?;
     if args.print_spec {
         print!(
             "{}",
@@ -311,7 +318,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
     });
     if let Some(path) = &args.json {
         // Fail now, not after the run, if the results cannot be written.
-        std::fs::write(path, "").map_err(|e| Error::io(path, e))?;
+        neurosplit::io::atomic::check_writable(path)?;
     }
     let threads = if args.threads == 0 {
         rayon::current_num_threads()
@@ -392,8 +399,23 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
+    }
     let summaries = report::summarize(&spec, &outcome.records);
     println!("\n{}", report::table(&spec, &summaries));
+    let readings = neurosplit::experiment::paper_tables::summary(&spec, &summaries);
+    if !readings.is_empty() {
+        println!("the paper's tables beside each reading (mean abs. relative deviation; rows in report.md):");
+        for (key, alpha, dev, n) in readings {
+            let models = alpha.map_or("dense".to_string(), |a| format!("FPE alpha={a}"));
+            println!(
+                "  {key:<28} {models:<12} {:>6.1}% over {n} rows",
+                100.0 * dev
+            );
+        }
+        println!();
+    }
     let equal = outcome
         .records
         .iter()
@@ -438,7 +460,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
         let figs = figures::write(&spec, &summaries, &out);
         let md = report::markdown(&spec, &summaries, &ctx, &figs);
         let path = out.join("report.md");
-        std::fs::write(&path, md).map_err(|e| Error::io(&path, e))?;
+        neurosplit::io::atomic::write(&path, md)?;
         println!("report written to {}", path.display());
     }
     if let Some(path) = &args.json {

@@ -248,11 +248,8 @@ fn from_resolved(
     }
     // Every layer 1..=n needs tensors, so a layer index above the number of distinct indices names a layer
     // with a gap below it: refuse it before sizing anything by it (a name such as `W1000000000`).
-    let indices: std::collections::BTreeSet<usize> = st
-        .names()
-        .filter_map(parse_name)
-        .map(|(_, n)| n)
-        .collect();
+    let indices: std::collections::BTreeSet<usize> =
+        st.names().filter_map(parse_name).map(|(_, n)| n).collect();
     if n_layers > indices.len() {
         let missing = (1..=n_layers).find(|k| !indices.contains(k)).unwrap_or(1);
         return Err(format!(

@@ -70,6 +70,7 @@ pub mod data;
 pub mod error;
 pub mod expand;
 pub mod experiment;
+pub mod floats;
 #[cfg(feature = "cuda")]
 pub mod gpu;
 pub mod io;
@@ -77,6 +78,7 @@ pub mod kernels;
 pub mod metrics;
 pub mod nn;
 pub mod plot;
+pub mod provenance;
 pub mod rng;
 pub mod sparse;
 pub mod stats;

@@ -1,8 +1,9 @@
 //! The paper's experiments as declarative specs: [`spec`] (TOML, one per paper result in `experiments/`),
 //! [`runner`] (grid cells x trials in parallel, resumable JSONL results, shards), [`report`] (tables beside the
-//! paper's numbers, Welch tests), [`figures`] and [`estimate`] (run-time estimates for `reproduce --list`).
+//! paper's numbers, Welch tests), [`figures`], [`export`] (CSV) and [`estimate`] (run-time estimates for `reproduce --list`).
 
 pub mod estimate;
+pub mod export;
 pub mod figures;
 pub mod report;
 pub mod runner;

@@ -54,8 +54,55 @@ pub struct ReproduceArgs {
     /// No progress output; print only the final table.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Set any spec key, as TOML (e.g. --set model.depth=[3,5] --set train.curve_every=10); repeatable,
+    /// applied after the flags above, shown by --print-spec, part of the fingerprint.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub assign: Vec<String>,
     #[command(flatten)]
     pub set: Overrides,
+}
+
+/// Applies `--set KEY=VALUE` assignments to a spec: the spec as a TOML table, each dotted key set to its value
+/// parsed as TOML (a bare word that is not TOML is taken as a string), then parsed and validated again, so an
+/// unknown key or a bad value is an error that names it.
+fn assign(spec: &Spec, assignments: &[String]) -> Result<Spec> {
+    if assignments.is_empty() {
+        return Ok(spec.clone());
+    }
+    let bad = |what: &str, msg: String| Error::invalid(format!("--set {what}"), msg);
+    let mut root = toml::Table::try_from(spec).map_err(|e| bad("", e.to_string()))?;
+    for a in assignments {
+        let (key, text) = a
+            .split_once('=')
+            .ok_or_else(|| bad(a, "is not KEY=VALUE (e.g. model.depth=[3,5])".into()))?;
+        let key = key.trim();
+        let value = match toml::from_str::<toml::Table>(&format!("v = {text}")) {
+            Ok(mut t) => t.remove("v").expect("parsed the key v"),
+            Err(_) if !text.trim().is_empty() && !text.contains(['[', '{', '"', '\'', '=']) => {
+                toml::Value::String(text.trim().to_string())
+            }
+            Err(e) => return Err(bad(a, format!("the value is not TOML: {e}"))),
+        };
+        let parts: Vec<&str> = key.split('.').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(bad(a, "empty key".into()));
+        }
+        let mut table = &mut root;
+        for p in &parts[..parts.len() - 1] {
+            let entry = table
+                .entry(p.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table = entry
+                .as_table_mut()
+                .ok_or_else(|| bad(a, format!("'{p}' is a value, not a table of keys")))?;
+        }
+        table.insert(parts[parts.len() - 1].to_string(), value);
+    }
+    let text = toml::to_string(&root).map_err(|e| bad("", e.to_string()))?;
+    Spec::parse(
+        &text,
+        &format!("after --set {}", assignments.join(" --set ")),
+    )
 }
 
 /// Overrides of spec values (a list flag replaces the whole axis, e.g. --neurons 4,8).
@@ -313,7 +360,9 @@ fn merge_shards(spec: &Spec, out: &std::path::Path, n: usize, results: &PathBuf)
     for k in 1..=n {
         let shard = Shard { k, n };
         let path = out.join(format!("trials.shard-{k}-of-{n}.jsonl"));
-        let owed = runner::pending(spec, &grid, Some(shard), &HashSet::new()).0.len();
+        let owed = runner::pending(spec, &grid, Some(shard), &HashSet::new())
+            .0
+            .len();
         let done: HashSet<(String, usize)> = runner::read_records(&path, Some(&fp))?
             .iter()
             .map(|r| (r.cell.clone(), r.trial))
@@ -366,6 +415,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
         .expect("clap requires a name without --list");
     let mut spec = Spec::load(name)?;
     args.set.apply(&mut spec)?;
+    let spec = assign(&spec, &args.assign)?;
     if args.print_spec {
         print!(
             "{}",

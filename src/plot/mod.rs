@@ -13,9 +13,11 @@
 
 mod curves;
 mod heatmap;
+mod text;
 
 pub use curves::{draw_line_chart, Corner, LineChart, Series};
 pub use heatmap::{draw_heatmaps, gram_panel, weights_panel, ColorMap, Heatmap};
+pub use text::Typeset;
 
 use std::path::Path;
 use std::sync::Once;
@@ -76,7 +78,7 @@ fn render(fig: &impl Figure, path: &Path, size: (u32, u32)) -> Result<()> {
     };
     match format {
         Format::Png => {
-            let root = BitMapBackend::new(path, size).into_drawing_area();
+            let root = Typeset(BitMapBackend::new(path, size)).into_drawing_area();
             fig.draw(&root).map_err(err)?;
             root.present().map_err(|e| err(e.to_string()))
         }

@@ -15,8 +15,8 @@ mod curves;
 mod heatmap;
 mod text;
 
-pub use curves::{draw_line_chart, Corner, LineChart, Series};
-pub use heatmap::{draw_heatmaps, gram_panel, weights_panel, ColorMap, Heatmap};
+pub use curves::{draw_line_chart, nice_ticks, Corner, LineChart, Series, XScale};
+pub use heatmap::{draw_heatmaps, gram_panel, share_scale, weights_panel, ColorMap, Heatmap};
 pub use text::Typeset;
 
 use std::path::Path;
@@ -87,6 +87,35 @@ fn render(fig: &impl Figure, path: &Path, size: (u32, u32)) -> Result<()> {
             fig.draw(&root).map_err(err)?;
             root.present().map_err(|e| err(e.to_string()))
         }
+    }
+}
+
+/// A linear `f64` axis with ticks exactly at given values (plotters picks its own otherwise).
+#[derive(Clone, Debug)]
+struct TickedAxis {
+    lo: f64,
+    hi: f64,
+    ticks: Vec<f64>,
+}
+
+impl plotters::coord::ranged1d::Ranged for TickedAxis {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        if self.hi == self.lo {
+            return (limit.0 + limit.1) / 2;
+        }
+        let t = (v - self.lo) / (self.hi - self.lo);
+        limit.0 + ((limit.1 - limit.0) as f64 * t + 1e-3).floor() as i32
+    }
+
+    fn key_points<H: plotters::coord::ranged1d::KeyPointHint>(&self, _hint: H) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
     }
 }
 

@@ -14,11 +14,12 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::Rng as _;
 
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::Par;
 use neurosplit::kernels::{bias_grad, gemm, Isa};
 use neurosplit::nn::Linear;
+use neurosplit::nn::{FormatChoice, LayerExec};
 use neurosplit::rng::stream;
-use neurosplit::sparse::{Format, FormatChoice, LayerExec, Mask};
+use neurosplit::sparse::{Format, Mask};
 
 const B: usize = 500;
 
@@ -34,7 +35,7 @@ fn layer(n: usize, k: usize, density: f64) -> Linear {
             }
         }
     }
-    Linear::from_parts(n, k, w, vec![0.01; n], (density < 1.0).then_some(mask))
+    Linear::from_parts(n, k, w, vec![0.01; n], (density < 1.0).then_some(mask)).unwrap()
 }
 
 fn sweep(c: &mut Criterion) {
@@ -72,10 +73,10 @@ fn sweep(c: &mut Criterion) {
                     g.bench_function("sgemm", |bch| {
                         bch.iter(|| {
                             if op == "fwd" || op == "step" {
-                                gemm::fwd_ref(n, k, B, &full.weight, &x, &mut y);
+                                gemm::fwd_ref(n, k, B, full.weight(), &x, &mut y);
                             }
                             if op == "dx" || op == "step" {
-                                gemm::dx_ref(n, k, B, &full.weight, &dy, &mut dx);
+                                gemm::dx_ref(n, k, B, full.weight(), &dy, &mut dx);
                             }
                             if op == "dw" || op == "step" {
                                 gemm::dw_ref(n, k, B, &dy, &x, &mut dw);

@@ -16,10 +16,11 @@ use rand_distr_free::normal;
 
 use neurosplit::data::{Dataset, Task};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::Par;
+use neurosplit::nn::FormatChoice;
 use neurosplit::nn::{Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
-use neurosplit::sparse::{Format, FormatChoice};
+use neurosplit::sparse::Format;
 
 /// Standard normal samples by Box-Muller (keeps the example free of extra dependencies).
 mod rand_distr_free {
@@ -95,8 +96,8 @@ fn main() {
         dense.nnz(),
         h * alpha,
         wide.nnz(),
-        wide.layers[0].density(),
-        wide.layers[1].density()
+        wide.layers()[0].density(),
+        wide.layers()[1].density()
     );
     println!("| threads | model | formats | median ms/epoch | fastest ms/epoch | CPU ms (fastest) | us/step (fastest) |");
     println!("|---|---|---|---|---|---|---|");

@@ -14,11 +14,12 @@ use std::time::Instant;
 
 use rand::Rng as _;
 
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::Par;
 use neurosplit::kernels::{gemm, Isa};
 use neurosplit::nn::Linear;
+use neurosplit::nn::{FormatChoice, LayerExec};
 use neurosplit::rng::stream;
-use neurosplit::sparse::{Format, FormatChoice, LayerExec, Mask};
+use neurosplit::sparse::{Format, Mask};
 
 const BATCH: usize = 500;
 
@@ -48,7 +49,7 @@ fn layer(n: usize, k: usize, density: f64, seed: u64) -> Linear {
         }
     }
     let mask = (density < 1.0).then_some(mask);
-    Linear::from_parts(n, k, w, vec![0.01; n], mask)
+    Linear::from_parts(n, k, w, vec![0.01; n], mask).unwrap()
 }
 
 /// Runs `f(r0, r1, rows r0..r1 of out)` on `threads` near-equal row ranges as rayon tasks.
@@ -108,7 +109,7 @@ fn run_exec(exec: &mut LayerExec, l: &Linear, bufs: &mut Bufs, op: Op, par: Par)
         Op::Step => {
             exec.forward(isa, par, l, &bufs.x, b, true, &mut bufs.y);
             exec.backward_weight(isa, par, l, &bufs.dy, &bufs.x, b, &mut bufs.dw);
-            neurosplit::kernels::bias_grad(isa, l.out_dim, b, &bufs.dy, &mut bufs.db);
+            neurosplit::kernels::bias_grad(isa, l.out_dim(), b, &bufs.dy, &mut bufs.db);
             exec.backward_input(isa, par, l, &bufs.dy, b, &mut bufs.dx);
         }
     }
@@ -116,8 +117,8 @@ fn run_exec(exec: &mut LayerExec, l: &Linear, bufs: &mut Bufs, op: Op, par: Par)
 
 /// Dense sgemm of each product, rows split over `threads` rayon tasks (the dense baseline).
 fn run_gemm(l: &Linear, bufs: &mut Bufs, op: Op, threads: usize) {
-    let (n, k, b) = (l.out_dim, l.in_dim, BATCH);
-    let w = &l.weight;
+    let (n, k, b) = (l.out_dim(), l.in_dim(), BATCH);
+    let w = l.weight();
     let fwd = |y: &mut [f32], x: &[f32]| {
         par_rows(threads, n, b, y, |r0, r1, y| {
             gemm::fwd_ref(r1 - r0, k, b, &w[r0 * k..r1 * k], x, y)

@@ -11,8 +11,8 @@ use std::time::Instant;
 use ndarray::Array2;
 use rand::Rng as _;
 
-use neurosplit::kernels::spmm::{self, Par};
 use neurosplit::kernels::Isa;
+use neurosplit::kernels::{csr, Par};
 use neurosplit::rng::stream;
 use neurosplit::sparse::{Csr, Mask};
 
@@ -65,7 +65,7 @@ fn main() {
             let mut y = vec![0f32; n * B];
             let zero = vec![0f32; n];
             let t_ours = min_secs(reps, || {
-                spmm::csr_forward(
+                csr::csr_forward(
                     Isa::best(),
                     Par::Seq,
                     csr.pattern(),

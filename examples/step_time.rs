@@ -11,10 +11,11 @@ use std::time::Instant;
 
 use neurosplit::data::Dnf;
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::Par;
+use neurosplit::nn::FormatChoice;
 use neurosplit::nn::{Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
-use neurosplit::sparse::{Format, FormatChoice};
+use neurosplit::sparse::Format;
 
 /// CPU time of the calling thread so far, in microseconds (Linux schedstat; 0 elsewhere).
 fn thread_cpu_us() -> f64 {

@@ -25,9 +25,9 @@
 //! | module | what |
 //! |---|---|
 //! | [`data`] | the DNF generator of Alg. A2, the [`data::Dataset`] type |
-//! | [`nn`] | layers with optional masks, the MLP's forward/backward, mask-aware Adam, L1/L2, the training loop |
+//! | [`nn`] | layers with optional masks, the MLP's forward/backward, the per-layer executor (dense / bitmask / CSR), mask-aware Adam, LayerNorm, L1/L2, the training loop |
 //! | [`kernels`] | the dense and sparse (CSR, bitmask) products, fused bias + activation, losses in logits form |
-//! | [`sparse`] | bit-packed support masks, CSR and bitmask storage, the per-layer format choice |
+//! | [`sparse`] | plain storage: bit-packed support masks, CSR patterns and matrices, the one [`sparse::Format`] list |
 //! | [`expand`] | FPE itself, its split strategies (random, clause, gram, 2:4, custom), alternating expansion of deep nets, mask rewiring |
 //! | [`theory`] | coverage and collision probabilities of random FPE nets (Sec. 2.5, A.5): exact, approximate, Monte Carlo |
 //! | `gpu` | with `--features cuda`: the same training on an NVIDIA GPU (CSR / bitmask kernels, PTX checked in) |
@@ -65,6 +65,7 @@
 //! ```
 
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod data;
 pub mod error;

@@ -259,9 +259,9 @@ pub fn count_mask(mask: &Mask, clauses: &[Vec<usize>]) -> Counts {
 /// `clauses`. Divide `collisions` by `r C(C,2)` of the dense layer it came from for the measured ratio.
 pub fn measure_layer(layer: &crate::nn::Linear, clauses: &[Vec<usize>]) -> Counts {
     let mask = layer
-        .mask
-        .clone()
-        .unwrap_or_else(|| Mask::full(layer.out_dim, layer.in_dim));
+        .mask()
+        .cloned()
+        .unwrap_or_else(|| Mask::full(layer.out_dim(), layer.in_dim()));
     count_mask(&mask, clauses)
 }
 

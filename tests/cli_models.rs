@@ -47,11 +47,11 @@ fn train_expand_inspect() {
     // The run's JSON reports the metrics of the model it saved.
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&train_json).unwrap()).unwrap();
-    let cap: f64 = metrics::feature_capacity(&model.layers[0]).iter().sum();
+    let cap: f64 = metrics::feature_capacity(&model.layers()[0]).iter().sum();
     assert!(same(&v["dense"]["capacity_total"], cap));
     assert!(same(
         &v["dense"]["mean_cosine"],
-        metrics::mean_cosine(&model.layers[0])
+        metrics::mean_cosine(&model.layers()[0])
     ));
 
     let (code, stdout, err) = run(&[
@@ -97,11 +97,11 @@ fn train_expand_inspect() {
     assert!(svg.starts_with("<svg") && svg.contains("Gram matrix"));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
-    let expected: f64 = metrics::feature_capacity(&wide_model.layers[0])
+    let expected: f64 = metrics::feature_capacity(&wide_model.layers()[0])
         .iter()
         .sum();
     assert!(same(&json["metrics"]["capacity_total"], expected));
-    let base: f64 = metrics::feature_capacity(&model.layers[0]).iter().sum();
+    let base: f64 = metrics::feature_capacity(&model.layers()[0]).iter().sum();
     assert!(same(&json["baseline"]["capacity_total"], base));
     assert!(same(
         &json["fold_change"]["capacity_total"],

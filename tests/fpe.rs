@@ -35,28 +35,32 @@ fn children_partition_the_parent_and_budget_is_exact() {
         assert_eq!(report.budget, 32 * 8 + c * 8);
         assert_eq!(report.nnz_final, report.budget);
         assert_eq!(report.pruned_in + report.pruned_out, (alpha - 1) * c * 8);
-        let (w1, w1d) = (&wide.layers[0], &dense.layers[0]);
-        assert_eq!(w1.out_dim, 8 * alpha);
+        let (w1, w1d) = (&wide.layers()[0], &dense.layers()[0]);
+        assert_eq!(w1.out_dim(), 8 * alpha);
         for p in 0..8 {
             let mut seen = vec![0usize; 32];
             for j in 0..alpha {
                 let child = p * alpha + j;
-                assert_eq!(w1.bias[child], w1d.bias[p], "bias copied");
+                assert_eq!(w1.bias()[child], w1d.bias()[p], "bias copied");
                 for (i, seen_i) in seen.iter_mut().enumerate() {
-                    let v = w1.weight[child * 32 + i];
+                    let v = w1.weight()[child * 32 + i];
                     if w1.is_live(child, i) {
                         *seen_i += 1;
-                        assert_eq!(v, w1d.weight[p * 32 + i], "child keeps the parent's weight");
+                        assert_eq!(
+                            v,
+                            w1d.weight()[p * 32 + i],
+                            "child keeps the parent's weight"
+                        );
                     } else {
                         assert_eq!(v, 0.0, "masked weight is exactly zero");
                     }
                 }
                 for o in 0..c {
-                    let v = wide.layers[1].weight[o * 8 * alpha + child];
-                    if wide.layers[1].is_live(o, child) {
+                    let v = wide.layers()[1].weight()[o * 8 * alpha + child];
+                    if wide.layers()[1].is_live(o, child) {
                         assert_eq!(
                             v,
-                            dense.layers[1].weight[o * 8 + p],
+                            dense.layers()[1].weight()[o * 8 + p],
                             "outgoing weight duplicated"
                         );
                     } else {
@@ -67,7 +71,11 @@ fn children_partition_the_parent_and_budget_is_exact() {
             // Disjoint (no input twice); pruning may remove inputs, but never adds any.
             assert!(seen.iter().all(|&s| s <= 1), "children overlap: {seen:?}");
         }
-        assert_eq!(wide.layers[1].bias, dense.layers[1].bias, "b2 copied");
+        assert_eq!(
+            wide.layers()[1].bias(),
+            dense.layers()[1].bias(),
+            "b2 copied"
+        );
     }
 }
 
@@ -86,16 +94,16 @@ fn pruned_weights_are_the_smallest() {
     let parents = |l: usize, i: usize| -> f32 {
         if l == 0 {
             let (child, col) = (i / 32, i % 32);
-            dense.layers[0].weight[(child / 2) * 32 + col].abs()
+            dense.layers()[0].weight()[(child / 2) * 32 + col].abs()
         } else {
-            dense.layers[1].weight[i / 2].abs()
+            dense.layers()[1].weight()[i / 2].abs()
         }
     };
     // The random split assigns each parent input to one child; reconstruct which child owned each input.
     for p in 0..8 {
         for col in 0..32 {
             let owners: Vec<usize> = (0..2)
-                .filter(|j| wide.layers[0].is_live(p * 2 + j, col))
+                .filter(|j| wide.layers()[0].is_live(p * 2 + j, col))
                 .collect();
             let m = parents(0, (p * 2) * 32 + col);
             if owners.is_empty() {
@@ -107,7 +115,7 @@ fn pruned_weights_are_the_smallest() {
     }
     for child in 0..16 {
         let m = parents(1, child);
-        if wide.layers[1].is_live(0, child) {
+        if wide.layers()[1].is_live(0, child) {
             survived = survived.min(m);
         } else {
             pruned = pruned.max(m);

@@ -10,11 +10,11 @@ use std::io::Write;
 use cudarc::driver::CudaSlice;
 use neurosplit::data::{Dataset, Dnf, Task};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::gpu::{self, AdamHyper, Format, Gpu, GpuDataset, GpuTrainer, GpuWeight};
-use neurosplit::kernels::{self, loss, norm, Isa};
-use neurosplit::nn::{accuracy, Adam, Linear, Mlp, Regularizer, TrainConfig, Trainer};
+use neurosplit::gpu::{self, AdamHyper, Gpu, GpuDataset, GpuTrainer, GpuWeight};
+use neurosplit::kernels::{self, loss, Isa};
+use neurosplit::nn::{accuracy, Adam, LayerNorm, Linear, Mlp, Regularizer, TrainConfig, Trainer};
 use neurosplit::rng::stream;
-use neurosplit::sparse::Mask;
+use neurosplit::sparse::{Format, Mask};
 use neurosplit::Error;
 
 /// Relative tolerance of one kernel against its CPU twin (f32, different summation order).
@@ -259,11 +259,11 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
     let g = gpu_or_skip!("adam_with_penalty_matches_cpu_and_never_touches_masked_weights");
     let (n, k) = (9, 70);
     let m = mask(n, k, 1);
-    let layer = Linear::from_parts(n, k, data(n * k, 1.0), data(n, 2.0), Some(m.clone()));
+    let layer = Linear::from_parts(n, k, data(n * k, 1.0), data(n, 2.0), Some(m.clone())).unwrap();
     let model = Mlp::from_layers(
         vec![
             layer,
-            Linear::from_parts(1, n, data(n, 3.0), vec![0.1], None),
+            Linear::from_parts(1, n, data(n, 3.0), vec![0.1], None).unwrap(),
         ],
         Task::Binary,
     )
@@ -276,8 +276,9 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
     for format in [Format::Csr, Format::Bitmask] {
         let mut cpu = model.clone();
         let mut adam = Adam::new(&cpu, lr);
-        let mut w = GpuWeight::upload(&g, format, n, k, &model.layers[0].weight, Some(&m)).unwrap();
-        let mut bias = up(&g, &model.layers[0].bias);
+        let mut w =
+            GpuWeight::upload(&g, format, n, k, model.layers()[0].weight(), Some(&m)).unwrap();
+        let mut bias = up(&g, model.layers()[0].bias());
         let s = w.stored();
         let (mut mw, mut vw) = (up(&g, &vec![0f32; s]), up(&g, &vec![0f32; s]));
         let (mut mb, mut vb) = (up(&g, &vec![0f32; n]), up(&g, &vec![0f32; n]));
@@ -288,7 +289,7 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
             grads.b[0] = data(n, t as f32 * 20.0);
             // The GPU gets the raw data gradient in its stored layout; the penalty is fused into the update.
             let gw = match &w {
-                GpuWeight::Csr(c) => up(&g, &c.pattern.gather(&grads.w[0])),
+                GpuWeight::Csr(c) => up(&g, &c.pattern().gather(&grads.w[0])),
                 GpuWeight::Bitmask(_) => up(&g, &grads.w[0]),
             };
             let gb = up(&g, &grads.b[0]);
@@ -319,13 +320,13 @@ fn adam_with_penalty_matches_cpu_and_never_touches_masked_weights() {
         assert_close(
             &format!("Adam weights {format:?}"),
             &got,
-            &cpu.layers[0].weight,
+            cpu.layers()[0].weight(),
             1e-5,
         );
         assert_close(
             &format!("Adam biases {format:?}"),
             &down(&g, &bias),
-            &cpu.layers[0].bias,
+            cpu.layers()[0].bias(),
             1e-5,
         );
         for (i, v) in got.iter().enumerate() {
@@ -345,12 +346,18 @@ fn layer_norm_matches_cpu() {
             data(n * b, 4.0),
         );
         let eps = 1e-5;
-        let (mut y, mut mean, mut rstd) = (vec![0.0; n * b], vec![0.0; b], vec![0.0; b]);
-        norm::layer_norm_forward(n, b, eps, &x, &gamma, &beta, &mut y, &mut mean, &mut rstd);
-        let (mut dx, mut dg, mut db) = (vec![0.0; n * b], vec![0.0; n], vec![0.0; n]);
-        norm::layer_norm_backward(
-            n, b, &dy, &x, &gamma, &mean, &rstd, &mut dx, &mut dg, &mut db,
-        );
+        // The oracle is the LayerNorm training uses.
+        let cpu = LayerNorm {
+            width: n,
+            gain: gamma.clone(),
+            bias: beta.clone(),
+            eps,
+        };
+        let mut scratch = cpu.scratch(b);
+        let mut y = x.clone();
+        cpu.forward(&mut y, b, false, &mut scratch);
+        let (mut dx, mut dg, mut db) = (dy.clone(), vec![0.0; n], vec![0.0; n]);
+        cpu.backward(&mut dx, b, &mut scratch, &mut dg, &mut db);
 
         let (xd, gd, bd, dyd) = (up(&g, &x), up(&g, &gamma), up(&g, &beta), up(&g, &dy));
         let (mut yd, mut md, mut rd) = (
@@ -409,7 +416,7 @@ fn trainer_gradients_match_cpu_backward() {
         let data = GpuDataset::upload(&g, &train).unwrap();
         let mut t = GpuTrainer::new(&g, &model, cfg, format).unwrap();
         t.epoch(&data, &mut stream(1, &[4])).unwrap();
-        for l in 0..model.layers.len() {
+        for l in 0..model.layers().len() {
             let (gw, gb) = t.gradients(l).unwrap();
             assert_close(&format!("trainer dW{l} {format:?}"), &gw, &grads.w[l], 1e-4);
             assert_close(&format!("trainer db{l} {format:?}"), &gb, &grads.b[l], 1e-4);
@@ -479,10 +486,10 @@ fn case_study_training_matches_the_cpu_engine() {
             2e-2,
         );
         assert_eq!(wide.nnz(), budget);
-        for l in &wide.layers {
-            if let Some(m) = &l.mask {
+        for l in wide.layers() {
+            if let Some(m) = &l.mask() {
                 assert!(l
-                    .weight
+                    .weight()
                     .iter()
                     .enumerate()
                     .all(|(i, w)| m.get_flat(i) || w.to_bits() == 0));
@@ -533,8 +540,8 @@ fn multiclass_training_matches_cpu() {
     assert_close("multiclass epoch losses", &got, &want, 1e-2);
     assert_close(
         "multiclass weights",
-        &gm.layers[1].weight,
-        &cpu.layers[1].weight,
+        gm.layers()[1].weight(),
+        cpu.layers()[1].weight(),
         1e-2,
     );
 }

@@ -35,10 +35,12 @@ fn check(dims: &[usize], task: Task, masked: bool, seed: u64) {
 
     let mut model = Mlp::new(dims, task, &mut stream(seed, &[1])).unwrap();
     if masked {
-        for layer in &mut model.layers {
-            let live: Vec<bool> = (0..layer.weight.len()).map(|_| rng.gen_bool(0.6)).collect();
-            layer.mask = Some(Mask::from_bools(layer.out_dim, layer.in_dim, &live));
-            layer.enforce_mask();
+        for l in 0..model.layers().len() {
+            let (out, inp) = (model.layers()[l].out_dim(), model.layers()[l].in_dim());
+            let live: Vec<bool> = (0..out * inp).map(|_| rng.gen_bool(0.6)).collect();
+            model
+                .set_mask(l, Some(Mask::from_bools(out, inp, &live)))
+                .unwrap();
         }
     }
     // Strong penalties so their gradient is visible next to the data gradient.
@@ -55,25 +57,28 @@ fn check(dims: &[usize], task: Task, masked: bool, seed: u64) {
     let f0 = total_loss(&model, &xt, &yt, b, &reg);
     let mut checked = 0;
     let mut worst = 0.0f64;
-    for l in 0..model.layers.len() {
-        for i in 0..model.layers[l].weight.len() {
-            let (r, c) = (i / model.layers[l].in_dim, i % model.layers[l].in_dim);
-            if !model.layers[l].is_live(r, c) {
+    for l in 0..model.layers().len() {
+        for i in 0..model.layers()[l].weight().len() {
+            let (r, c) = (
+                i / model.layers()[l].in_dim(),
+                i % model.layers()[l].in_dim(),
+            );
+            if !model.layers()[l].is_live(r, c) {
                 assert_eq!(
                     grads.w[l][i], 0.0,
                     "masked weight ({l}, {r}, {c}) has a gradient"
                 );
                 continue;
             }
-            let w0 = model.layers[l].weight[i];
+            let w0 = model.layers()[l].weight()[i];
             if w0.abs() < 2.0 * eps {
                 continue; // L1 kink
             }
-            model.layers[l].weight[i] = w0 + eps;
+            model.update_weights(l, |w| w[i] = w0 + eps);
             let up = total_loss(&model, &xt, &yt, b, &reg);
-            model.layers[l].weight[i] = w0 - eps;
+            model.update_weights(l, |w| w[i] = w0 - eps);
             let down = total_loss(&model, &xt, &yt, b, &reg);
-            model.layers[l].weight[i] = w0;
+            model.update_weights(l, |w| w[i] = w0);
             if kink(up, f0, down, eps) {
                 continue;
             }
@@ -82,13 +87,13 @@ fn check(dims: &[usize], task: Task, masked: bool, seed: u64) {
             worst = worst.max(err);
             checked += 1;
         }
-        for i in 0..model.layers[l].bias.len() {
-            let b0 = model.layers[l].bias[i];
-            model.layers[l].bias[i] = b0 + eps;
+        for i in 0..model.layers()[l].bias().len() {
+            let b0 = model.layers()[l].bias()[i];
+            model.bias_mut(l)[i] = b0 + eps;
             let up = total_loss(&model, &xt, &yt, b, &reg);
-            model.layers[l].bias[i] = b0 - eps;
+            model.bias_mut(l)[i] = b0 - eps;
             let down = total_loss(&model, &xt, &yt, b, &reg);
-            model.layers[l].bias[i] = b0;
+            model.bias_mut(l)[i] = b0;
             if kink(up, f0, down, eps) {
                 continue;
             }
@@ -98,7 +103,11 @@ fn check(dims: &[usize], task: Task, masked: bool, seed: u64) {
             checked += 1;
         }
     }
-    let live: usize = model.layers.iter().map(|l| l.nnz() + l.bias.len()).sum();
+    let live: usize = model
+        .layers()
+        .iter()
+        .map(|l| l.nnz() + l.bias().len())
+        .sum();
     assert!(
         checked * 10 >= live * 8,
         "only {checked} of {live} parameters were away from a kink"

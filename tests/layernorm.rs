@@ -29,12 +29,22 @@ fn loss(model: &Mlp, xt: &[f32], y: &[u32], b: usize, reg: &Regularizer) -> f64 
 }
 
 /// Which parameter: (layer, kind, index); kind 0 = weight, 1 = bias, 2 = LayerNorm gain, 3 = LayerNorm bias.
-fn param(model: &mut Mlp, l: usize, kind: u8, i: usize) -> &mut f32 {
+fn param(model: &Mlp, l: usize, kind: u8, i: usize) -> f32 {
     match kind {
-        0 => &mut model.layers[l].weight[i],
-        1 => &mut model.layers[l].bias[i],
-        2 => &mut model.norms[l].as_mut().unwrap().gain[i],
-        _ => &mut model.norms[l].as_mut().unwrap().bias[i],
+        0 => model.layers()[l].weight()[i],
+        1 => model.layers()[l].bias()[i],
+        2 => model.norms()[l].as_ref().unwrap().gain[i],
+        _ => model.norms()[l].as_ref().unwrap().bias[i],
+    }
+}
+
+/// Sets the parameter [`param`] reads.
+fn set_param(model: &mut Mlp, l: usize, kind: u8, i: usize, v: f32) {
+    match kind {
+        0 => model.update_weights(l, |w| w[i] = v),
+        1 => model.bias_mut(l)[i] = v,
+        2 => model.norm_mut(l).unwrap().gain[i] = v,
+        _ => model.norm_mut(l).unwrap().bias[i] = v,
     }
 }
 
@@ -46,7 +56,10 @@ fn check(dims: &[usize], task: Task, masked: bool, seed: u64) {
         .with_layernorm();
     let mut rng = stream(seed, &[2]);
     // Non-trivial gains and biases, so that their gradients and their effect on the input gradient show.
-    for norm in model.norms.iter_mut().flatten() {
+    for l in 0..model.layers().len() {
+        let Some(norm) = model.norm_mut(l) else {
+            continue;
+        };
         norm.gain
             .iter_mut()
             .for_each(|g| *g = rng.gen_range(0.5..1.5));
@@ -55,10 +68,12 @@ fn check(dims: &[usize], task: Task, masked: bool, seed: u64) {
             .for_each(|v| *v = rng.gen_range(-0.3..0.3));
     }
     if masked {
-        for layer in &mut model.layers {
-            let live: Vec<bool> = (0..layer.weight.len()).map(|_| rng.gen_bool(0.7)).collect();
-            layer.mask = Some(Mask::from_bools(layer.out_dim, layer.in_dim, &live));
-            layer.enforce_mask();
+        for l in 0..model.layers().len() {
+            let (out, inp) = (model.layers()[l].out_dim(), model.layers()[l].in_dim());
+            let live: Vec<bool> = (0..out * inp).map(|_| rng.gen_bool(0.7)).collect();
+            model
+                .set_mask(l, Some(Mask::from_bools(out, inp, &live)))
+                .unwrap();
         }
     }
     let reg = Regularizer {
@@ -73,12 +88,12 @@ fn check(dims: &[usize], task: Task, masked: bool, seed: u64) {
     let f0 = loss(&model, &xt, &yt, b, &reg);
     let (mut checked, mut total, mut worst) = (0usize, 0usize, 0f64);
     let mut norm_checked = 0usize;
-    for l in 0..model.layers.len() {
+    for l in 0..model.layers().len() {
         let counts = [
-            model.layers[l].weight.len(),
-            model.layers[l].bias.len(),
-            model.norms[l].as_ref().map_or(0, |n| n.width),
-            model.norms[l].as_ref().map_or(0, |n| n.width),
+            model.layers()[l].weight().len(),
+            model.layers()[l].bias().len(),
+            model.norms()[l].as_ref().map_or(0, |n| n.width),
+            model.norms()[l].as_ref().map_or(0, |n| n.width),
         ];
         for (kind, &count) in counts.iter().enumerate() {
             for i in 0..count {
@@ -89,19 +104,22 @@ fn check(dims: &[usize], task: Task, masked: bool, seed: u64) {
                     _ => grads.norm_bias[l][i],
                 } as f64;
                 if kind == 0 {
-                    let (r, c) = (i / model.layers[l].in_dim, i % model.layers[l].in_dim);
-                    if !model.layers[l].is_live(r, c) {
+                    let (r, c) = (
+                        i / model.layers()[l].in_dim(),
+                        i % model.layers()[l].in_dim(),
+                    );
+                    if !model.layers()[l].is_live(r, c) {
                         assert_eq!(analytic, 0.0, "masked weight has a gradient");
                         continue;
                     }
                 }
                 total += 1;
-                let p0 = *param(&mut model, l, kind as u8, i);
-                *param(&mut model, l, kind as u8, i) = p0 + eps;
+                let p0 = param(&model, l, kind as u8, i);
+                set_param(&mut model, l, kind as u8, i, p0 + eps);
                 let up = loss(&model, &xt, &yt, b, &reg);
-                *param(&mut model, l, kind as u8, i) = p0 - eps;
+                set_param(&mut model, l, kind as u8, i, p0 - eps);
                 let down = loss(&model, &xt, &yt, b, &reg);
-                *param(&mut model, l, kind as u8, i) = p0;
+                set_param(&mut model, l, kind as u8, i, p0);
                 let (right, left) = ((up - f0) / eps as f64, (f0 - down) / eps as f64);
                 if (right - left).abs() > 0.05 * (1e-2 + right.abs().max(left.abs())) {
                     continue; // a ReLU changed sides
@@ -144,19 +162,19 @@ fn forward_matches_the_formula() {
     let mut model = Mlp::new(&[d, h, 1], Task::Binary, &mut stream(3, &[1]))
         .unwrap()
         .with_layernorm();
-    let norm = model.norms[0].as_mut().unwrap();
+    let norm = model.norm_mut(0).unwrap();
     norm.gain = vec![0.5, 1.0, 1.5, 2.0];
     norm.bias = vec![0.1, -0.2, 0.3, 0.0];
     let mut ws = model.workspace(b);
     let logits = model.forward(&xt, b, &mut ws).to_vec();
-    let (l0, l1) = (&model.layers[0], &model.layers[1]);
-    let norm = model.norms[0].as_ref().unwrap();
+    let (l0, l1) = (&model.layers()[0], &model.layers()[1]);
+    let norm = model.norms()[0].as_ref().unwrap();
     for s in 0..b {
         let z: Vec<f64> = (0..h)
             .map(|r| {
-                l0.bias[r] as f64
+                l0.bias()[r] as f64
                     + (0..d)
-                        .map(|c| l0.weight[r * d + c] as f64 * xt[c * b + s] as f64)
+                        .map(|c| l0.weight()[r * d + c] as f64 * xt[c * b + s] as f64)
                         .sum::<f64>()
             })
             .collect();
@@ -169,7 +187,7 @@ fn forward_matches_the_formula() {
                 y.max(0.0)
             })
             .collect();
-        let want = l1.bias[0] as f64 + (0..h).map(|r| l1.weight[r] as f64 * a[r]).sum::<f64>();
+        let want = l1.bias()[0] as f64 + (0..h).map(|r| l1.weight()[r] as f64 * a[r]).sum::<f64>();
         assert!(
             (logits[s] as f64 - want).abs() < 1e-4,
             "sample {s}: {} vs {want}",
@@ -185,7 +203,7 @@ fn adam_trains_the_layernorm_parameters() {
     let mut model = Mlp::new(&[d, 5, 1], Task::Binary, &mut stream(4, &[1]))
         .unwrap()
         .with_layernorm();
-    let before = model.norms[0].clone().unwrap();
+    let before = model.norms()[0].clone().unwrap();
     let mut adam = Adam::new(&model, 1e-2);
     let mut ws = model.workspace(b);
     let mut grads = model.zero_grads();
@@ -194,7 +212,7 @@ fn adam_trains_the_layernorm_parameters() {
         model.backward(&xt, &yt, b, &mut ws, &mut grads);
         adam.step(&mut model, &grads);
     }
-    let after = model.norms[0].as_ref().unwrap();
+    let after = model.norms()[0].as_ref().unwrap();
     assert_ne!(after.gain, before.gain);
     assert_ne!(after.bias, before.bias);
     let last = model.backward(&xt, &yt, b, &mut ws, &mut grads);

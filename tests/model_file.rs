@@ -21,12 +21,13 @@ fn expanded_model() -> (Mlp, ModelMeta) {
     };
     let (mut wide, _) = expand(&dense, &cfg, Some(&groups), &mut stream(1, &[1])).unwrap();
     // Values that text formats tend to lose.
-    let w = &mut wide.layers[1].weight;
-    if let Some(v) = w.iter_mut().find(|v| **v != 0.0) {
-        *v = f32::MIN_POSITIVE / 3.0; // subnormal
-    }
-    wide.layers[0].bias[0] = -0.0;
-    wide.layers[1].bias[1] = 1.0e-30;
+    wide.update_weights(1, |w| {
+        if let Some(v) = w.iter_mut().find(|v| **v != 0.0) {
+            *v = f32::MIN_POSITIVE / 3.0; // subnormal
+        }
+    });
+    wide.bias_mut(0)[0] = -0.0;
+    wide.bias_mut(1)[1] = 1.0e-30;
     let mut extra = std::collections::BTreeMap::new();
     extra.insert("note".to_string(), "kept as is".to_string());
     let meta = ModelMeta {
@@ -42,9 +43,9 @@ fn expanded_model() -> (Mlp, ModelMeta) {
 }
 
 fn bits(m: &Mlp) -> Vec<u32> {
-    m.layers
+    m.layers()
         .iter()
-        .flat_map(|l| l.weight.iter().chain(&l.bias).map(|v| v.to_bits()))
+        .flat_map(|l| l.weight().iter().chain(l.bias()).map(|v| v.to_bits()))
         .collect()
 }
 
@@ -60,8 +61,8 @@ fn round_trip_is_bit_exact_through_a_file() {
     assert_eq!(bits(&back), bits(&model));
     assert_eq!(back, model);
     assert_eq!(back.nnz(), model.nnz());
-    for (a, b) in back.layers.iter().zip(&model.layers) {
-        assert_eq!(a.mask, b.mask);
+    for (a, b) in back.layers().iter().zip(model.layers()) {
+        assert_eq!(a.mask(), b.mask());
     }
     assert_eq!(
         back_meta.version.as_deref(),
@@ -128,9 +129,9 @@ fn err(bytes: &[u8]) -> String {
 fn dense_models_from_elsewhere_import() {
     let (m, meta) = io::from_bytes(&raw(&dense_tensors(), &[])).unwrap();
     assert_eq!(m.dims(), vec![3, 2, 1]);
-    assert_eq!(m.task, Task::Binary);
-    assert_eq!(m.layers[0].weight, vec![1., 2., 3., 4., 5., 6.]);
-    assert!(m.layers.iter().all(|l| l.mask.is_none()));
+    assert_eq!(m.task(), Task::Binary);
+    assert_eq!(m.layers()[0].weight(), vec![1., 2., 3., 4., 5., 6.]);
+    assert!(m.layers().iter().all(|l| l.mask().is_none()));
     assert_eq!(meta, ModelMeta::default());
 
     // F64 tensors and three outputs: a multiclass model.
@@ -146,8 +147,8 @@ fn dense_models_from_elsewhere_import() {
         ("b2", Dtype::F64, vec![3], f64s(&[0., 0., 0.])),
     ];
     let (m, _) = io::from_bytes(&raw(&t, &[])).unwrap();
-    assert_eq!(m.task, Task::Multiclass(3));
-    assert_eq!(m.layers[1].weight, vec![1., 2., 3., 4., 5., 6.]);
+    assert_eq!(m.task(), Task::Multiclass(3));
+    assert_eq!(m.layers()[1].weight(), vec![1., 2., 3., 4., 5., 6.]);
 }
 
 #[test]
@@ -230,7 +231,7 @@ fn bad_masks_are_refused() {
     t.push(("M1", Dtype::BOOL, vec![2, 3], vec![1, 0, 1, 1, 1, 1]));
     let (m, _) = io::from_bytes(&raw(&t, &[])).unwrap();
     assert_eq!(m.nnz(), 7);
-    assert!(!m.layers[0].is_live(0, 1));
+    assert!(!m.layers()[0].is_live(0, 1));
 }
 
 #[test]
@@ -297,24 +298,25 @@ fn layernorm_models_round_trip() {
     let mut model = Mlp::new(&[6, 5, 4, 1], Task::Binary, &mut stream(3, &[0]))
         .unwrap()
         .with_layernorm();
-    for (i, norm) in model.norms.iter_mut().flatten().enumerate() {
+    for i in 0..2 {
+        let norm = model.norm_mut(i).unwrap();
         norm.gain.iter_mut().for_each(|g| *g = 1.5 + i as f32);
         norm.bias[0] = -0.25;
     }
     let bytes = io::to_bytes(&model, &ModelMeta::default()).unwrap();
     let (back, _) = io::from_bytes(&bytes).unwrap();
     assert_eq!(back, model);
-    assert!(back.norms[0].is_some() && back.norms[1].is_some() && back.norms[2].is_none());
+    assert!(back.norms()[0].is_some() && back.norms()[1].is_some() && back.norms()[2].is_none());
     // A gain without its bias is refused with a message naming both.
     let plain = Mlp::new(&[6, 5, 1], Task::Binary, &mut stream(3, &[1])).unwrap();
     let mut tensors = Vec::new();
-    for (i, l) in plain.layers.iter().enumerate() {
+    for (i, l) in plain.layers().iter().enumerate() {
         tensors.push((
             format!("W{}", i + 1),
-            l.weight.clone(),
-            vec![l.out_dim, l.in_dim],
+            l.weight().to_vec(),
+            vec![l.out_dim(), l.in_dim()],
         ));
-        tensors.push((format!("b{}", i + 1), l.bias.clone(), vec![l.out_dim]));
+        tensors.push((format!("b{}", i + 1), l.bias().to_vec(), vec![l.out_dim()]));
     }
     tensors.push(("G1".to_string(), vec![1.0; 5], vec![5]));
     let views: Vec<(String, TensorView<'_>)> = tensors

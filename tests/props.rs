@@ -127,14 +127,14 @@ proptest! {
         if layernorm {
             dense = dense.with_layernorm();
         }
-        let layers = expanded_layers(dense.layers.len());
-        prop_assume!(layers.iter().all(|&l| dense.layers[l].in_dim >= alpha));
+        let layers = expanded_layers(dense.layers().len());
+        prop_assume!(layers.iter().all(|&l| dense.layers()[l].in_dim() >= alpha));
         // A random custom split for every expanded layer (their weights are untouched by earlier expansions).
         let mut rng = stream(seed, &[3]);
         let assignments: Vec<Assignment> = layers.iter().map(|&l| {
-            let layer = &dense.layers[l];
-            let neurons = (0..layer.out_dim).map(|_| {
-                let mut order: Vec<usize> = (0..layer.in_dim).collect();
+            let layer = &dense.layers()[l];
+            let neurons = (0..layer.out_dim()).map(|_| {
+                let mut order: Vec<usize> = (0..layer.in_dim()).collect();
                 rand::seq::SliceRandom::shuffle(&mut order[..], &mut rng);
                 let mut children = vec![Vec::new(); alpha];
                 for (pos, &i) in order.iter().enumerate() {
@@ -151,13 +151,13 @@ proptest! {
         prop_assert_eq!(wide.nnz(), budget);
         // Children of every expanded layer are disjoint subsets of their parent's inputs.
         for &l in &layers {
-            let (parent, child) = (&dense.layers[l], &wide.layers[l]);
-            prop_assert_eq!(child.out_dim, parent.out_dim * alpha);
-            if let Some(norm) = &wide.norms[l] {
-                prop_assert_eq!(norm.width, child.out_dim);
+            let (parent, child) = (&dense.layers()[l], &wide.layers()[l]);
+            prop_assert_eq!(child.out_dim(), parent.out_dim() * alpha);
+            if let Some(norm) = &wide.norms()[l] {
+                prop_assert_eq!(norm.width, child.out_dim());
             }
-            for p in 0..parent.out_dim {
-                for i in 0..parent.in_dim {
+            for p in 0..parent.out_dim() {
+                for i in 0..parent.in_dim() {
                     let owners = (0..alpha).filter(|&j| child.is_live(p * alpha + j, i)).count();
                     prop_assert!(owners <= 1);
                     prop_assert!(owners == 0 || parent.is_live(p, i));
@@ -180,13 +180,13 @@ proptest! {
             prop_assert_eq!(wide.nnz(), budget);
             rewirer.after_step(&mut wide, trainer.adam_mut());
             prop_assert_eq!(wide.nnz(), budget);
-            for layer in &wide.layers {
-                for (i, &w) in layer.weight.iter().enumerate() {
-                    if !layer.is_live(i / layer.in_dim, i % layer.in_dim) {
+            for layer in wide.layers() {
+                for (i, &w) in layer.weight().iter().enumerate() {
+                    if !layer.is_live(i / layer.in_dim(), i % layer.in_dim()) {
                         prop_assert!(w == 0.0, "masked weight {w}");
                     }
                 }
-                prop_assert!(layer.weight.iter().all(|w| w.is_finite()));
+                prop_assert!(layer.weight().iter().all(|w| w.is_finite()));
             }
         }
         prop_assert!(rewirer.history().iter().all(|r| r.nnz == budget));
@@ -302,10 +302,7 @@ fn collisions_measured_on_expanded_models_match_the_theory() {
     .exact()
     .unwrap();
     let mut dense = Mlp::new(&[m, r, 1], Task::Binary, &mut stream(1, &[0])).unwrap();
-    dense.layers[0]
-        .weight
-        .iter_mut()
-        .for_each(|w| *w = 10.0 + w.abs());
+    dense.update_weights(0, |w| w.iter_mut().for_each(|w| *w = 10.0 + w.abs()));
     let cfg = FpeConfig {
         alpha,
         strategy: Strategy::Random,
@@ -317,7 +314,7 @@ fn collisions_measured_on_expanded_models_match_the_theory() {
     for t in 0..n {
         let (wide, report) = expand(&dense, &cfg, None, &mut stream(2, &[t])).unwrap();
         assert_eq!(report.pruned_in, 0);
-        let ratio = measure_layer(&wide.layers[0], &clauses).collisions as f64 / e_dense;
+        let ratio = measure_layer(&wide.layers()[0], &clauses).collisions as f64 / e_dense;
         sum += ratio;
         sum_sq += ratio * ratio;
     }

@@ -6,11 +6,19 @@ use rand::Rng as _;
 
 use neurosplit::data::Dnf;
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::kernels::spmm::{self, Par};
-use neurosplit::kernels::{gemm, Isa};
-use neurosplit::nn::{accuracy, Mlp, TrainConfig, Trainer};
+use neurosplit::kernels::{self, bitmask, csr, gemm, Isa, Par};
+use neurosplit::nn::{accuracy, FormatChoice, LayerExec, Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
-use neurosplit::sparse::{Bitmask, Csr, Format, FormatChoice, Mask, Pattern};
+use neurosplit::sparse::{Csr, Format, Mask, Pattern};
+
+#[path = "common/bitmask.rs"]
+mod bitmask_matrix;
+use bitmask_matrix::Bitmask;
+
+#[test]
+fn bitmask_is_validated_and_round_trips_through_csr() {
+    bitmask_matrix::tests::validated_and_round_trips_through_csr();
+}
 
 fn random_layer(n: usize, k: usize, density: f64, seed: u64) -> (Mask, Vec<f32>) {
     let mut rng = stream(seed, &[]);
@@ -61,7 +69,7 @@ fn products(
     let mut out = Vec::new();
     for relu in [false, true] {
         let mut y = vec![f32::NAN; n * b];
-        spmm::csr_forward(
+        csr::csr_forward(
             isa,
             par,
             csr.pattern(),
@@ -74,27 +82,27 @@ fn products(
         );
         out.push(y);
         let mut y = vec![f32::NAN; n * b];
-        spmm::bitmask_forward(isa, par, mask, w, x, b, bias, relu, &mut y);
+        bitmask::bitmask_forward(isa, par, mask, w, x, b, bias, relu, &mut y);
         out.push(y);
     }
     let mut dx = vec![f32::NAN; k * b];
-    spmm::csr_backward_input(isa, par, &pt, Some(&perm), csr.values(), dy, b, &mut dx);
+    csr::csr_backward_input(isa, par, &pt, Some(&perm), csr.values(), dy, b, &mut dx);
     let mut vt = vec![0f32; csr.nnz()];
-    spmm::transpose_values(&perm, csr.values(), &mut vt);
+    csr::transpose_values(&perm, csr.values(), &mut vt);
     let mut dx2 = vec![f32::NAN; k * b];
-    spmm::csr_backward_input(isa, par, &pt, None, &vt, dy, b, &mut dx2);
+    csr::csr_backward_input(isa, par, &pt, None, &vt, dy, b, &mut dx2);
     assert!(dx == dx2, "permuted and pre-transposed values disagree");
     out.push(dx);
     let mut dx = vec![f32::NAN; k * b];
-    spmm::bitmask_backward_input(isa, par, &mask_t, w, dy, b, &mut dx);
+    bitmask::bitmask_backward_input(isa, par, &mask_t, w, dy, b, &mut dx);
     out.push(dx);
     let mut g = vec![f32::NAN; csr.nnz()];
-    spmm::csr_backward_weight(isa, par, csr.pattern(), dy, x, b, &mut g);
+    csr::csr_backward_weight(isa, par, csr.pattern(), dy, x, b, &mut g);
     let mut dw = vec![0f32; n * k];
     Csr::new(csr.pattern().clone(), g).unwrap().scatter(&mut dw);
     out.push(dw);
     let mut dw = vec![0f32; n * k];
-    spmm::bitmask_backward_weight(isa, par, mask, dy, x, b, &mut dw);
+    bitmask::bitmask_backward_weight(isa, par, mask, dy, x, b, &mut dw);
     out.push(dw);
     out
 }
@@ -185,7 +193,7 @@ fn adam_kernel_is_bit_identical_across_isas() {
         let mut reference = None;
         for isa in Isa::available() {
             let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
-            spmm::adam_live(isa, &mut p, &g, &mut m, &mut v, h);
+            kernels::adam_update(isa, &mut p, &g, &mut m, &mut v, h);
             // The formula, element by element.
             for i in 0..len {
                 let mi = 0.9 * m0[i] + (1.0 - 0.9) * g[i];
@@ -263,12 +271,12 @@ fn training_on_dense_bitmask_and_csr_gives_the_same_model() {
             let mut losses = Vec::new();
             trainer.fit(&mut m, &train, &mut stream(7, &[6]), |_, l| losses.push(l));
             assert_eq!(m.nnz(), wide.nnz(), "{format}: the budget changed");
-            for (l, layer) in m.layers.iter().enumerate() {
-                for r in 0..layer.out_dim {
-                    for c in 0..layer.in_dim {
+            for (l, layer) in m.layers().iter().enumerate() {
+                for r in 0..layer.out_dim() {
+                    for c in 0..layer.in_dim() {
                         if !layer.is_live(r, c) {
                             assert_eq!(
-                                layer.weight[r * layer.in_dim + c],
+                                layer.weight()[r * layer.in_dim() + c],
                                 0.0,
                                 "{format} layer {l}"
                             );
@@ -288,12 +296,12 @@ fn training_on_dense_bitmask_and_csr_gives_the_same_model() {
                 "{format} {par:?}: loss {a} vs {b}"
             );
         }
-        for (la, lb) in m.layers.iter().zip(&m0.layers) {
+        for (la, lb) in m.layers().iter().zip(m0.layers()) {
             for (a, b) in la
-                .weight
+                .weight()
                 .iter()
-                .chain(&la.bias)
-                .zip(lb.weight.iter().chain(&lb.bias))
+                .chain(la.bias())
+                .zip(lb.weight().iter().chain(lb.bias()))
             {
                 assert!(
                     (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
@@ -322,22 +330,24 @@ fn auto_picks_by_density_and_plans_follow_a_changed_mask() {
     assert_eq!(Format::choose(100, 100, 9000), Format::Dense);
     assert_eq!(Format::choose(100, 100, 2500), Format::Csr);
     let (mask, w) = random_layer(12, 40, 0.3, 9);
-    let layer = neurosplit::nn::Linear::from_parts(12, 40, w, random_vec(12, 10), Some(mask));
-    let mut plan = neurosplit::sparse::LayerExec::new(&layer, FormatChoice::Auto);
+    let layer =
+        neurosplit::nn::Linear::from_parts(12, 40, w, random_vec(12, 10), Some(mask)).unwrap();
+    let mut plan = LayerExec::new(&layer, FormatChoice::Auto);
     assert_eq!(plan.format(), Format::Csr);
     let b = 37;
     let x = random_vec(40 * b, 11);
     // Another mask on the same shape: the plan must rebuild itself, not reuse the old pattern.
     let (mask2, w2) = random_layer(12, 40, 0.2, 12);
     let layer2 =
-        neurosplit::nn::Linear::from_parts(12, 40, w2.clone(), layer.bias.clone(), Some(mask2));
+        neurosplit::nn::Linear::from_parts(12, 40, w2.clone(), layer.bias().to_vec(), Some(mask2))
+            .unwrap();
     let mut y = vec![0f32; 12 * b];
     plan.forward(Isa::best(), Par::Seq, &layer, &x, b, false, &mut y);
     plan.forward(Isa::best(), Par::Seq, &layer2, &x, b, false, &mut y);
     let mut want = vec![0f32; 12 * b];
     gemm::fwd_ref(12, 40, b, &w2, &x, &mut want);
     for (i, row) in want.chunks_mut(b).enumerate() {
-        row.iter_mut().for_each(|v| *v += layer.bias[i]);
+        row.iter_mut().for_each(|v| *v += layer.bias()[i]);
     }
     assert_close(&y, &want, "forward after a mask change");
 }

@@ -30,9 +30,9 @@ fn planted(h: usize, seed: u64) -> Mlp {
             w[r * d + c] = dirs[c / k][r] * scale;
         }
     }
-    let first = Linear::from_parts(h, d, w, vec![0.0; h], None);
+    let first = Linear::from_parts(h, d, w, vec![0.0; h], None).unwrap();
     let mut model = Mlp::new(&[d, h, 1], Task::Binary, &mut stream(seed, &[1])).unwrap();
-    model.layers[0] = first;
+    model.set_layer(0, first).unwrap();
     model
 }
 
@@ -55,7 +55,7 @@ fn gram_split_recovers_planted_clauses() {
         assert_eq!(wide.nnz(), dense.nnz());
         // Before pruning, every child holds whole clauses: check the split through the children's supports,
         // ignoring inputs pruned afterwards (at most `pruned_in` of them).
-        let w1 = &wide.layers[0];
+        let w1 = &wide.layers()[0];
         let mut split_clauses = 0;
         for p in 0..8 {
             for clause in &clauses {
@@ -84,7 +84,7 @@ fn two_four_masks_have_at_most_two_live_per_child_per_block() {
     };
     let (wide, _) =
         expand_with(&dense, &cfg, &SplitInputs::default(), &mut stream(5, &[1])).unwrap();
-    let w1 = &wide.layers[0];
+    let w1 = &wide.layers()[0];
     for child in 0..12 {
         for b in 0..4 {
             let live = (4 * b..4 * b + 4).filter(|&i| w1.is_live(child, i)).count();
@@ -127,7 +127,7 @@ fn custom_assignment_is_used_and_validated() {
     for (p, children) in a[0].neurons.iter().enumerate() {
         for (j, inputs) in children.iter().enumerate() {
             for i in 0..4 {
-                if wide.layers[0].is_live(p * 2 + j, i) {
+                if wide.layers()[0].is_live(p * 2 + j, i) {
                     assert!(inputs.contains(&i), "input {i} live in child {j} of {p}");
                 }
             }
@@ -175,12 +175,16 @@ fn custom_assignment_is_used_and_validated() {
     assert_eq!(many.len(), 2);
     // A masked input cannot be assigned.
     let mut sparse = dense.clone();
-    sparse.layers[0].mask = Some(Mask::from_bools(
-        2,
-        4,
-        &[true, true, true, false, true, true, true, true],
-    ));
-    sparse.layers[0].enforce_mask();
+    sparse
+        .set_mask(
+            0,
+            Some(Mask::from_bools(
+                2,
+                4,
+                &[true, true, true, false, true, true, true, true],
+            )),
+        )
+        .unwrap();
     let inputs = SplitInputs {
         assignment: Some(&a[0]),
         ..SplitInputs::default()
@@ -223,20 +227,21 @@ fn alternating_expansion_widens_every_other_layer() {
     for (layer, r) in &report.steps {
         assert_eq!(
             r.budget,
-            dense.layers[*layer].nnz() + dense.layers[layer + 1].nnz()
+            dense.layers()[*layer].nnz() + dense.layers()[layer + 1].nnz()
         );
         assert_eq!(
-            wide.layers[*layer].nnz() + wide.layers[layer + 1].nnz(),
+            wide.layers()[*layer].nnz() + wide.layers()[layer + 1].nnz(),
             r.budget
         );
     }
     assert_eq!(
-        wide.layers[4], dense.layers[4],
+        wide.layers()[4],
+        dense.layers()[4],
         "layer outside every pair untouched"
     );
     // LayerNorms follow their layers' widths; children copy their parent's gain.
     let widths: Vec<usize> = wide
-        .norms
+        .norms()
         .iter()
         .map(|n| n.as_ref().map_or(0, |n| n.width))
         .collect();
@@ -312,37 +317,37 @@ fn rewiring_moves_the_stated_number_and_keeps_the_budget() {
         expand_with(&dense, &cfg, &SplitInputs::default(), &mut stream(8, &[1])).unwrap();
     let mut model = wide.clone();
     let masked: Vec<usize> = model
-        .layers
+        .layers()
         .iter()
-        .map(|l| l.weight.len() - l.nnz())
+        .map(|l| l.weight().len() - l.nnz())
         .collect();
     let moved = rewire(&mut model, None, 0.25, &mut stream(8, &[2]));
     let want: usize = masked.iter().map(|&m| m / 4).sum();
     assert_eq!(moved, want);
-    for (l, (a, b)) in model.layers.iter().zip(&wide.layers).enumerate() {
+    for (l, (a, b)) in model.layers().iter().zip(wide.layers()).enumerate() {
         assert_eq!(a.nnz(), b.nnz(), "layer {l} budget");
-        let (ma, mb) = (a.mask.as_ref().unwrap(), b.mask.as_ref().unwrap());
-        let grown: Vec<usize> = (0..a.weight.len())
+        let (ma, mb) = (a.mask().unwrap(), b.mask().unwrap());
+        let grown: Vec<usize> = (0..a.weight().len())
             .filter(|&i| ma.get_flat(i) && !mb.get_flat(i))
             .collect();
-        let pruned: Vec<usize> = (0..a.weight.len())
+        let pruned: Vec<usize> = (0..a.weight().len())
             .filter(|&i| !ma.get_flat(i) && mb.get_flat(i))
             .collect();
         assert_eq!(grown.len(), masked[l] / 4);
         assert_eq!(pruned.len(), grown.len());
         assert!(
-            grown.iter().all(|&i| a.weight[i] == 0.0),
+            grown.iter().all(|&i| a.weight()[i] == 0.0),
             "grown weights start at 0"
         );
-        assert!(pruned.iter().all(|&i| a.weight[i] == 0.0));
+        assert!(pruned.iter().all(|&i| a.weight()[i] == 0.0));
         // The pruned weights were the smallest live ones.
         let max_pruned = pruned
             .iter()
-            .map(|&i| b.weight[i].abs())
+            .map(|&i| b.weight()[i].abs())
             .fold(0f32, f32::max);
-        let min_kept = (0..a.weight.len())
+        let min_kept = (0..a.weight().len())
             .filter(|&i| ma.get_flat(i) && mb.get_flat(i))
-            .map(|i| b.weight[i].abs())
+            .map(|i| b.weight()[i].abs())
             .fold(f32::INFINITY, f32::min);
         assert!(max_pruned <= min_kept);
     }
@@ -437,7 +442,7 @@ fn training_with_rewiring_is_deterministic() {
     };
     let a = run();
     assert_eq!(a, run());
-    assert_ne!(a.layers[0].mask, wide.layers[0].mask, "masks moved");
+    assert_ne!(a.layers()[0].mask(), wide.layers()[0].mask(), "masks moved");
 }
 
 #[test]
@@ -447,10 +452,7 @@ fn measured_collisions_of_a_clause_split() {
     let clauses = Dnf::with_clauses(8, 4).unwrap().groups();
     let mut dense = Mlp::new(&[32, 8, 1], Task::Binary, &mut stream(10, &[0])).unwrap();
     // Large first-layer weights, so that pruning takes from the (duplicated) output layer only.
-    dense.layers[0]
-        .weight
-        .iter_mut()
-        .for_each(|w| *w = 10.0 + w.abs());
+    dense.update_weights(0, |w| w.iter_mut().for_each(|w| *w = 10.0 + w.abs()));
     let cfg = FpeConfig {
         alpha: 8,
         strategy: Strategy::Clause,
@@ -462,8 +464,8 @@ fn measured_collisions_of_a_clause_split() {
     };
     let (wide, report) = expand_with(&dense, &cfg, &inputs, &mut stream(10, &[1])).unwrap();
     assert_eq!(report.pruned_in, 0);
-    let before = measure_layer(&dense.layers[0], &clauses);
-    let after = measure_layer(&wide.layers[0], &clauses);
+    let before = measure_layer(&dense.layers()[0], &clauses);
+    let after = measure_layer(&wide.layers()[0], &clauses);
     assert_eq!((before.covered, before.collisions), (8, 8 * 28));
     assert_eq!(
         (after.covered, after.collisions, after.neuron_clause_covers),

@@ -27,15 +27,19 @@ fn masked_weights_stay_exactly_zero_and_budget_holds() {
     };
     let (mut wide, _) = expand(&dense, &fpe, None, &mut stream(1, &[4])).unwrap();
     let budget = dense.nnz();
-    let masks: Vec<_> = wide.layers.iter().map(|l| l.mask.clone()).collect();
+    let masks: Vec<_> = wide.layers().iter().map(|l| l.mask().cloned()).collect();
     let mut trainer = Trainer::new(&wide, TrainConfig { epochs: 1, ..cfg }).unwrap();
     for _ in 0..5 {
         trainer.epoch(&mut wide, &data, &mut stream(1, &[5]));
         assert_eq!(wide.nnz(), budget);
-        for (layer, mask) in wide.layers.iter().zip(&masks) {
-            assert_eq!(&layer.mask, mask, "training never changes the pattern");
+        for (layer, mask) in wide.layers().iter().zip(&masks) {
+            assert_eq!(
+                layer.mask(),
+                mask.as_ref(),
+                "training never changes the pattern"
+            );
             let mask = mask.as_ref().unwrap();
-            for (i, &w) in layer.weight.iter().enumerate() {
+            for (i, &w) in layer.weight().iter().enumerate() {
                 if !mask.get_flat(i) {
                     assert_eq!(w.to_bits(), 0, "masked weight {i} is {w}, not +0.0");
                 }

@@ -46,7 +46,7 @@ impl Dataset {
         if d == 0 {
             return Err(Error::invalid("dataset", "feature dimension is 0"));
         }
-        if x.len() % d != 0 {
+        if !x.len().is_multiple_of(d) {
             return Err(Error::invalid(
                 "dataset",
                 format!(

@@ -36,7 +36,7 @@ impl Dnf {
         if k == 0 {
             return Err(Error::invalid("clause size k", "must be at least 1"));
         }
-        if literals == 0 || literals % k != 0 {
+        if literals == 0 || !literals.is_multiple_of(k) {
             return Err(Error::invalid(
                 "literals",
                 format!("{literals} literals cannot be cut into clauses of {k}: use a positive multiple of {k}"),
@@ -122,7 +122,7 @@ impl Dnf {
                 continue;
             }
             // Negatives alternate between near misses and uniform random sets, so each kind is half of them.
-            let near_miss = (i - n_pos) % 2 == 0;
+            let near_miss = (i - n_pos).is_multiple_of(2);
             let s = rng.gen_range(lo..=hi);
             let mut tries = 0;
             loop {

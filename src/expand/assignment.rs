@@ -68,14 +68,14 @@ impl Assignment {
                 self.alpha
             ));
         }
-        if self.neurons.len() != layer.out_dim {
+        if self.neurons.len() != layer.out_dim() {
             return bad(format!(
                 "it has {} neurons but the layer has {}",
                 self.neurons.len(),
-                layer.out_dim
+                layer.out_dim()
             ));
         }
-        let d = layer.in_dim;
+        let d = layer.in_dim();
         let mut owner = vec![usize::MAX; d];
         for (p, children) in self.neurons.iter().enumerate() {
             if children.len() != alpha {

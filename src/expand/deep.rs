@@ -57,7 +57,7 @@ pub fn expand_alternating(
     inputs: &DeepInputs<'_>,
     rng: &mut Rng,
 ) -> Result<(Mlp, DeepReport)> {
-    let layers = expanded_layers(model.layers.len());
+    let layers = expanded_layers(model.layers().len());
     if layers.is_empty() {
         return Err(Error::invalid(
             "model",

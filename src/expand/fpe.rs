@@ -1,4 +1,4 @@
-//! The expansion itself, as stated in DESIGN.md "FPE, precisely".
+//! The expansion itself (Algorithm A1 of the paper); `docs/ARCHITECTURE.md` places it in the module map.
 //!
 //! For hidden layer `i` (weights `W_i`, `h x d`) and the layer after it (`W_{i+1}`, `C x h`):
 //!
@@ -86,7 +86,7 @@ pub fn expand_with(
     inputs: &SplitInputs<'_>,
     rng: &mut Rng,
 ) -> Result<(Mlp, FpeReport)> {
-    let n_layers = model.layers.len();
+    let n_layers = model.layers().len();
     if cfg.layer + 1 >= n_layers {
         return Err(Error::invalid(
             "layer",
@@ -100,9 +100,9 @@ pub fn expand_with(
             format!("{alpha} is too small: FPE splits each neuron into alpha >= 2"),
         ));
     }
-    let first = &model.layers[cfg.layer];
-    let second = &model.layers[cfg.layer + 1];
-    let (h, d, c) = (first.out_dim, first.in_dim, second.out_dim);
+    let first = &model.layers()[cfg.layer];
+    let second = &model.layers()[cfg.layer + 1];
+    let (h, d, c) = (first.out_dim(), first.in_dim(), second.out_dim());
     let hp = h * alpha;
     let budget = first.nnz() + second.nnz();
     let clustered;
@@ -146,9 +146,9 @@ pub fn expand_with(
         };
         for (j, part) in parts.iter().enumerate() {
             let child = p * alpha + j;
-            b1[child] = first.bias[p];
+            b1[child] = first.bias()[p];
             for &i in part {
-                w1[child * d + i] = first.weight[p * d + i];
+                w1[child * d + i] = first.weight()[p * d + i];
                 m1.set(child, i, true);
             }
         }
@@ -161,7 +161,7 @@ pub fn expand_with(
             let live = second.is_live(o, p);
             for j in 0..alpha {
                 let child = p * alpha + j;
-                w2[o * hp + child] = second.weight[o * h + p];
+                w2[o * hp + child] = second.weight()[o * h + p];
                 m2.set(o, child, live);
             }
         }
@@ -206,15 +206,16 @@ pub fn expand_with(
             pruned_out += 1;
         }
     }
-    let mut layers = model.layers.clone();
-    layers[cfg.layer] = Linear::from_parts(hp, d, w1, b1, Some(m1));
-    layers[cfg.layer + 1] = Linear::from_parts(c, hp, w2, second.bias.clone(), Some(m2));
-    let mut expanded = Mlp::from_layers(layers, model.task)?;
-    expanded.norms = model.norms.clone();
-    if let Some(norm) = &model.norms[cfg.layer] {
-        expanded.norms[cfg.layer] = Some(norm.split(alpha));
+    let mut layers = model.layers().to_vec();
+    layers[cfg.layer] = Linear::from_parts(hp, d, w1, b1, Some(m1))?;
+    layers[cfg.layer + 1] = Linear::from_parts(c, hp, w2, second.bias().to_vec(), Some(m2))?;
+    let mut expanded = Mlp::from_layers(layers, model.task())?;
+    let mut norms = model.norms().to_vec();
+    if let Some(norm) = &model.norms()[cfg.layer] {
+        norms[cfg.layer] = Some(norm.split(alpha));
     }
-    let nnz_final = expanded.layers[cfg.layer].nnz() + expanded.layers[cfg.layer + 1].nnz();
+    expanded.set_norms(norms)?;
+    let nnz_final = expanded.layers()[cfg.layer].nnz() + expanded.layers()[cfg.layer + 1].nnz();
     debug_assert_eq!(nnz_final, budget);
     let report = FpeReport {
         budget,

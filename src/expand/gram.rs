@@ -34,9 +34,9 @@ pub fn default_clusters(d: usize, alpha: usize) -> usize {
 
 /// The Gram matrix `G = W^T W` (`in x in`, row-major) of a layer's weights (masked weights count as 0).
 pub fn gram_matrix(layer: &Linear) -> Vec<f64> {
-    let d = layer.in_dim;
+    let d = layer.in_dim();
     let mut g = vec![0f64; d * d];
-    for r in 0..layer.out_dim {
+    for r in 0..layer.out_dim() {
         let row = layer.row(r);
         for (a, &wa) in row.iter().enumerate() {
             if wa == 0.0 {
@@ -54,7 +54,7 @@ pub fn gram_matrix(layer: &Linear) -> Vec<f64> {
 /// Clusters the layer's inputs into `clusters` groups by the rows of its normalised Gram matrix (see the module
 /// docs); returns the groups, each ascending, in order of their smallest input.
 pub fn gram_groups(layer: &Linear, clusters: usize, rng: &mut Rng) -> Result<Vec<Vec<usize>>> {
-    let d = layer.in_dim;
+    let d = layer.in_dim();
     if clusters == 0 || clusters > d {
         return Err(Error::invalid(
             "clusters",
@@ -188,7 +188,7 @@ mod tests {
                 w[r * d + r * 3 + c] = 1.0 + 0.1 * c as f32;
             }
         }
-        let layer = Linear::from_parts(h, d, w, vec![0.0; h], None);
+        let layer = Linear::from_parts(h, d, w, vec![0.0; h], None).unwrap();
         let groups = gram_groups(&layer, 4, &mut stream(3, &[0])).unwrap();
         let want: Vec<Vec<usize>> = (0..4).map(|b| (b * 3..b * 3 + 3).collect()).collect();
         assert_eq!(groups, want);
@@ -203,7 +203,7 @@ mod tests {
         for c in 0..4 {
             assert!(labels.contains(&c), "{labels:?}");
         }
-        let layer = Linear::from_parts(2, 5, vec![1.0; 10], vec![0.0; 2], None);
+        let layer = Linear::from_parts(2, 5, vec![1.0; 10], vec![0.0; 2], None).unwrap();
         assert!(gram_groups(&layer, 6, &mut stream(0, &[0])).is_err());
     }
 }

@@ -101,18 +101,19 @@ pub fn rewire(model: &mut Mlp, mut adam: Option<&mut Adam>, fraction: f64, rng: 
     let mut moved = 0;
     let mut masked_idx: Vec<usize> = Vec::new();
     let mut live: Vec<(f32, usize)> = Vec::new();
-    for (l, layer) in model.layers.iter_mut().enumerate() {
-        let Some(mask) = &mut layer.mask else {
+    for (l, layer) in model.layers_mut().iter_mut().enumerate() {
+        let (rows, cols) = (layer.out_dim(), layer.in_dim());
+        // Every weight this loop masks or unmasks is set to 0.0 here, which keeps the layer's invariant.
+        let (weight, Some(mask)) = layer.weight_mask_mut() else {
             continue;
         };
-        let cols = layer.in_dim;
         masked_idx.clear();
         live.clear();
-        for r in 0..layer.out_dim {
+        for r in 0..rows {
             for c in 0..cols {
                 let i = r * cols + c;
                 if mask.get(r, c) {
-                    live.push((layer.weight[i].abs(), i));
+                    live.push((weight[i].abs(), i));
                 } else {
                     masked_idx.push(i);
                 }
@@ -128,7 +129,7 @@ pub fn rewire(model: &mut Mlp, mut adam: Option<&mut Adam>, fraction: f64, rng: 
         }
         for &(_, i) in &live[..n] {
             mask.set(i / cols, i % cols, false);
-            layer.weight[i] = 0.0;
+            weight[i] = 0.0;
             if let Some(a) = adam.as_deref_mut() {
                 a.reset_weight(l, i);
             }
@@ -136,7 +137,7 @@ pub fn rewire(model: &mut Mlp, mut adam: Option<&mut Adam>, fraction: f64, rng: 
         for k in sample(rng, masked_idx.len(), n) {
             let i = masked_idx[k];
             mask.set(i / cols, i % cols, true);
-            layer.weight[i] = 0.0;
+            weight[i] = 0.0;
             if let Some(a) = adam.as_deref_mut() {
                 a.reset_weight(l, i);
             }
@@ -183,7 +184,7 @@ impl Rewirer {
     /// Counts one optimisation step and rewires when it completes an interval.
     pub fn after_step(&mut self, model: &mut Mlp, adam: &mut Adam) -> Option<RewireReport> {
         self.step += 1;
-        if self.step % self.cfg.every != 0 {
+        if !self.step.is_multiple_of(self.cfg.every) {
             return None;
         }
         let fraction = self.fraction_at(self.step);

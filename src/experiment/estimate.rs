@@ -2,8 +2,10 @@
 //!
 //! The model: one training step on a batch of `b` samples through widths `d -> h -> C` costs
 //! `t = c0 + c1 * b * (d h + h C)` seconds (`c0`: per-step overhead; `c1`: time per multiply-add of the
-//! forward pass, backward and Adam included). Masked (expanded) layers are computed dense, so an FPE model of
-//! width `alpha h` costs like a dense one of that width. [`CostModel::measure`] fits `c0` and `c1` by timing
+//! forward pass, backward and Adam included). The model counts every weight of a layer, live or masked, so an
+//! FPE model of width `alpha h` is estimated like a dense one of that width. Masked layers actually run on the
+//! format [`crate::sparse::Format::choose`] picks (CSR below its density threshold, whose cost follows the live
+//! weights), so for them the estimate is an upper bound. [`CostModel::measure`] fits `c0` and `c1` by timing
 //! steps of two models of very different sizes (the fastest of three repeats each); the estimate of a spec is
 //! its total step cost divided by the number of threads that can be kept busy (at most the number of trials
 //! times post-split models).

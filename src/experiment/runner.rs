@@ -214,7 +214,7 @@ pub fn model_metrics(
     model: &Mlp,
     groups: Option<&[Vec<usize>]>,
 ) -> Result<MetricValues> {
-    let layer = &model.layers[0];
+    let layer = &model.layers()[0];
     match name {
         "feature-capacity" => {
             let cap = crate::metrics::feature_capacity(layer);
@@ -427,7 +427,7 @@ pub fn run_trial(
             Ok(ModelRecord {
                 model: strategy.map_or("dense".to_string(), |s| s.name().to_string()),
                 alpha,
-                hidden: model.layers[0].out_dim,
+                hidden: model.layers()[0].out_dim(),
                 nnz: model.nnz(),
                 test_acc_at_split,
                 test_acc: accuracy(&model, test),

@@ -5,22 +5,20 @@
 //! * Bitmask ([`GpuBitmask`]): the dense `n x k` values plus one bit per entry in 32-bit words; kernels skip
 //!   masked entries and the optimizer never touches them.
 //!
-//! The host-side [`CsrPattern`] holds the index arrays and is what the tests check without a GPU.
+//! The host-side [`CsrPattern`] holds the index arrays and is what the tests check without a GPU. It is the
+//! device layout (`u32` row pointers, the transposed pattern and the entry-to-row map the SDDMM walks), not a
+//! second CPU CSR type: [`crate::sparse::Csr`] is the host storage.
+//!
+//! The fields of [`CsrPattern`], [`GpuCsr`] and [`GpuBitmask`] are private: they are built only by the checked
+//! constructors here ([`CsrPattern::new`], [`GpuWeight::upload`]), so the launchers of [`super::ops`] may rely
+//! on their invariants (index arrays consistent with the shape, every index in bounds, device buffers of the
+//! stated lengths).
 
 use cudarc::driver::CudaSlice;
 
 use super::{driver_error, Gpu};
 use crate::error::{Error, Result};
-use crate::sparse::Mask;
-
-/// Which device format a masked weight is stored in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Compressed sparse rows of the live entries (plus the transposed pattern).
-    Csr,
-    /// Dense values with a bit-packed support.
-    Bitmask,
-}
+use crate::sparse::{Format, Mask};
 
 /// The CSR pattern of the live entries of a `rows x cols` weight, and of its transpose.
 ///
@@ -29,29 +27,30 @@ pub enum Format {
 /// (columns of the weight), and `t_pos[e]` is the index in the CSR value array of transposed entry `e`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CsrPattern {
-    /// Rows of the weight (`n`).
-    pub rows: usize,
-    /// Columns of the weight (`k`).
-    pub cols: usize,
-    /// Start of each row's entries, `rows + 1` values.
-    pub row_ptr: Vec<u32>,
-    /// Column of each entry.
-    pub col_idx: Vec<u32>,
-    /// Row of each entry (the SDDMM walks entries, not rows).
-    pub row_idx: Vec<u32>,
-    /// Start of each column's entries in the transposed pattern, `cols + 1` values.
-    pub t_ptr: Vec<u32>,
-    /// Row of each transposed entry, increasing within a column.
-    pub t_row: Vec<u32>,
-    /// Index into the CSR values of each transposed entry.
-    pub t_pos: Vec<u32>,
+    rows: usize,
+    cols: usize,
+    row_ptr: Vec<u32>,
+    col_idx: Vec<u32>,
+    row_idx: Vec<u32>,
+    t_ptr: Vec<u32>,
+    t_row: Vec<u32>,
+    t_pos: Vec<u32>,
 }
 
 impl CsrPattern {
     /// The pattern of `mask`, or of a dense `rows x cols` matrix when `mask` is `None`.
     pub fn new(rows: usize, cols: usize, mask: Option<&Mask>) -> Result<Self> {
         if let Some(m) = mask {
-            assert!(m.rows() == rows && m.cols() == cols, "mask shape mismatch");
+            if m.rows() != rows || m.cols() != cols {
+                return Err(Error::invalid(
+                    "GPU weight",
+                    format!(
+                        "a {}x{} mask for a {rows}x{cols} weight",
+                        m.rows(),
+                        m.cols()
+                    ),
+                ));
+            }
         }
         let nnz = mask.map_or(rows * cols, Mask::count);
         if nnz > u32::MAX as usize || rows >= i32::MAX as usize || cols >= i32::MAX as usize {
@@ -106,6 +105,46 @@ impl CsrPattern {
         self.col_idx.len()
     }
 
+    /// Rows of the weight (`n`).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns of the weight (`k`).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Start of each row's entries, `rows + 1` values.
+    pub fn row_ptr(&self) -> &[u32] {
+        &self.row_ptr
+    }
+
+    /// Column of each entry.
+    pub fn col_idx(&self) -> &[u32] {
+        &self.col_idx
+    }
+
+    /// Row of each entry (the SDDMM walks entries, not rows).
+    pub fn row_idx(&self) -> &[u32] {
+        &self.row_idx
+    }
+
+    /// Start of each column's entries in the transposed pattern, `cols + 1` values.
+    pub fn t_ptr(&self) -> &[u32] {
+        &self.t_ptr
+    }
+
+    /// Row of each transposed entry, increasing within a column.
+    pub fn t_row(&self) -> &[u32] {
+        &self.t_row
+    }
+
+    /// Index into the CSR values of each transposed entry.
+    pub fn t_pos(&self) -> &[u32] {
+        &self.t_pos
+    }
+
     /// The live entries of a row-major `rows x cols` weight, in CSR order.
     pub fn gather(&self, weight: &[f32]) -> Vec<f32> {
         assert_eq!(weight.len(), self.rows * self.cols, "weight shape mismatch");
@@ -153,36 +192,105 @@ pub fn bitmask_words(rows: usize, cols: usize, mask: Option<&Mask>) -> (usize, V
     (wpr, words)
 }
 
-/// A masked weight in CSR form on the device.
+/// A masked weight in CSR form on the device, built by [`GpuWeight::upload`].
+///
+/// Invariants: each device index array is a copy of the host [`CsrPattern`]'s (same length and contents), and
+/// `values` holds `pattern.nnz()` values in CSR order.
 #[derive(Debug)]
 pub struct GpuCsr {
-    /// The pattern, kept on the host to scatter values back.
-    pub pattern: CsrPattern,
-    pub(crate) row_ptr: CudaSlice<u32>,
-    pub(crate) col_idx: CudaSlice<u32>,
-    pub(crate) row_idx: CudaSlice<u32>,
-    pub(crate) t_ptr: CudaSlice<u32>,
-    pub(crate) t_row: CudaSlice<u32>,
-    pub(crate) t_pos: CudaSlice<u32>,
-    /// Values of the live entries, in CSR order.
-    pub values: CudaSlice<f32>,
+    pattern: CsrPattern,
+    row_ptr: CudaSlice<u32>,
+    col_idx: CudaSlice<u32>,
+    row_idx: CudaSlice<u32>,
+    t_ptr: CudaSlice<u32>,
+    t_row: CudaSlice<u32>,
+    t_pos: CudaSlice<u32>,
+    values: CudaSlice<f32>,
 }
 
-/// A masked weight as dense values and a bitmask on the device.
+impl GpuCsr {
+    /// The pattern, kept on the host to scatter values back.
+    pub fn pattern(&self) -> &CsrPattern {
+        &self.pattern
+    }
+
+    /// Row pointers on the device (`rows + 1`).
+    pub fn row_ptr(&self) -> &CudaSlice<u32> {
+        &self.row_ptr
+    }
+
+    /// Column indices on the device (`nnz`).
+    pub fn col_idx(&self) -> &CudaSlice<u32> {
+        &self.col_idx
+    }
+
+    /// Row of each entry on the device (`nnz`).
+    pub(crate) fn row_idx(&self) -> &CudaSlice<u32> {
+        &self.row_idx
+    }
+
+    /// The transposed pattern on the device: column pointers (`cols + 1`), rows and value positions (`nnz`).
+    pub(crate) fn transposed(&self) -> (&CudaSlice<u32>, &CudaSlice<u32>, &CudaSlice<u32>) {
+        (&self.t_ptr, &self.t_row, &self.t_pos)
+    }
+
+    /// Values of the live entries, in CSR order (`nnz`).
+    pub fn values(&self) -> &CudaSlice<f32> {
+        &self.values
+    }
+
+    /// The values, for the optimizer: the buffer must keep its length (`nnz`).
+    pub(crate) fn values_mut(&mut self) -> &mut CudaSlice<f32> {
+        &mut self.values
+    }
+}
+
+/// A masked weight as dense values and a bitmask on the device, built by [`GpuWeight::upload`].
+///
+/// Invariants: `words` holds `rows * wpr` words with `wpr = 2 ceil(cols / 64)` (from `bitmask_words`),
+/// `values` holds `rows * cols` values, and `rows`, `cols` fit an `i32`.
 #[derive(Debug)]
 pub struct GpuBitmask {
-    /// Rows (`n`).
-    pub rows: usize,
-    /// Columns (`k`).
-    pub cols: usize,
-    /// 32-bit words per row.
-    pub wpr: usize,
-    pub(crate) words: CudaSlice<u32>,
-    /// Dense row-major values; masked entries are `0.0`.
-    pub values: CudaSlice<f32>,
+    rows: usize,
+    cols: usize,
+    wpr: usize,
+    words: CudaSlice<u32>,
+    values: CudaSlice<f32>,
 }
 
-/// A weight on the device in one of the [`Format`]s.
+impl GpuBitmask {
+    /// Rows (`n`).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns (`k`).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// 32-bit words per row.
+    pub fn wpr(&self) -> usize {
+        self.wpr
+    }
+
+    /// The support on the device, `rows * wpr` words.
+    pub(crate) fn words(&self) -> &CudaSlice<u32> {
+        &self.words
+    }
+
+    /// Dense row-major values; masked entries are `0.0`.
+    pub fn values(&self) -> &CudaSlice<f32> {
+        &self.values
+    }
+
+    /// The words and the values, for the optimizer: the value buffer must keep its length (`rows * cols`).
+    pub(crate) fn words_values_mut(&mut self) -> (&CudaSlice<u32>, &mut CudaSlice<f32>) {
+        (&self.words, &mut self.values)
+    }
+}
+
+/// A weight on the device in [`Format::Csr`] or [`Format::Bitmask`].
 #[derive(Debug)]
 pub enum GpuWeight {
     /// CSR form (boxed: it carries the host-side pattern).
@@ -202,7 +310,12 @@ impl GpuWeight {
         weight: &[f32],
         mask: Option<&Mask>,
     ) -> Result<Self> {
-        assert_eq!(weight.len(), rows * cols, "weight shape mismatch");
+        if weight.len() != rows * cols {
+            return Err(Error::invalid(
+                "GPU weight",
+                format!("{} values for a {rows}x{cols} weight", weight.len()),
+            ));
+        }
         let s = gpu.stream();
         let up = |v: &[u32]| s.clone_htod(v).map_err(|e| driver_error("upload", e));
         match format {
@@ -222,9 +335,18 @@ impl GpuWeight {
                     pattern: p,
                 })))
             }
+            Format::Dense => Err(Error::invalid(
+                "GPU format",
+                "the GPU kernels store a weight as csr or bitmask, not dense",
+            )),
             Format::Bitmask => {
                 if rows >= i32::MAX as usize || cols >= i32::MAX as usize {
                     return Err(Error::invalid("GPU weight", "too many rows or columns"));
+                }
+                if let Some(m) = mask {
+                    if m.rows() != rows || m.cols() != cols {
+                        return Err(Error::invalid("GPU weight", "mask shape mismatch"));
+                    }
                 }
                 let (wpr, words) = bitmask_words(rows, cols, mask);
                 Ok(GpuWeight::Bitmask(GpuBitmask {

@@ -15,25 +15,27 @@
 //! | [`bias_grad`], [`relu_backward`] | [`crate::kernels::bias_grad`], [`crate::kernels::relu_backward`] | `elementwise.cu` |
 //! | [`bce_with_logits`], [`softmax_ce`] | [`crate::kernels::loss`] | `loss.cu` |
 //! | [`adam_update`] | [`crate::nn::Adam::step`] with [`crate::nn::Regularizer::add_grad`] fused | `adam.cu` |
-//! | [`layer_norm_forward`], [`layer_norm_backward`] | [`crate::kernels::norm`] | `layernorm.cu` |
+//! | [`layer_norm_forward`], [`layer_norm_backward`] | [`crate::nn::LayerNorm`] | `layernorm.cu` |
 //! | [`GpuTrainer`] | [`crate::nn::Trainer`] | all |
 //!
 //! Layouts are the CPU engine's: activations feature-major (`width x batch`, batch contiguous), weights
 //! row-major `out x in`. A sparse weight is either CSR ([`GpuCsr`]) or dense values with a bit-packed support
-//! ([`GpuBitmask`]), both built from a dense weight and its [`crate::sparse::Mask`]; see [`Format`].
+//! ([`GpuBitmask`]), both built from a dense weight and its [`crate::sparse::Mask`]; the format is the crate's one
+//! [`crate::sparse::Format`] (`Csr` or `Bitmask`; `Dense` is refused with an error).
 //!
 //! `unsafe` appears only in the launch functions of [`ops`] (a kernel launch cannot be checked by the
-//! compiler) and in the vendor-library calls of [`baseline`] (benchmarks only); each block states why its
-//! arguments match the callee's signature and bounds.
+//! compiler) and in the driver probe of [`driver_present`]; each block states why its arguments match the
+//! callee's signature and bounds, relying only on asserted lengths and on the invariants of the device types,
+//! whose fields are private and set only by their checked constructors. The cuBLAS / cuSPARSE baselines of the
+//! benchmarks live in `examples/gpu_kernels/`.
 
-pub mod baseline;
 mod context;
 mod format;
 pub mod ops;
 mod train;
 
 pub use context::{driver_present, Gpu};
-pub use format::{CsrPattern, Format, GpuBitmask, GpuCsr, GpuWeight};
+pub use format::{CsrPattern, GpuBitmask, GpuCsr, GpuWeight};
 pub use ops::{
     adam_update, bce_with_logits, bias_grad, layer_norm_backward, layer_norm_forward,
     linear_backward_input, linear_backward_weight, linear_forward, relu_backward, softmax_ce,

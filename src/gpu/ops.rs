@@ -103,9 +103,9 @@ pub fn linear_forward(
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ni)
                 .arg(&bi)
-                .arg(&c.row_ptr)
-                .arg(&c.col_idx)
-                .arg(&c.values)
+                .arg(c.row_ptr())
+                .arg(c.col_idx())
+                .arg(c.values())
                 .arg(x);
             match bias {
                 Some(v) => l.arg(v),
@@ -113,21 +113,22 @@ pub fn linear_forward(
             };
             l.arg(&relu).arg(y);
             // SAFETY: the argument list matches `csr_linear_forward(int, int, const unsigned*, const unsigned*,
-            // const float*, const float*, const float*, int, float*)`; the CSR arrays were built together by
-            // `CsrPattern::new` (row_ptr has n + 1 entries bounding col_idx/values, columns < k), and the asserts
+            // const float*, const float*, const float*, int, float*)`; the CSR arrays are private fields of `GpuCsr`,
+            // set only by `GpuWeight::upload` from one `CsrPattern::new` (row_ptr has n + 1 entries bounding
+            // col_idx/values, columns < k), and the asserts
             // above bound every x, y and bias index the kernel forms.
             launched(unsafe { l.launch(cfg) }, "csr_linear_forward")
         }
         GpuWeight::Bitmask(m) => {
             let f = gpu.function(&BITMASK, "bitmask_linear_forward")?;
-            let wpr = int(m.wpr);
+            let wpr = int(m.wpr());
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ni)
                 .arg(&ki)
                 .arg(&bi)
                 .arg(&wpr)
-                .arg(&m.words)
-                .arg(&m.values)
+                .arg(m.words())
+                .arg(m.values())
                 .arg(x);
             match bias {
                 Some(v) => l.arg(v),
@@ -135,8 +136,9 @@ pub fn linear_forward(
             };
             l.arg(&relu).arg(y);
             // SAFETY: matches `bitmask_linear_forward(int, int, int, int, const unsigned*, const float*,
-            // const float*, const float*, int, float*)`; `words` has n * wpr entries with no bit at or past k
-            // (`bitmask_words`), values n * k, and the asserts above bound x, y and bias.
+            // const float*, const float*, int, float*)`; `GpuBitmask`'s private fields, set only by
+            // `GpuWeight::upload`, give `words` n * wpr entries with no bit at or past k (`bitmask_words`) and
+            // values n * k, and the asserts above bound x, y and bias.
             launched(unsafe { l.launch(cfg) }, "bitmask_linear_forward")
         }
     }
@@ -170,13 +172,14 @@ pub fn linear_backward_input(
     match w {
         GpuWeight::Csr(c) => {
             let f = gpu.function(&CSR, "csr_linear_backward_input")?;
+            let (t_ptr, t_row, t_pos) = c.transposed();
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ki)
                 .arg(&bi)
-                .arg(&c.t_ptr)
-                .arg(&c.t_row)
-                .arg(&c.t_pos)
-                .arg(&c.values)
+                .arg(t_ptr)
+                .arg(t_row)
+                .arg(t_pos)
+                .arg(c.values())
                 .arg(dy);
             match act {
                 Some(a) => l.arg(a),
@@ -184,20 +187,20 @@ pub fn linear_backward_input(
             };
             l.arg(dx);
             // SAFETY: matches `csr_linear_backward_input(int, int, const unsigned*, const unsigned*,
-            // const unsigned*, const float*, const float*, const float*, float*)`; the transposed pattern has
-            // k + 1 pointers, rows < n and positions < nnz (`CsrPattern::new`); the asserts bound dy, act, dx.
+            // const unsigned*, const float*, const float*, const float*, float*)`; the transposed pattern (private to
+            // `GpuCsr`, from `CsrPattern::new`) has k + 1 pointers, rows < n and positions < nnz; the asserts bound dy, act, dx.
             launched(unsafe { l.launch(cfg) }, "csr_linear_backward_input")
         }
         GpuWeight::Bitmask(m) => {
             let f = gpu.function(&BITMASK, "bitmask_linear_backward_input")?;
-            let wpr = int(m.wpr);
+            let wpr = int(m.wpr());
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ni)
                 .arg(&ki)
                 .arg(&bi)
                 .arg(&wpr)
-                .arg(&m.words)
-                .arg(&m.values)
+                .arg(m.words())
+                .arg(m.values())
                 .arg(dy);
             match act {
                 Some(a) => l.arg(a),
@@ -205,8 +208,8 @@ pub fn linear_backward_input(
             };
             l.arg(dx);
             // SAFETY: matches `bitmask_linear_backward_input(int, int, int, int, const unsigned*, const float*,
-            // const float*, const float*, float*)`; words n * wpr with wpr * 32 >= k, values n * k; the asserts
-            // bound dy, act, dx.
+            // const float*, const float*, float*)`; words n * wpr with wpr * 32 >= k, values n * k (invariants of
+            // `GpuBitmask`, whose fields are private); the asserts bound dy, act, dx.
             launched(unsafe { l.launch(cfg) }, "bitmask_linear_backward_input")
         }
     }
@@ -238,41 +241,37 @@ pub fn linear_backward_weight(
     match w {
         GpuWeight::Csr(c) => {
             let f = gpu.function(&CSR, "csr_linear_backward_weight")?;
-            let nnz = int(c.pattern.nnz());
+            let nnz = int(c.pattern().nnz());
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&nnz)
                 .arg(&bi)
-                .arg(&c.row_idx)
-                .arg(&c.col_idx)
+                .arg(c.row_idx())
+                .arg(c.col_idx())
                 .arg(dy)
                 .arg(x)
                 .arg(dw);
             // SAFETY: matches `csr_linear_backward_weight(int, int, const unsigned*, const unsigned*,
             // const float*, const float*, float*)`; one warp per entry e < nnz, row_idx[e] < n and
-            // col_idx[e] < k, so the dy and x rows read lie within the asserted lengths; dw has nnz values.
-            launched(
-                unsafe { l.launch(warp_per_item(c.pattern.nnz())) },
-                "csr_linear_backward_weight",
-            )
+            // col_idx[e] < k (invariants of `GpuCsr`'s private pattern), so the dy and x rows read lie within the asserted lengths; dw has nnz values.
+            let launch = unsafe { l.launch(warp_per_item(c.pattern().nnz())) };
+            launched(launch, "csr_linear_backward_weight")
         }
         GpuWeight::Bitmask(m) => {
             let f = gpu.function(&BITMASK, "bitmask_linear_backward_weight")?;
-            let (ni, ki, wpr) = (int(n), int(k), int(m.wpr));
+            let (ni, ki, wpr) = (int(n), int(k), int(m.wpr()));
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ni)
                 .arg(&ki)
                 .arg(&bi)
                 .arg(&wpr)
-                .arg(&m.words)
+                .arg(m.words())
                 .arg(dy)
                 .arg(x)
                 .arg(dw);
             // SAFETY: matches `bitmask_linear_backward_weight(int, int, int, int, const unsigned*,
             // const float*, const float*, float*)`; one warp per entry < n * k = dw's asserted length.
-            launched(
-                unsafe { l.launch(warp_per_item(n * k)) },
-                "bitmask_linear_backward_weight",
-            )
+            let launch = unsafe { l.launch(warp_per_item(n * k)) };
+            launched(launch, "bitmask_linear_backward_weight")
         }
     }
 }
@@ -328,7 +327,7 @@ pub fn relu_backward(
 /// (`xt`: `d x b`, `yb`: `b`), `b = idx.len()` (GPU twin of [`crate::data::Dataset::gather_t`]).
 /// Every index must be below `y.len()`.
 #[allow(clippy::too_many_arguments)]
-pub fn gather_batch(
+pub(crate) fn gather_batch(
     gpu: &Gpu,
     d: usize,
     idx: &CudaView<'_, u32>,
@@ -499,9 +498,9 @@ pub fn adam_update_weight(
     v: &mut CudaSlice<f32>,
 ) -> Result<()> {
     match w {
-        GpuWeight::Csr(c) => adam_update(gpu, h, &mut c.values, g, m, v),
+        GpuWeight::Csr(c) => adam_update(gpu, h, c.values_mut(), g, m, v),
         GpuWeight::Bitmask(bm) => {
-            let len = bm.rows * bm.cols;
+            let len = bm.rows() * bm.cols();
             assert!(
                 g.len() >= len && m.len() >= len && v.len() >= len,
                 "adam_update: shape mismatch"
@@ -510,13 +509,14 @@ pub fn adam_update_weight(
                 return Ok(());
             }
             let f = gpu.function(&ADAM, "adam_update_bitmask")?;
-            let (ni, ki, wpr) = (int(bm.rows), int(bm.cols), int(bm.wpr));
+            let (ni, ki, wpr) = (int(bm.rows()), int(bm.cols()), int(bm.wpr()));
+            let (words, values) = bm.words_values_mut();
             let mut l = gpu.stream().launch_builder(&f);
             l.arg(&ni)
                 .arg(&ki)
                 .arg(&wpr)
-                .arg(&bm.words)
-                .arg(&mut bm.values)
+                .arg(words)
+                .arg(values)
                 .arg(g)
                 .arg(m)
                 .arg(v);
@@ -528,7 +528,8 @@ pub fn adam_update_weight(
                 .arg(&h.l1);
             l.arg(&h.two_l2);
             // SAFETY: matches `adam_update_bitmask(int, int, int, const unsigned*, float*, const float*, float*,
-            // float*, float x 7)`; indices < n * k, the asserted length of every array, words n * wpr.
+            // float*, float x 7)`; indices < n * k, the asserted length of every array, words n * wpr (an
+            // invariant of `GpuBitmask`, whose fields are private).
             launched(unsafe { l.launch(elementwise(len)) }, "adam_update_bitmask")
         }
     }
@@ -568,7 +569,7 @@ pub fn adam_update(
 }
 
 /// LayerNorm over the `n` features of each of `b` samples (`x`, `y`: `n x b`), saving per-sample mean and
-/// inverse standard deviation (GPU twin of [`crate::kernels::norm::layer_norm_forward`]).
+/// inverse standard deviation (GPU twin of [`crate::nn::LayerNorm::forward`]).
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_forward(
     gpu: &Gpu,
@@ -608,7 +609,7 @@ pub fn layer_norm_forward(
 }
 
 /// Backward of [`layer_norm_forward`]: `dx` (`n x b`), `dgamma`, `dbeta` (`n`) from `dy` (GPU twin of
-/// [`crate::kernels::norm::layer_norm_backward`]).
+/// [`crate::nn::LayerNorm::backward`]).
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_backward(
     gpu: &Gpu,
@@ -650,10 +651,8 @@ pub fn layer_norm_backward(
         .arg(dx);
     // SAFETY: matches `layer_norm_backward_input(int, int, const float*, const float*, const float*,
     // const float*, const float*, float*)`; indices < n * b, n and b, as asserted.
-    launched(
-        unsafe { l.launch(batch_rows(b, 1)) },
-        "layer_norm_backward_input",
-    )?;
+    let launch = unsafe { l.launch(batch_rows(b, 1)) };
+    launched(launch, "layer_norm_backward_input")?;
     let f = gpu.function(&LAYERNORM, "layer_norm_backward_params")?;
     let mut l = gpu.stream().launch_builder(&f);
     l.arg(&ni)
@@ -666,10 +665,8 @@ pub fn layer_norm_backward(
         .arg(dbeta);
     // SAFETY: matches `layer_norm_backward_params(int, int, const float*, const float*, const float*,
     // const float*, float*, float*)`; rows < n, columns < b, as asserted; block size a multiple of 32.
-    launched(
-        unsafe { l.launch(block_per_row(n)) },
-        "layer_norm_backward_params",
-    )
+    let launch = unsafe { l.launch(block_per_row(n)) };
+    launched(launch, "layer_norm_backward_params")
 }
 
 #[cfg(test)]

@@ -7,11 +7,12 @@ use cudarc::driver::CudaSlice;
 use rand::seq::SliceRandom;
 
 use super::ops::{self, AdamHyper};
-use super::{driver_error, Format, Gpu, GpuWeight};
+use super::{driver_error, Gpu, GpuWeight};
 use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
 use crate::nn::{Mlp, TrainConfig};
 use crate::rng::Rng;
+use crate::sparse::Format;
 
 /// A data set on the device: samples row-major (`n x d`) and labels.
 #[derive(Debug)]
@@ -89,7 +90,7 @@ impl<'g> GpuTrainer<'g> {
     /// Uploads `model` with its weights in `format` and a fresh Adam state.
     pub fn new(gpu: &'g Gpu, model: &Mlp, cfg: TrainConfig, format: Format) -> Result<Self> {
         cfg.validate()?;
-        if model.norms.iter().any(Option::is_some) {
+        if model.norms().iter().any(Option::is_some) {
             return Err(Error::Device(
                 "the GPU trainer does not run LayerNorm models yet (the kernels exist in cuda/layernorm.cu); \
                  train them with --device cpu"
@@ -102,30 +103,29 @@ impl<'g> GpuTrainer<'g> {
             s.alloc_zeros::<f32>(len.max(1))
                 .map_err(|e| driver_error("allocating", e))
         };
-        let mut layers = Vec::with_capacity(model.layers.len());
-        for l in &model.layers {
-            let w =
-                GpuWeight::upload(gpu, format, l.out_dim, l.in_dim, &l.weight, l.mask.as_ref())?;
+        let mut layers = Vec::with_capacity(model.layers().len());
+        for l in model.layers() {
+            let w = GpuWeight::upload(gpu, format, l.out_dim(), l.in_dim(), l.weight(), l.mask())?;
             let stored = w.stored();
             layers.push(Layer {
                 bias: s
-                    .clone_htod(&l.bias)
+                    .clone_htod(l.bias())
                     .map_err(|e| driver_error("upload", e))?,
                 gw: zeros(stored)?,
-                gb: zeros(l.out_dim)?,
+                gb: zeros(l.out_dim())?,
                 mw: zeros(stored)?,
                 vw: zeros(stored)?,
-                mb: zeros(l.out_dim)?,
-                vb: zeros(l.out_dim)?,
-                act: zeros(l.out_dim * cap)?,
-                dz: zeros(l.out_dim * cap)?,
+                mb: zeros(l.out_dim())?,
+                vb: zeros(l.out_dim())?,
+                act: zeros(l.out_dim() * cap)?,
+                dz: zeros(l.out_dim() * cap)?,
                 w,
             });
         }
         Ok(GpuTrainer {
             gpu,
             cfg,
-            task: model.task,
+            task: model.task(),
             input_dim: model.input_dim(),
             layers,
             t: 0,
@@ -300,19 +300,19 @@ impl<'g> GpuTrainer<'g> {
     /// Copies the trained weights and biases back into `model` (the model this trainer was built from).
     pub fn download(&self, model: &mut Mlp) -> Result<()> {
         assert_eq!(
-            model.layers.len(),
+            model.layers().len(),
             self.layers.len(),
             "download: a different model"
         );
-        for (l, dev) in model.layers.iter_mut().zip(&self.layers) {
+        for (l, dev) in model.layers_mut().iter_mut().zip(&self.layers) {
             assert!(
-                l.out_dim == dev.w.rows() && l.in_dim == dev.w.cols(),
+                l.out_dim() == dev.w.rows() && l.in_dim() == dev.w.cols(),
                 "download: a different model"
             );
-            dev.w.download(self.gpu, &mut l.weight)?;
+            l.update_weights(|w| dev.w.download(self.gpu, w))?;
             self.gpu
                 .stream()
-                .memcpy_dtoh(&dev.bias, &mut l.bias)
+                .memcpy_dtoh(&dev.bias, l.bias_mut())
                 .map_err(|e| driver_error("download", e))?;
         }
         self.gpu.synchronize()

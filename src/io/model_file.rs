@@ -64,7 +64,7 @@ pub fn to_bytes(model: &Mlp, meta: &ModelMeta) -> Result<Vec<u8>> {
         env!("CARGO_PKG_VERSION").into(),
     );
     info.insert("architecture".into(), serde_json::to_string(&model.dims())?);
-    info.insert("task".into(), task_name(model.task));
+    info.insert("task".into(), task_name(model.task()));
     info.insert("budget".into(), model.nnz().to_string());
     if let Some(s) = &meta.strategy {
         info.insert("strategy".into(), s.clone());
@@ -84,26 +84,26 @@ pub fn to_bytes(model: &Mlp, meta: &ModelMeta) -> Result<Vec<u8>> {
 
     // (name, dtype, shape, little-endian bytes), F32 tensors first so that every one stays 4-byte aligned.
     let mut tensors: Vec<(String, &str, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (i, l) in model.layers.iter().enumerate() {
+    for (i, l) in model.layers().iter().enumerate() {
         let n = i + 1;
-        let w = l.weight.iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.push((format!("W{n}"), "F32", vec![l.out_dim, l.in_dim], w));
-        let b = l.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.push((format!("b{n}"), "F32", vec![l.out_dim], b));
-        if let Some(norm) = &model.norms[i] {
+        let w = l.weight().iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((format!("W{n}"), "F32", vec![l.out_dim(), l.in_dim()], w));
+        let b = l.bias().iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((format!("b{n}"), "F32", vec![l.out_dim()], b));
+        if let Some(norm) = &model.norms()[i] {
             let g = norm.gain.iter().flat_map(|v| v.to_le_bytes()).collect();
             tensors.push((format!("G{n}"), "F32", vec![norm.width], g));
             let b = norm.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
             tensors.push((format!("B{n}"), "F32", vec![norm.width], b));
         }
     }
-    for (i, l) in model.layers.iter().enumerate() {
-        if let Some(m) = &l.mask {
+    for (i, l) in model.layers().iter().enumerate() {
+        if let Some(m) = &l.mask() {
             let bytes = m.to_bools().into_iter().map(u8::from).collect();
             tensors.push((
                 format!("M{}", i + 1),
                 "U8",
-                vec![l.out_dim, l.in_dim],
+                vec![l.out_dim(), l.in_dim()],
                 bytes,
             ));
         }
@@ -188,7 +188,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
         if out == 0 || inp == 0 {
             return Err(format!("tensor W{n} has an empty shape {:?}", w.shape()));
         }
-        if let Some(prev) = layers.last().map(|l: &Linear| l.out_dim) {
+        if let Some(prev) = layers.last().map(|l: &Linear| l.out_dim()) {
             if inp != prev {
                 return Err(format!(
                     "tensor W{n} has shape [{out}, {inp}]; expected [{out}, {prev}] since layer {} has {prev} outputs",
@@ -211,9 +211,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
             Ok(m) => Some(mask(&m, n, out, inp, &weight)?),
             Err(_) => None,
         };
-        layers.push(Linear::from_parts(out, inp, weight, bias, mask));
+        layers.push(Linear::from_parts(out, inp, weight, bias, mask).map_err(|e| e.to_string())?);
     }
-    let outputs = layers.last().map_or(0, |l| l.out_dim);
+    let outputs = layers.last().map_or(0, |l| l.out_dim());
     let task = match info.get("task") {
         Some(t) => parse_task(t)?,
         None if outputs == 1 => Task::Binary,
@@ -227,6 +227,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
         ));
     }
     let mut model = Mlp::from_layers(layers, task).map_err(|e| e.to_string())?;
+    let mut norms = model.norms().to_vec();
     for n in 1..=n_layers {
         let (gain, bias) = (
             st.tensor(&format!("G{n}")).ok(),
@@ -241,7 +242,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
                 ))
             }
         };
-        let width = model.layers[n - 1].out_dim;
+        let width = model.layers()[n - 1].out_dim();
         if n == n_layers {
             return Err(format!(
                 "G{n}/B{n}: the output layer has no LayerNorm (only hidden layers do)"
@@ -258,8 +259,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
         let mut norm = LayerNorm::new(width);
         norm.gain = floats(&gain, &format!("G{n}"))?;
         norm.bias = floats(&bias, &format!("B{n}"))?;
-        model.norms[n - 1] = Some(norm);
+        norms[n - 1] = Some(norm);
     }
+    model.set_norms(norms).map_err(|e| e.to_string())?;
     check_recorded(&info, &model)?;
     let meta = ModelMeta {
         strategy: info.get("strategy").cloned(),

@@ -11,15 +11,24 @@
 //! With this layout each weight drives a SIMD axpy over the batch and each weight gradient is a dot product of
 //! two contiguous rows. [`simd`] holds the runtime-dispatched instantiations; [`gemm`] wraps `matrixmultiply`,
 //! the reference the kernels are tested against.
+//!
+//! **Files.** Bodies (safe, `#[inline(always)]`, instantiated per instruction set by [`simd`]): [`dense`] (dense
+//! row and dot products), [`sparse_rows`] (the same products over CSR rows and bitmask rows), [`adam`] (the Adam
+//! update). Public products: the dense ones here, [`csr`] and [`bitmask`] for the sparse formats, [`loss`].
+//! [`parallel`] cuts rows into pieces for rayon ([`Par`]). This module imports only [`crate::sparse`] (storage);
+//! the per-layer executor that chooses among these products is [`crate::nn::LayerExec`].
 
+pub mod adam;
+pub mod bitmask;
+pub mod csr;
 pub mod dense;
 pub mod gemm;
 pub mod loss;
-pub mod norm;
+pub mod parallel;
 pub mod simd;
-pub mod sparse;
-pub mod spmm;
+pub mod sparse_rows;
 
+pub use parallel::Par;
 pub use simd::Isa;
 
 use crate::sparse::Mask;
@@ -83,6 +92,57 @@ pub fn relu_backward(grad: &mut [f32], act: &[f32]) {
     // A select rather than a conditional store, so the loop vectorises.
     for (g, &a) in grad.iter_mut().zip(act) {
         *g = if a <= 0.0 { 0.0 } else { *g };
+    }
+}
+
+/// One Adam step ([`adam::adam_body`]) over contiguous values, on `isa`; `h` is
+/// `[step_size, beta1, beta2, sqrt(bias_correction2), eps]`.
+pub fn adam_update(isa: Isa, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: [f32; 5]) {
+    simd::adam(isa, p, g, m, v, h);
+}
+
+/// Runs of live columns shorter than this are updated inline rather than through the instruction-set dispatch.
+const SHORT_RUN: usize = 16;
+
+/// One Adam step ([`adam::adam_body`]) over the live entries of `mask` only; `p`, `g`, `m`, `v` are dense row-major
+/// `mask.rows() x mask.cols()`. Masked entries of `p`, `m` and `v` are left untouched.
+#[allow(clippy::too_many_arguments)]
+pub fn adam_update_masked(
+    isa: Isa,
+    mask: &Mask,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    h: [f32; 5],
+) {
+    let (rows, cols) = (mask.rows(), mask.cols());
+    assert!(
+        p.len() == rows * cols && g.len() == p.len() && m.len() == p.len() && v.len() == p.len(),
+        "adam_update_masked: length mismatch"
+    );
+    for r in 0..rows {
+        for (wi, &word) in mask.row_words(r).iter().enumerate() {
+            let mut w = word;
+            while w != 0 {
+                let start = w.trailing_zeros() as usize;
+                let len = (w >> start).trailing_ones() as usize;
+                let lo = r * cols + wi * 64 + start;
+                let hi = lo + len;
+                let (p, g, m, v) = (&mut p[lo..hi], &g[lo..hi], &mut m[lo..hi], &mut v[lo..hi]);
+                if len < SHORT_RUN {
+                    // Short runs skip the dispatch: the same body, so the same bits on every instruction set.
+                    adam::adam_body(p, g, m, v, h);
+                } else {
+                    simd::adam(isa, p, g, m, v, h);
+                }
+                w = if start + len >= 64 {
+                    0
+                } else {
+                    w & !(((1u64 << len) - 1) << start)
+                };
+            }
+        }
     }
 }
 
@@ -161,6 +221,33 @@ mod tests {
                         "{isa:?} is not bit-identical to the scalar path"
                     ),
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn masked_update_touches_exactly_the_live_entries() {
+        let (rows, cols) = (3, 130);
+        let mut mask = Mask::full(rows, cols);
+        // Short runs in rows 0 and 1 (updated inline), long runs in row 2 (through the dispatch).
+        for i in (0..2 * cols).filter(|i| i % 7 == 0 || i % 5 == 1 || *i == cols + 70) {
+            mask.set(i / cols, i % cols, false);
+        }
+        let g: Vec<f32> = (0..rows * cols).map(|i| (i as f32 * 0.37).sin()).collect();
+        let h = [1e-2, 0.9, 0.999, 0.5, 1e-8];
+        let (mut p, mut m, mut v) = (
+            vec![1f32; rows * cols],
+            vec![0f32; rows * cols],
+            vec![0f32; rows * cols],
+        );
+        adam_update_masked(Isa::best(), &mask, &mut p, &g, &mut m, &mut v, h);
+        for i in 0..rows * cols {
+            let (mut pe, mut me, mut ve) = ([1f32], [0f32], [0f32]);
+            adam::adam_body(&mut pe, &g[i..=i], &mut me, &mut ve, h);
+            if mask.get_flat(i) {
+                assert_eq!((p[i], m[i], v[i]), (pe[0], me[0], ve[0]), "live entry {i}");
+            } else {
+                assert_eq!((p[i], m[i], v[i]), (1.0, 0.0, 0.0), "masked entry {i}");
             }
         }
     }

@@ -1,5 +1,6 @@
-//! The only `unsafe` and `std::arch` code of the crate: CPU-feature detection and the `#[target_feature]`
-//! wrappers that instantiate one safe kernel body per instruction set.
+//! The crate's `std::arch` code: CPU-feature detection and the `#[target_feature]` wrappers that instantiate one
+//! safe kernel body per instruction set. Besides these wrappers, `unsafe` appears only in [`super::gemm`] (the
+//! `matrixmultiply` call) and in the GPU launchers (`gpu::ops`, `--features cuda`).
 //!
 //! Each kernel body is written once, `#[inline(always)]`, on fixed-width lane arrays (`[f32; LANES]`) that
 //! LLVM maps onto whatever vector registers the wrapper enables: one zmm (AVX-512), two ymm (AVX2) or four xmm
@@ -105,31 +106,31 @@ dispatch!(
 
 dispatch!(
     /// CSR row product (forward, or input gradient on the transposed pattern), see
-    /// [`super::sparse::csr_rows_body`].
-    csr_rows => super::sparse::csr_rows_body,
+    /// [`super::sparse_rows::csr_rows_body`].
+    csr_rows => super::sparse_rows::csr_rows_body,
     (rows: usize, b: usize, row_ptr: &[usize], col: &[u32], vals: &[f32], vidx: Option<&[u32]>, x: &[f32], bias: Option<&[f32]>, relu: bool, y: &mut [f32])
 );
 
 dispatch!(
-    /// Bitmask row product, see [`super::sparse::bits_rows_body`].
-    bits_rows => super::sparse::bits_rows_body,
+    /// Bitmask row product, see [`super::sparse_rows::bits_rows_body`].
+    bits_rows => super::sparse_rows::bits_rows_body,
     (rows: usize, b: usize, words: &[u64], wpr: usize, a: &[f32], ars: usize, acs: usize, x: &[f32], bias: Option<&[f32]>, relu: bool, y: &mut [f32])
 );
 
 dispatch!(
-    /// CSR sampled product (weight gradient on the pattern), see [`super::sparse::csr_dots_body`].
-    csr_dots => super::sparse::csr_dots_body,
+    /// CSR sampled product (weight gradient on the pattern), see [`super::sparse_rows::csr_dots_body`].
+    csr_dots => super::sparse_rows::csr_dots_body,
     (rows: usize, b: usize, row_ptr: &[usize], col: &[u32], dy: &[f32], x: &[f32], out: &mut [f32])
 );
 
 dispatch!(
-    /// Bitmask sampled product (weight gradient on the live entries), see [`super::sparse::bits_dots_body`].
-    bits_dots => super::sparse::bits_dots_body,
+    /// Bitmask sampled product (weight gradient on the live entries), see [`super::sparse_rows::bits_dots_body`].
+    bits_dots => super::sparse_rows::bits_dots_body,
     (rows: usize, k: usize, b: usize, words: &[u64], wpr: usize, dy: &[f32], x: &[f32], dw: &mut [f32])
 );
 
 dispatch!(
-    /// Adam over compact live values, see [`super::sparse::adam_body`].
-    adam => super::sparse::adam_body,
+    /// Adam over contiguous values, see [`super::adam::adam_body`].
+    adam => super::adam::adam_body,
     (p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: [f32; 5])
 );

@@ -33,7 +33,7 @@ use crate::nn::{Linear, Mlp};
 
 /// `G = W^T W` of `layer` (`in_dim x in_dim`, row-major, `f64`).
 pub fn gram(layer: &Linear) -> Vec<f64> {
-    let (h, d) = (layer.out_dim, layer.in_dim);
+    let (h, d) = (layer.out_dim(), layer.in_dim());
     let mut g = vec![0f64; d * d];
     for r in 0..h {
         let row = layer.row(r);
@@ -52,7 +52,7 @@ pub fn gram(layer: &Linear) -> Vec<f64> {
 
 /// Feature capacity `C_i` of every input `i` of `layer` (see the module docs), from the Gram matrix.
 pub fn feature_capacity(layer: &Linear) -> Vec<f64> {
-    capacity_from_gram(&gram(layer), layer.in_dim)
+    capacity_from_gram(&gram(layer), layer.in_dim())
 }
 
 /// Feature capacity from a `d x d` Gram matrix: `C_i = G_ii^2 / sum_j G_ij^2`, `0` where `G_ii = 0`.
@@ -127,7 +127,7 @@ pub fn mean_abs_cosine(layer: &Linear) -> f64 {
 }
 
 fn mean_pairwise(layer: &Linear, f: impl Fn(f64) -> f64) -> f64 {
-    let h = layer.out_dim;
+    let h = layer.out_dim();
     if h < 2 {
         return 0.0;
     }
@@ -190,22 +190,22 @@ pub struct LayerMetrics {
 impl LayerMetrics {
     /// Computes the metrics of layer `layer` of `model`; `groups` index the layer's inputs.
     pub fn of(model: &Mlp, layer: usize, groups: Option<&[Vec<usize>]>) -> Result<Self> {
-        let l = model.layers.get(layer).ok_or_else(|| {
+        let l = model.layers().get(layer).ok_or_else(|| {
             Error::invalid(
                 "layer",
                 format!(
                     "{layer} is out of range: the model has layers 0..{}",
-                    model.layers.len()
+                    model.layers().len()
                 ),
             )
         })?;
         let g = gram(l);
-        let capacity = capacity_from_gram(&g, l.in_dim);
+        let capacity = capacity_from_gram(&g, l.in_dim());
         let capacity_per_group = groups.map(|gr| group_capacity(&capacity, gr)).transpose()?;
         Ok(LayerMetrics {
             layer,
-            neurons: l.out_dim,
-            inputs: l.in_dim,
+            neurons: l.out_dim(),
+            inputs: l.in_dim(),
             nnz: l.nnz(),
             capacity_total: capacity.iter().sum(),
             gram: g,
@@ -228,7 +228,7 @@ mod tests {
 
     // W (2 x 3) = [[1, 2, 0], [0, 1, 1]]; columns c0 = (1,0), c1 = (2,1), c2 = (0,1).
     fn layer() -> Linear {
-        Linear::from_parts(2, 3, vec![1., 2., 0., 0., 1., 1.], vec![0.; 2], None)
+        Linear::from_parts(2, 3, vec![1., 2., 0., 0., 1., 1.], vec![0.; 2], None).unwrap()
     }
 
     #[test]
@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn orthogonal_columns_have_full_capacity_and_zero_columns_none() {
         // Identity-like: each input on its own neuron, plus an unused input.
-        let l = Linear::from_parts(2, 3, vec![3., 0., 0., 0., -2., 0.], vec![0.; 2], None);
+        let l = Linear::from_parts(2, 3, vec![3., 0., 0., 0., -2., 0.], vec![0.; 2], None).unwrap();
         assert_eq!(feature_capacity(&l), vec![1.0, 1.0, 0.0]);
         assert_eq!(mean_cosine(&l), 0.0);
     }
@@ -264,17 +264,17 @@ mod tests {
         // rows (1,2,0) and (0,1,1): dot 2, norms sqrt5 and sqrt2 -> 2/sqrt10.
         assert!(close(mean_cosine(&layer()), 2.0 / 10f64.sqrt()));
         // Three rows: (1,0), (1,1), (0,0): cos 1/sqrt2, 0, 0 -> mean (1/sqrt2)/3.
-        let l = Linear::from_parts(3, 2, vec![1., 0., 1., 1., 0., 0.], vec![0.; 3], None);
+        let l = Linear::from_parts(3, 2, vec![1., 0., 1., 1., 0., 0.], vec![0.; 3], None).unwrap();
         assert!(close(mean_cosine(&l), (0.5f64).sqrt() / 3.0));
         // Opposite rows: -1.
-        let l = Linear::from_parts(2, 1, vec![1., -4.], vec![0.; 2], None);
+        let l = Linear::from_parts(2, 1, vec![1., -4.], vec![0.; 2], None).unwrap();
         assert!(close(mean_cosine(&l), -1.0));
         assert!(close(mean_abs_cosine(&l), 1.0));
         // Rows (1,0), (1,1), (-1,0): cos 1/sqrt2, -1, -1/sqrt2 -> signed mean -1/3, absolute (1 + sqrt2)/3.
-        let l = Linear::from_parts(3, 2, vec![1., 0., 1., 1., -1., 0.], vec![0.; 3], None);
+        let l = Linear::from_parts(3, 2, vec![1., 0., 1., 1., -1., 0.], vec![0.; 3], None).unwrap();
         assert!(close(mean_cosine(&l), -1.0 / 3.0));
         assert!(close(mean_abs_cosine(&l), (1.0 + 2f64.sqrt()) / 3.0));
-        let one = Linear::from_parts(1, 2, vec![1., 1.], vec![0.], None);
+        let one = Linear::from_parts(1, 2, vec![1., 1.], vec![0.], None).unwrap();
         assert_eq!(mean_cosine(&one), 0.0);
     }
 
@@ -282,7 +282,8 @@ mod tests {
     fn masked_weights_count_as_zero() {
         let mut m = Mask::full(2, 3);
         m.set(0, 1, false); // W becomes [[1,0,0],[0,1,1]]
-        let l = Linear::from_parts(2, 3, vec![1., 2., 0., 0., 1., 1.], vec![0.; 2], Some(m));
+        let l =
+            Linear::from_parts(2, 3, vec![1., 2., 0., 0., 1., 1.], vec![0.; 2], Some(m)).unwrap();
         assert_eq!(gram(&l), vec![1., 0., 0., 0., 1., 1., 0., 1., 1.]);
         let c = feature_capacity(&l);
         assert!(close(c[0], 1.0) && close(c[1], 0.5) && close(c[2], 0.5));
@@ -296,7 +297,7 @@ mod tests {
             use rand::Rng as _;
             let mut rng = crate::rng::stream(seed, &[]);
             let w: Vec<f32> = (0..h * d).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-            let l = Linear::from_parts(h, d, w, vec![0.; h], None);
+            let l = Linear::from_parts(h, d, w, vec![0.; h], None).unwrap();
             let c = feature_capacity(&l);
             proptest::prop_assert!(c.iter().all(|&x| (0.0..=1.0 + 1e-12).contains(&x)));
             let total: f64 = c.iter().sum();

@@ -5,6 +5,9 @@
 //! Buffers are feature-major (`width x batch`, see [`crate::kernels`]). The gain and bias are trained by Adam
 //! like every other parameter; they do not count toward the non-zero budget (like linear biases) and carry no
 //! L1/L2 penalty.
+//!
+//! This is the crate's one CPU LayerNorm: training runs it, and the GPU kernels (`cuda/layernorm.cu`) are tested
+//! against it.
 
 /// A LayerNorm over `width` features with a learnable gain and bias.
 #[derive(Clone, Debug, PartialEq)]
@@ -162,6 +165,86 @@ impl LayerNorm {
             {
                 *d = r * (*d - a * inv_n - x * b * inv_n);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loss `sum(y * w)` for fixed weights `w`; its gradients by central differences in f64-accumulated f32.
+    #[test]
+    fn backward_matches_finite_differences() {
+        let (n, b, eps) = (5, 3, 1e-5);
+        let x: Vec<f32> = (0..n * b)
+            .map(|i| ((i as f32) * 0.77).sin() * 2.0)
+            .collect();
+        let gamma: Vec<f32> = (0..n).map(|j| 0.5 + j as f32 * 0.3).collect();
+        let beta: Vec<f32> = (0..n).map(|j| j as f32 * 0.1 - 0.2).collect();
+        let w: Vec<f32> = (0..n * b).map(|i| ((i as f32) * 1.3).cos()).collect();
+        let norm = |gamma: &[f32], beta: &[f32]| LayerNorm {
+            width: n,
+            gain: gamma.to_vec(),
+            bias: beta.to_vec(),
+            eps,
+        };
+        let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
+            let mut y = x.to_vec();
+            norm(gamma, beta).forward(&mut y, b, false, &mut LayerNorm::new(n).scratch(b));
+            y.iter()
+                .zip(&w)
+                .map(|(a, c)| (*a as f64) * (*c as f64))
+                .sum()
+        };
+        let ln = norm(&gamma, &beta);
+        let mut scratch = ln.scratch(b);
+        let mut y = x.clone();
+        ln.forward(&mut y, b, false, &mut scratch);
+        let (mut dx, mut dg, mut db) = (w.clone(), vec![0.0; n], vec![0.0; n]);
+        ln.backward(&mut dx, b, &mut scratch, &mut dg, &mut db);
+        let h = 1e-2f32;
+        let fd = |f: &dyn Fn(f32) -> f64| ((f(h) - f(-h)) / (2.0 * h as f64)) as f32;
+        for i in 0..n * b {
+            let num = fd(&|d| {
+                let mut xp = x.clone();
+                xp[i] += d;
+                loss(&xp, &gamma, &beta)
+            });
+            assert!(
+                (num - dx[i]).abs() < 2e-3 * (1.0 + num.abs()),
+                "dx[{i}]: {num} vs {}",
+                dx[i]
+            );
+        }
+        for j in 0..n {
+            let num = fd(&|d| {
+                let mut g = gamma.clone();
+                g[j] += d;
+                loss(&x, &g, &beta)
+            });
+            assert!(
+                (num - dg[j]).abs() < 2e-3 * (1.0 + num.abs()),
+                "dgamma[{j}]"
+            );
+            let num = fd(&|d| {
+                let mut bb = beta.clone();
+                bb[j] += d;
+                loss(&x, &gamma, &bb)
+            });
+            assert!((num - db[j]).abs() < 2e-3 * (1.0 + num.abs()), "dbeta[{j}]");
+        }
+        // Each sample's normalised features have mean 0 and variance 1 before the affine map.
+        for s in 0..b {
+            let xh: Vec<f32> = (0..n)
+                .map(|j| (y[j * b + s] - beta[j]) / gamma[j])
+                .collect();
+            let m = xh.iter().sum::<f32>() / n as f32;
+            let v = xh.iter().map(|a| (a - m).powi(2)).sum::<f32>() / n as f32;
+            assert!(
+                m.abs() < 1e-5 && (v - 1.0).abs() < 1e-3,
+                "sample {s}: mean {m}, var {v}"
+            );
         }
     }
 }

@@ -3,25 +3,27 @@
 //! Buffers live in a [`Workspace`] sized once for the largest batch, so a training step allocates nothing.
 //! Inputs and activations are feature-major (`width x batch`, see [`crate::kernels`]).
 
+use super::exec::{FormatChoice, LayerExec};
 use crate::data::Task;
 use crate::error::{Error, Result};
-use crate::kernels::spmm::Par;
+use crate::kernels::Par;
 use crate::kernels::{self, loss, Isa};
 use crate::rng::Rng;
-use crate::sparse::{Format, FormatChoice, LayerExec};
+use crate::sparse::Format;
+use crate::sparse::Mask;
 
 use super::layer::Linear;
 use super::layernorm::{LayerNorm, NormScratch};
 
 /// A stack of linear layers with ReLU after every layer but the last, which produces logits for `task`.
+///
+/// Invariants, kept by private fields: at least one layer; consecutive widths agree; the last width is
+/// `task.outputs()`; one norm slot per layer, a LayerNorm as wide as its layer's output and none on the head.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp {
-    /// The layers, input first. The last one is the output head.
-    pub layers: Vec<Linear>,
-    /// What the logits mean (fixes the loss).
-    pub task: Task,
-    /// Optional LayerNorm before the activation of each layer (same length as `layers`; the head has none).
-    pub norms: Vec<Option<LayerNorm>>,
+    layers: Vec<Linear>,
+    task: Task,
+    norms: Vec<Option<LayerNorm>>,
 }
 
 /// Per-layer scratch buffers for forward and backward passes of up to `capacity` samples.
@@ -126,19 +128,19 @@ impl Mlp {
             ));
         }
         for (i, w) in layers.windows(2).enumerate() {
-            if w[0].out_dim != w[1].in_dim {
+            if w[0].out_dim() != w[1].in_dim() {
                 return Err(Error::invalid(
                     "architecture",
                     format!(
                         "layer {i} outputs {} values but layer {} takes {}",
-                        w[0].out_dim,
+                        w[0].out_dim(),
                         i + 1,
-                        w[1].in_dim
+                        w[1].in_dim()
                     ),
                 ));
             }
         }
-        if layers.last().unwrap().out_dim != task.outputs() {
+        if layers.last().unwrap().out_dim() != task.outputs() {
             return Err(Error::invalid(
                 "architecture",
                 "the last layer's width does not match the task",
@@ -156,20 +158,107 @@ impl Mlp {
     pub fn with_layernorm(mut self) -> Self {
         let last = self.layers.len() - 1;
         self.norms = (0..=last)
-            .map(|l| (l != last).then(|| LayerNorm::new(self.layers[l].out_dim)))
+            .map(|l| (l != last).then(|| LayerNorm::new(self.layers[l].out_dim())))
             .collect();
         self
     }
 
+    /// The layers, input first. The last one is the output head.
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
+    /// What the logits mean (fixes the loss).
+    pub fn task(&self) -> Task {
+        self.task
+    }
+
+    /// Optional LayerNorm before the activation of each layer (one slot per layer; the head has none).
+    pub fn norms(&self) -> &[Option<LayerNorm>] {
+        &self.norms
+    }
+
+    /// The LayerNorm of layer `l`, if it has one, mutably (its parameters only: its width is fixed).
+    pub fn norm_mut(&mut self, l: usize) -> Option<&mut LayerNorm> {
+        self.norms[l].as_mut()
+    }
+
+    /// Runs `f` on the weights of layer `l`, then sets its masked weights back to `0.0`.
+    pub fn update_weights<R>(&mut self, l: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+        self.layers[l].update_weights(f)
+    }
+
+    /// The biases of layer `l`, mutably.
+    pub fn bias_mut(&mut self, l: usize) -> &mut [f32] {
+        self.layers[l].bias_mut()
+    }
+
+    /// Replaces the mask of layer `l` (see [`Linear::set_mask`]).
+    pub fn set_mask(&mut self, l: usize, mask: Option<Mask>) -> Result<()> {
+        self.layers[l].set_mask(mask)
+    }
+
+    /// Replaces layer `l` by a layer of the same shape; another shape is an error.
+    pub fn set_layer(&mut self, l: usize, layer: Linear) -> Result<()> {
+        let old = &self.layers[l];
+        if (layer.out_dim(), layer.in_dim()) != (old.out_dim(), old.in_dim()) {
+            return Err(Error::invalid(
+                "layer",
+                format!(
+                    "layer {l} is {} x {}; a {} x {} layer cannot replace it",
+                    old.out_dim(),
+                    old.in_dim(),
+                    layer.out_dim(),
+                    layer.in_dim()
+                ),
+            ));
+        }
+        self.layers[l] = layer;
+        Ok(())
+    }
+
+    /// The layers, mutably, for crate code that keeps every layer's shape (optimizer, rewiring).
+    pub(crate) fn layers_mut(&mut self) -> &mut [Linear] {
+        &mut self.layers
+    }
+
+    /// Layers and norms, mutably, for the optimizer (shapes are kept).
+    pub(crate) fn params_mut(&mut self) -> (&mut [Linear], &mut [Option<LayerNorm>]) {
+        (&mut self.layers, &mut self.norms)
+    }
+
+    /// Sets the LayerNorm slots (crate code: FPE and model files). `norms` has one slot per layer, each as wide
+    /// as its layer's output, none on the head.
+    pub(crate) fn set_norms(&mut self, norms: Vec<Option<LayerNorm>>) -> Result<()> {
+        let last = self.layers.len() - 1;
+        let ok = norms.len() == self.layers.len()
+            && norms.iter().enumerate().all(|(l, n)| {
+                n.as_ref().is_none_or(|n| {
+                    l != last
+                        && n.width == self.layers[l].out_dim()
+                        && n.gain.len() == n.width
+                        && n.bias.len() == n.width
+                })
+            });
+        if !ok {
+            return Err(Error::invalid(
+                "LayerNorm",
+                "one LayerNorm slot per layer, each as wide as its layer, none on the output head",
+            ));
+        }
+        self.norms = norms;
+        Ok(())
+    }
+
     /// Input width `d`.
     pub fn input_dim(&self) -> usize {
-        self.layers[0].in_dim
+        self.layers[0].in_dim()
     }
 
     /// Widths `[d, h_1, ..., outputs]`.
     pub fn dims(&self) -> Vec<usize> {
         std::iter::once(self.input_dim())
-            .chain(self.layers.iter().map(|l| l.out_dim))
+            .chain(self.layers.iter().map(|l| l.out_dim()))
             .collect()
     }
 
@@ -182,7 +271,7 @@ impl Mlp {
     pub fn nonzero_weights(&self) -> usize {
         self.layers
             .iter()
-            .map(|l| l.weight.iter().filter(|&&w| w != 0.0).count())
+            .map(|l| l.weight().iter().filter(|&&w| w != 0.0).count())
             .sum()
     }
 
@@ -205,12 +294,12 @@ impl Mlp {
             acts: self
                 .layers
                 .iter()
-                .map(|l| vec![0.0; capacity * l.out_dim])
+                .map(|l| vec![0.0; capacity * l.out_dim()])
                 .collect(),
             dz: self
                 .layers
                 .iter()
-                .map(|l| vec![0.0; capacity * l.out_dim])
+                .map(|l| vec![0.0; capacity * l.out_dim()])
                 .collect(),
             norm: self
                 .norms
@@ -226,12 +315,12 @@ impl Mlp {
             w: self
                 .layers
                 .iter()
-                .map(|l| vec![0.0; l.weight.len()])
+                .map(|l| vec![0.0; l.weight().len()])
                 .collect(),
             b: self
                 .layers
                 .iter()
-                .map(|l| vec![0.0; l.bias.len()])
+                .map(|l| vec![0.0; l.bias().len()])
                 .collect(),
             norm_gain: self.norms.iter().map(norm_zeros).collect(),
             norm_bias: self.norms.iter().map(norm_zeros).collect(),
@@ -253,9 +342,9 @@ impl Mlp {
             let input: &[f32] = if l == 0 {
                 xt
             } else {
-                &before[l - 1][..batch * layer.in_dim]
+                &before[l - 1][..batch * layer.in_dim()]
             };
-            let out = &mut rest[0][..batch * layer.out_dim];
+            let out = &mut rest[0][..batch * layer.out_dim()];
             ws.plans[l].forward(
                 ws.isa,
                 ws.par,
@@ -269,7 +358,7 @@ impl Mlp {
                 norm.forward(out, batch, l != last, scratch);
             }
         }
-        &ws.acts[last][..batch * self.layers[last].out_dim]
+        &ws.acts[last][..batch * self.layers[last].out_dim()]
     }
 
     /// Forward and backward pass on a feature-major batch (`xt` is `d x batch`): writes the gradient of the mean
@@ -287,7 +376,7 @@ impl Mlp {
         self.forward(xt, batch, ws);
         let (isa, par) = (ws.isa, ws.par);
         let last = self.layers.len() - 1;
-        let classes = self.layers[last].out_dim;
+        let classes = self.layers[last].out_dim();
         let logits = &ws.acts[last][..batch * classes];
         let dlogits = &mut ws.dz[last][..batch * classes];
         let total = match self.task {
@@ -296,7 +385,7 @@ impl Mlp {
         };
         for l in (0..=last).rev() {
             let layer = &self.layers[l];
-            let (n, k) = (layer.out_dim, layer.in_dim);
+            let (n, k) = (layer.out_dim(), layer.in_dim());
             let (below, here) = ws.dz.split_at_mut(l);
             let dz = &here[0][..batch * n];
             let input: &[f32] = if l == 0 {

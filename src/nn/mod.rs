@@ -1,6 +1,7 @@
 //! The model: a stack of (optionally masked) linear layers with ReLU between them, its optimizer and its
 //! training loop.
 
+pub mod exec;
 pub mod layer;
 pub mod layernorm;
 pub mod mlp;
@@ -8,6 +9,7 @@ pub mod optim;
 pub mod reg;
 pub mod train;
 
+pub use exec::{FormatChoice, LayerExec};
 pub use layer::Linear;
 pub use layernorm::LayerNorm;
 pub use mlp::{Grads, Mlp, Workspace};

@@ -2,6 +2,7 @@
 //! gradient, moments and value are never touched, so it stays exactly `0.0` and its moments stay `0.0`.
 
 use super::mlp::{Grads, Mlp};
+use crate::kernels::{self, Isa};
 
 /// Adam state for every parameter of one model.
 #[derive(Clone, Debug)]
@@ -28,16 +29,16 @@ impl Adam {
     pub fn new(model: &Mlp, lr: f32) -> Self {
         let zeros_w = || {
             model
-                .layers
+                .layers()
                 .iter()
-                .map(|l| vec![0.0; l.weight.len()])
+                .map(|l| vec![0.0; l.weight().len()])
                 .collect::<Vec<_>>()
         };
         let zeros_b = || {
             model
-                .layers
+                .layers()
                 .iter()
-                .map(|l| vec![0.0; l.bias.len()])
+                .map(|l| vec![0.0; l.bias().len()])
                 .collect::<Vec<_>>()
         };
         Adam {
@@ -51,7 +52,7 @@ impl Adam {
             mb: zeros_b(),
             vb: zeros_b(),
             mn: model
-                .norms
+                .norms()
                 .iter()
                 .map(|n| {
                     let w = n.as_ref().map_or(0, |n| n.width);
@@ -73,87 +74,32 @@ impl Adam {
         self.vw[layer][index] = 0.0;
     }
 
-    /// Applies one update with `grads` to `model`.
+    /// Applies one update with `grads` to `model`, through the one Adam kernel ([`crate::kernels::adam`]).
     pub fn step(&mut self, model: &mut Mlp, grads: &Grads) {
         self.t += 1;
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2_sqrt = (1.0 - self.beta2.powi(self.t as i32)).sqrt();
         let step_size = self.lr / bc1;
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
-        let update = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *p -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
-        };
-        for (l, layer) in model.layers.iter_mut().enumerate() {
+        let h = [step_size, self.beta1, self.beta2, bc2_sqrt, self.eps];
+        let isa = Isa::best();
+        let (layers, norms) = model.params_mut();
+        for (l, layer) in layers.iter_mut().enumerate() {
             let (mw, vw) = (&mut self.mw[l], &mut self.vw[l]);
-            match &layer.mask {
-                None => {
-                    for (((p, &g), m), v) in layer
-                        .weight
-                        .iter_mut()
-                        .zip(&grads.w[l])
-                        .zip(mw.iter_mut())
-                        .zip(vw.iter_mut())
-                    {
-                        update(p, g, m, v);
-                    }
-                }
+            // Only live weights are updated, so masked weights stay exactly 0.0.
+            let (weight, bias, mask) = layer.params_mut();
+            match mask {
+                None => kernels::adam_update(isa, weight, &grads.w[l], mw, vw, h),
                 Some(mask) => {
-                    let cols = layer.in_dim;
-                    for r in 0..layer.out_dim {
-                        for c in mask.row_iter(r) {
-                            let i = r * cols + c;
-                            update(&mut layer.weight[i], grads.w[l][i], &mut mw[i], &mut vw[i]);
-                        }
-                    }
+                    kernels::adam_update_masked(isa, mask, weight, &grads.w[l], mw, vw, h)
                 }
             }
-            for (((p, &g), m), v) in layer
-                .bias
-                .iter_mut()
-                .zip(&grads.b[l])
-                .zip(self.mb[l].iter_mut())
-                .zip(self.vb[l].iter_mut())
-            {
-                update(p, g, m, v);
-            }
+            kernels::adam_update(isa, bias, &grads.b[l], &mut self.mb[l], &mut self.vb[l], h);
         }
-        if model.norms.iter().any(Option::is_some) {
-            self.step_norms(model, grads, step_size, bc2_sqrt);
-        }
-    }
-
-    /// The LayerNorm part of [`Adam::step`] (kept apart so the weight loops stay as tight as without norms).
-    #[inline(never)]
-    fn step_norms(&mut self, model: &mut Mlp, grads: &Grads, step_size: f32, bc2_sqrt: f32) {
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
-        let update = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *p -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
-        };
-        for (l, norm) in model.norms.iter_mut().enumerate() {
+        for (l, norm) in norms.iter_mut().enumerate() {
             let Some(norm) = norm else { continue };
             let [mg, vg, mb, vb] = &mut self.mn[l];
-            for (((p, &g), m), v) in norm
-                .gain
-                .iter_mut()
-                .zip(&grads.norm_gain[l])
-                .zip(mg)
-                .zip(vg)
-            {
-                update(p, g, m, v);
-            }
-            for (((p, &g), m), v) in norm
-                .bias
-                .iter_mut()
-                .zip(&grads.norm_bias[l])
-                .zip(mb)
-                .zip(vb)
-            {
-                update(p, g, m, v);
-            }
+            kernels::adam_update(isa, &mut norm.gain, &grads.norm_gain[l], mg, vg, h);
+            kernels::adam_update(isa, &mut norm.bias, &grads.norm_bias[l], mb, vb, h);
         }
     }
 }

@@ -37,17 +37,17 @@ impl Regularizer {
         let mut total = 0.0f64;
         if self.l1_first != 0.0 {
             total += self.l1_first as f64
-                * model.layers[0]
-                    .weight
+                * model.layers()[0]
+                    .weight()
                     .iter()
                     .map(|w| w.abs() as f64)
                     .sum::<f64>();
         }
         if self.l2 != 0.0 {
             let sq: f64 = model
-                .layers
+                .layers()
                 .iter()
-                .flat_map(|l| l.weight.iter().chain(&l.bias))
+                .flat_map(|l| l.weight().iter().chain(l.bias()))
                 .map(|&p| (p as f64) * (p as f64))
                 .sum();
             total += self.l2 as f64 * sq;
@@ -59,12 +59,12 @@ impl Regularizer {
     /// Masked weights are zero, so their penalty gradient is zero too.
     pub fn add_grad(&self, model: &Mlp, grads: &mut Grads) {
         let two_l2 = 2.0 * self.l2;
-        for (l, layer) in model.layers.iter().enumerate() {
+        for (l, layer) in model.layers().iter().enumerate() {
             let l1 = if l == 0 { self.l1_first } else { 0.0 };
             if l1 == 0.0 && two_l2 == 0.0 {
                 continue;
             }
-            for (g, &w) in grads.w[l].iter_mut().zip(&layer.weight) {
+            for (g, &w) in grads.w[l].iter_mut().zip(layer.weight()) {
                 let sign = if w > 0.0 {
                     1.0
                 } else if w < 0.0 {
@@ -74,7 +74,7 @@ impl Regularizer {
                 };
                 *g += two_l2 * w + l1 * sign;
             }
-            for (g, &b) in grads.b[l].iter_mut().zip(&layer.bias) {
+            for (g, &b) in grads.b[l].iter_mut().zip(layer.bias()) {
                 *g += two_l2 * b;
             }
         }

@@ -2,11 +2,12 @@
 
 use rand::seq::SliceRandom;
 
+use super::exec::FormatChoice;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::kernels::spmm::Par;
+use crate::kernels::Par;
 use crate::rng::Rng;
-use crate::sparse::{Format, FormatChoice};
+use crate::sparse::Format;
 
 use super::mlp::{Grads, Mlp, Workspace};
 use super::optim::Adam;

@@ -511,18 +511,22 @@ pub fn weights_panel(
     children: Option<usize>,
 ) -> Heatmap {
     let mut p = Heatmap::new(
-        format!("W ({} neurons x {} inputs)", layer.out_dim, layer.in_dim),
-        layer.out_dim,
-        layer.in_dim,
-        layer.weight.iter().map(|&v| v as f64).collect(),
+        format!(
+            "W ({} neurons x {} inputs)",
+            layer.out_dim(),
+            layer.in_dim()
+        ),
+        layer.out_dim(),
+        layer.in_dim(),
+        layer.weight().iter().map(|&v| v as f64).collect(),
     );
     p.masked = layer
-        .mask
+        .mask()
         .as_ref()
         .map(|m| m.to_bools().into_iter().map(|b| !b).collect());
     p.col_breaks = groups.map(group_starts).unwrap_or_default();
     if let Some(a) = children.filter(|&a| a >= 2) {
-        p.row_breaks = (a..layer.out_dim).step_by(a).collect();
+        p.row_breaks = (a..layer.out_dim()).step_by(a).collect();
     }
     p.x_label = "input (literal)".into();
     p.y_label = "neuron".into();
@@ -531,7 +535,7 @@ pub fn weights_panel(
 
 /// The Fig. 2 Gram panel of `layer`: `G = W^T W` (inputs x inputs), with lines between feature groups.
 pub fn gram_panel(layer: &Linear, groups: Option<&[Vec<usize>]>) -> Heatmap {
-    let d = layer.in_dim;
+    let d = layer.in_dim();
     let mut p = Heatmap::new(
         format!("Gram matrix W^T W ({d} x {d})"),
         d,

@@ -3,10 +3,10 @@
 use clap::ValueEnum;
 
 use neurosplit::data::Dataset;
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::Par;
+use neurosplit::nn::FormatChoice;
 use neurosplit::nn::{Mlp, TrainConfig, Trainer};
 use neurosplit::rng::Rng;
-use neurosplit::sparse::FormatChoice;
 #[cfg(not(feature = "cuda"))]
 use neurosplit::Error;
 use neurosplit::Result;
@@ -33,7 +33,7 @@ pub enum GpuFormat {
 pub enum Backend {
     Cpu,
     #[cfg(feature = "cuda")]
-    Cuda(neurosplit::gpu::Gpu, neurosplit::gpu::Format),
+    Cuda(neurosplit::gpu::Gpu, neurosplit::sparse::Format),
 }
 
 impl Backend {
@@ -48,8 +48,8 @@ impl Backend {
                 gpu.load_all_modules()?;
                 println!("device: {} ({format:?} weights)", gpu.describe());
                 let format = match format {
-                    GpuFormat::Csr => neurosplit::gpu::Format::Csr,
-                    GpuFormat::Bitmask => neurosplit::gpu::Format::Bitmask,
+                    GpuFormat::Csr => neurosplit::sparse::Format::Csr,
+                    GpuFormat::Bitmask => neurosplit::sparse::Format::Bitmask,
                 };
                 Ok(Backend::Cuda(gpu, format))
             }
@@ -89,7 +89,7 @@ impl Backend {
                 trainer.fit(&dev_data, rng, on_epoch)?;
                 trainer.download(model)?;
                 let name = format!("gpu {format:?}").to_lowercase();
-                Ok(vec![name; model.layers.len()])
+                Ok(vec![name; model.layers().len()])
             }
         }
     }

@@ -41,7 +41,7 @@ pub fn feature_groups(
     d: usize,
 ) -> Result<Option<Vec<Vec<usize>>>> {
     match clauses {
-        Some(c) if c == 0 || d % c != 0 => Err(Error::invalid(
+        Some(c) if c == 0 || !d.is_multiple_of(c) => Err(Error::invalid(
             "clauses",
             format!("{c} clauses cannot cut the model's {d} inputs into equal contiguous groups: use a divisor of {d}"),
         )),

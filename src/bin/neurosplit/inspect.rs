@@ -47,7 +47,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
     };
     let m = LayerMetrics::of(&model, args.layer, layer_groups)?;
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
-    let layer = &model.layers[args.layer];
+    let layer = &model.layers()[args.layer];
     let children = meta
         .alpha
         .filter(|_| meta.expanded_layer == Some(args.layer));
@@ -92,7 +92,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
     let mut json = serde_json::json!({
         "model": args.model.display().to_string(),
         "architecture": model.dims(),
-        "task": format!("{:?}", model.task),
+        "task": format!("{:?}", model.task()),
         "nnz": model.nnz(),
         "metadata": meta,
         "definitions": {

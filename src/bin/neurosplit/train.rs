@@ -10,11 +10,11 @@ use neurosplit::expand::{
     expand_alternating, Assignment, Decay, DeepInputs, RewireConfig, Rewirer, Strategy,
 };
 use neurosplit::io::ModelMeta;
-use neurosplit::kernels::spmm::Par;
+use neurosplit::kernels::Par;
 use neurosplit::metrics;
+use neurosplit::nn::FormatChoice;
 use neurosplit::nn::{accuracy, Mlp, Trainer};
 use neurosplit::rng::{self, purpose};
-use neurosplit::sparse::FormatChoice;
 use neurosplit::theory;
 use neurosplit::{Error, Result};
 
@@ -249,7 +249,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         model.nnz()
     );
     let log = |phase: &str, e: usize, loss: f32, every: usize, total: usize| {
-        if every > 0 && ((e + 1) % every == 0 || e + 1 == total) {
+        if every > 0 && ((e + 1).is_multiple_of(every) || e + 1 == total) {
             println!("  [{phase}] epoch {:>5}/{total}  loss {loss:.4}", e + 1);
         }
     };
@@ -277,8 +277,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let mut out = serde_json::json!({
         "config": { "device": format!("{:?}", args.device).to_lowercase(), "clauses": d.clauses, "k": d.k, "hidden": hidden, "layernorm": args.layernorm, "seed": d.seed, "pre": pre },
         "dense": { "hidden": hidden, "nnz": model.nnz(), "test_acc": dense_acc, "formats": fit_pre,
-                   "capacity_total": metrics::feature_capacity(&model.layers[0]).iter().sum::<f64>(),
-                   "mean_cosine": metrics::mean_cosine(&model.layers[0]) },
+                   "capacity_total": metrics::feature_capacity(&model.layers()[0]).iter().sum::<f64>(),
+                   "mean_cosine": metrics::mean_cosine(&model.layers()[0]) },
     });
     let mut to_save = (
         model.clone(),
@@ -321,8 +321,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
         );
         let collisions = train.groups.as_deref().map(|clauses| {
             let (before, after) = (
-                theory::measure_layer(&model.layers[0], clauses),
-                theory::measure_layer(&wide.layers[0], clauses),
+                theory::measure_layer(&model.layers()[0], clauses),
+                theory::measure_layer(&wide.layers()[0], clauses),
             );
             println!(
                 "first layer over {} clauses: covered {} -> {}; clause collisions {} -> {} (ratio {:.4})",
@@ -384,8 +384,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
             start.elapsed().as_secs_f64()
         );
         out["fpe"] = serde_json::json!({ "strategy": strategy, "alpha": alpha, "report": report, "nnz": wide.nnz(), "test_acc": acc, "post": post, "clauses": collisions, "rewiring": rewired,
-            "capacity_total": metrics::feature_capacity(&wide.layers[0]).iter().sum::<f64>(),
-            "mean_cosine": metrics::mean_cosine(&wide.layers[0]) });
+            "capacity_total": metrics::feature_capacity(&wide.layers()[0]).iter().sum::<f64>(),
+            "mean_cosine": metrics::mean_cosine(&wide.layers()[0]) });
         let expanded_layer = report.steps.first().map(|(layer, _)| *layer);
         to_save = (
             wide,

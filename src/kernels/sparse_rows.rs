@@ -544,23 +544,6 @@ pub fn bits_dots_body(
     SLAB.set(lines);
 }
 
-/// One Adam update over compact live values: with `h = [step_size, beta1, beta2, sqrt(bias_correction2), eps]`,
-/// `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`, `p -= step_size * m / (sqrt(v) / bc2 + eps)` (the formula
-/// of `torch.optim.Adam`, operation for operation).
-#[inline(always)]
-pub fn adam_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: [f32; 5]) {
-    assert!(
-        g.len() == p.len() && m.len() == p.len() && v.len() == p.len(),
-        "adam: length mismatch"
-    );
-    let [step_size, b1, b2, bc2_sqrt, eps] = h;
-    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        *m = b1 * *m + (1.0 - b1) * g;
-        *v = b2 * *v + (1.0 - b2) * g * g;
-        *p -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,14 +14,17 @@
 //! times the case-study training (8 clauses x 4 literals, h = 16, 10 000 samples, batch 500) per epoch on the
 //! GPU and on the CPU engine.
 
+mod baseline;
+
 use std::time::Instant;
 
+use baseline::Baselines;
 use cudarc::driver::CudaSlice;
 use neurosplit::data::Dnf;
-use neurosplit::gpu::baseline::Baselines;
-use neurosplit::gpu::{self, Format, Gpu, GpuDataset, GpuTrainer, GpuWeight};
+use neurosplit::gpu::{self, Gpu, GpuDataset, GpuTrainer, GpuWeight};
 use neurosplit::nn::{Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
+use neurosplit::sparse::Format;
 use neurosplit::sparse::Mask;
 use neurosplit::Result;
 

@@ -1,5 +1,6 @@
 //! Vendor baselines for the benchmarks (`examples/gpu_kernels`): dense cuBLAS SGEMM and cuSPARSE SpMM / SDDMM on
-//! the same CSR pattern as [`super::GpuCsr`]. Not used in training. The libraries are loaded dynamically;
+//! the same CSR pattern as `neurosplit::gpu::GpuCsr`. Benchmark-only, so it lives with the benchmark, outside the
+//! library. The libraries are loaded dynamically;
 //! [`Baselines::new`] checks for them first and returns [`Error::Device`] when one is missing.
 
 use std::ffi::c_void;
@@ -9,8 +10,12 @@ use cudarc::cublas::{sys as blas_sys, CudaBlas, Gemm, GemmConfig};
 use cudarc::cusparse::{result as sp_result, sys as sp};
 use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 
-use super::{driver_error, Gpu, GpuCsr};
-use crate::error::{Error, Result};
+use neurosplit::gpu::{Gpu, GpuCsr};
+use neurosplit::{Error, Result};
+
+fn driver_error(what: &str, e: cudarc::driver::DriverError) -> Error {
+    Error::Device(format!("{what}: {e}"))
+}
 
 /// cuBLAS and cuSPARSE handles bound to [`Gpu::stream`], with a reusable cuSPARSE work buffer.
 pub struct Baselines {
@@ -116,15 +121,15 @@ impl Baselines {
         x: &CudaSlice<f32>,
         y: &mut CudaSlice<f32>,
     ) -> Result<()> {
-        let (n, k, nnz) = (w.pattern.rows, w.pattern.cols, w.pattern.nnz());
+        let (n, k, nnz) = (w.pattern().rows(), w.pattern().cols(), w.pattern().nnz());
         assert!(
             x.len() >= k * b && y.len() >= n * b,
             "spmm_forward: shape mismatch"
         );
         let s = gpu.stream();
-        let (rp, _g1) = w.row_ptr.device_ptr(s);
-        let (ci, _g2) = w.col_idx.device_ptr(s);
-        let (vals, _g3) = w.values.device_ptr(s);
+        let (rp, _g1) = w.row_ptr().device_ptr(s);
+        let (ci, _g2) = w.col_idx().device_ptr(s);
+        let (vals, _g3) = w.values().device_ptr(s);
         let (xp, _g4) = x.device_ptr(s);
         let (yp, _g5) = y.device_ptr_mut(s);
         let (alpha, beta) = (1.0f32, 0.0f32);
@@ -229,14 +234,14 @@ impl Baselines {
         x: &CudaSlice<f32>,
         dw: &mut CudaSlice<f32>,
     ) -> Result<()> {
-        let (n, k, nnz) = (w.pattern.rows, w.pattern.cols, w.pattern.nnz());
+        let (n, k, nnz) = (w.pattern().rows(), w.pattern().cols(), w.pattern().nnz());
         assert!(
             dy.len() >= n * b && x.len() >= k * b && dw.len() >= nnz,
             "sddmm_weight: shape mismatch"
         );
         let s = gpu.stream();
-        let (rp, _g1) = w.row_ptr.device_ptr(s);
-        let (ci, _g2) = w.col_idx.device_ptr(s);
+        let (rp, _g1) = w.row_ptr().device_ptr(s);
+        let (ci, _g2) = w.col_idx().device_ptr(s);
         let (dwp, _g3) = dw.device_ptr_mut(s);
         let (dyp, _g4) = dy.device_ptr(s);
         let (xp, _g5) = x.device_ptr(s);

@@ -1,11 +1,14 @@
 //! A [`Bitmask`] matrix: dense row-major values plus one bit per entry ([`Mask`]) saying which entries are live.
+//! Test-only: in the library the bitmask format is a layer's own dense weights plus its mask
+//! (`neurosplit::nn::Linear`), so the conversions are checked here against CSR.
 //!
 //! For moderate densities this is the cheaper format to keep: no index arrays, the dense view is the storage,
 //! and the kernels decode a row's live columns from its `u64` words with a trailing-zero count per entry.
 
-use crate::error::{Error, Result};
+#![allow(dead_code)]
 
-use super::{Csr, Mask};
+use neurosplit::sparse::{Csr, Mask};
+use neurosplit::{Error, Result};
 
 /// Dense row-major `rows x cols` values with a support mask. Invariant: every masked entry is exactly `0.0`.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,12 +96,11 @@ impl Bitmask {
     }
 }
 
-#[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
-    #[test]
-    fn validated_and_round_trips_through_csr() {
+    /// Called from a `#[test]` of the including file.
+    pub fn validated_and_round_trips_through_csr() {
         let mut mask = Mask::empty(2, 3);
         mask.set(0, 1, true);
         mask.set(1, 2, true);

@@ -1,0 +1,300 @@
+//! The per-layer executor: which [`Format`] a layer runs on ([`FormatChoice`]) and the plan ([`LayerExec`]) that
+//! runs the three products of training on it, through the kernels of [`crate::kernels`].
+//!
+//! A [`Linear`] always keeps its dense row-major weight (zeros where masked) and its mask: FPE, metrics and
+//! model files read those. A [`LayerExec`] holds what a format needs besides (for CSR a [`Csr`] matrix and its
+//! transpose, for bitmask a transposed mask), built from the layer and rebuilt on its own if the layer's mask
+//! changes. CSR values are gathered from the weight at each forward pass and the compact weight gradient is
+//! scattered back into the dense gradient buffer: both cost one memory access per live weight, against the
+//! `2 x batch` flops per live weight of each product.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::kernels::parallel::{even_rows, run_pieces, Par};
+use crate::kernels::{bitmask, csr, dense, simd, Isa};
+use crate::nn::Linear;
+use crate::sparse::csr::scatter_from;
+use crate::sparse::{Csr, Format, Mask, Pattern};
+
+/// A format for every layer, or one picked per layer by [`Format::choose`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FormatChoice {
+    /// Each layer gets [`Format::choose`] of its shape and density.
+    #[default]
+    Auto,
+    /// Every layer runs on this format.
+    Force(Format),
+}
+
+impl FormatChoice {
+    /// The format a layer of this shape and live count gets.
+    pub fn resolve(self, rows: usize, cols: usize, nnz: usize) -> Format {
+        match self {
+            FormatChoice::Auto => Format::choose(rows, cols, nnz),
+            FormatChoice::Force(f) => f,
+        }
+    }
+}
+
+impl FromStr for FormatChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s.eq_ignore_ascii_case("auto") {
+            Ok(FormatChoice::Auto)
+        } else {
+            s.parse().map(FormatChoice::Force)
+        }
+    }
+}
+
+impl fmt::Display for FormatChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatChoice::Auto => f.write_str("auto"),
+            FormatChoice::Force(x) => x.fmt(f),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Dense {
+        /// `W^T` (`in x out`), refreshed by each forward pass: the input gradient reads it row by row instead
+        /// of reading `W` down its columns.
+        wt: Vec<f32>,
+    },
+    Bitmask {
+        mask: Mask,
+        mask_t: Mask,
+    },
+    Csr {
+        /// The layer's live weights, gathered at each forward pass.
+        w: Csr,
+        /// `W^T`: its values are `w`'s permuted by `perm`.
+        w_t: Csr,
+        perm: Vec<u32>,
+        /// Compact weight gradient, in `w`'s pattern order.
+        grad: Vec<f32>,
+    },
+}
+
+/// The execution plan of one layer: its format and the structures that format needs.
+#[derive(Clone, Debug)]
+pub struct LayerExec {
+    choice: FormatChoice,
+    format: Format,
+    dims: (usize, usize),
+    source: Option<Mask>,
+    kind: Kind,
+}
+
+impl LayerExec {
+    /// The plan for `layer` under `choice`.
+    pub fn new(layer: &Linear, choice: FormatChoice) -> Self {
+        let format = choice.resolve(layer.out_dim(), layer.in_dim(), layer.nnz());
+        let mask = || {
+            layer
+                .mask()
+                .cloned()
+                .unwrap_or_else(|| Mask::full(layer.out_dim(), layer.in_dim()))
+        };
+        let kind = match format {
+            Format::Dense => Kind::Dense {
+                wt: vec![0.0; layer.out_dim() * layer.in_dim()],
+            },
+            Format::Bitmask => {
+                let mask = mask();
+                let mask_t = mask.transpose();
+                Kind::Bitmask { mask, mask_t }
+            }
+            Format::Csr => {
+                let pattern = Pattern::from_mask(&mask());
+                let (pattern_t, perm) = pattern.transpose();
+                let nnz = pattern.nnz();
+                let csr = |p| Csr::new(p, vec![0.0; nnz]).expect("one value per stored entry");
+                Kind::Csr {
+                    w: csr(pattern),
+                    w_t: csr(pattern_t),
+                    perm,
+                    grad: vec![0.0; nnz],
+                }
+            }
+        };
+        LayerExec {
+            choice,
+            format,
+            dims: (layer.out_dim(), layer.in_dim()),
+            source: layer.mask().cloned(),
+            kind,
+        }
+    }
+
+    /// The format this layer runs on.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Rebuilds the plan if `layer` is not the layer it was built for (other shape or mask).
+    fn refresh(&mut self, layer: &Linear) {
+        if self.dims != (layer.out_dim(), layer.in_dim()) || self.source.as_ref() != layer.mask() {
+            *self = LayerExec::new(layer, self.choice);
+        }
+    }
+
+    /// `Y = W X + bias` (then ReLU if `relu`) for a feature-major batch of `b` samples.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &mut self,
+        isa: Isa,
+        par: Par,
+        layer: &Linear,
+        x: &[f32],
+        b: usize,
+        relu: bool,
+        y: &mut [f32],
+    ) {
+        self.refresh(layer);
+        let (n, k) = self.dims;
+        match &mut self.kind {
+            Kind::Dense { wt } => {
+                dense::transpose(n, k, layer.weight(), wt);
+                run_pieces(
+                    &even_rows(n, par),
+                    |r| r * b,
+                    y,
+                    |r0, r1, yp| {
+                        simd::rows(
+                            isa,
+                            r1 - r0,
+                            k,
+                            b,
+                            &layer.weight()[r0 * k..r1 * k],
+                            k,
+                            x,
+                            Some(&layer.bias()[r0..r1]),
+                            relu,
+                            yp,
+                        )
+                    },
+                );
+            }
+            Kind::Bitmask { mask, .. } => bitmask::bitmask_forward(
+                isa,
+                par,
+                mask,
+                layer.weight(),
+                x,
+                b,
+                layer.bias(),
+                relu,
+                y,
+            ),
+            Kind::Csr { w, w_t, perm, .. } => {
+                w.gather(layer.weight());
+                // The input gradient streams the values in transposed order: one permuted copy per step
+                // instead of a random read per entry and batch block.
+                csr::transpose_values(perm, w.values(), w_t.values_mut());
+                csr::csr_forward(
+                    isa,
+                    par,
+                    w.pattern(),
+                    w.values(),
+                    x,
+                    b,
+                    layer.bias(),
+                    relu,
+                    y,
+                );
+            }
+        }
+    }
+
+    /// `dW = dY X^T` on the live entries into the dense buffer `dw` (`out x in`). The sparse formats leave
+    /// masked entries of `dw` untouched (they stay `0.0` in a buffer from [`crate::nn::Mlp::zero_grads`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_weight(
+        &mut self,
+        isa: Isa,
+        par: Par,
+        layer: &Linear,
+        dy: &[f32],
+        x: &[f32],
+        b: usize,
+        dw: &mut [f32],
+    ) {
+        self.refresh(layer);
+        let (n, k) = self.dims;
+        match &mut self.kind {
+            Kind::Dense { .. } => {
+                let mask = layer.mask();
+                if mask.is_some() || par.pieces() == 1 {
+                    simd::dots(isa, n, k, b, dy, x, mask, dw);
+                } else {
+                    run_pieces(
+                        &even_rows(n, par),
+                        |r| r * k,
+                        dw,
+                        |r0, r1, dwp| simd::dots(isa, r1 - r0, k, b, &dy[r0 * b..], x, None, dwp),
+                    );
+                }
+            }
+            Kind::Bitmask { mask, .. } => {
+                bitmask::bitmask_backward_weight(isa, par, mask, dy, x, b, dw)
+            }
+            Kind::Csr { w, grad, .. } => {
+                csr::csr_backward_weight(isa, par, w.pattern(), dy, x, b, grad);
+                scatter_from(w.pattern(), grad, dw);
+            }
+        }
+    }
+
+    /// `dX = W^T dY`. For CSR, uses the values gathered by the last [`LayerExec::forward`] (the weights do not
+    /// change between a step's forward and backward passes).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_input(
+        &self,
+        isa: Isa,
+        par: Par,
+        layer: &Linear,
+        dy: &[f32],
+        b: usize,
+        dx: &mut [f32],
+    ) {
+        let (n, k) = self.dims;
+        assert!(
+            self.dims == (layer.out_dim(), layer.in_dim()) && self.source.as_ref() == layer.mask(),
+            "backward_input needs a forward pass on the same layer first"
+        );
+        match &self.kind {
+            Kind::Dense { wt } => {
+                run_pieces(
+                    &even_rows(k, par),
+                    |r| r * b,
+                    dx,
+                    |r0, r1, dxp| {
+                        simd::rows(
+                            isa,
+                            r1 - r0,
+                            n,
+                            b,
+                            &wt[r0 * n..r1 * n],
+                            n,
+                            dy,
+                            None,
+                            false,
+                            dxp,
+                        )
+                    },
+                );
+            }
+            Kind::Bitmask { mask_t, .. } => {
+                bitmask::bitmask_backward_input(isa, par, mask_t, layer.weight(), dy, b, dx)
+            }
+            Kind::Csr { w_t, .. } => {
+                csr::csr_backward_input(isa, par, w_t.pattern(), None, w_t.values(), dy, b, dx)
+            }
+        }
+    }
+}

@@ -57,6 +57,30 @@ impl Provenance {
         })
     }
 
+    /// One line naming the build and the machine (not the thread count or the data).
+    pub fn summary(&self) -> String {
+        format!(
+            "neurosplit {} ({}), {} kernels, {} on {} {}",
+            self.version, self.commit, self.isa, self.cpu, self.os, self.arch
+        )
+    }
+
+    /// The distinct [`summary`](Self::summary) lines of `records`' provenances with their counts, in first-seen
+    /// order; records without provenance count as "not recorded".
+    pub fn tally<'a>(
+        records: impl IntoIterator<Item = Option<&'a Provenance>>,
+    ) -> Vec<(String, usize)> {
+        let mut out: Vec<(String, usize)> = Vec::new();
+        for p in records {
+            let line = p.map_or_else(|| "not recorded".to_string(), Provenance::summary);
+            match out.iter_mut().find(|(l, _)| *l == line) {
+                Some((_, n)) => *n += 1,
+                None => out.push((line, 1)),
+            }
+        }
+        out
+    }
+
     /// A markdown list, for reports.
     pub fn markdown(&self) -> String {
         let mut s = format!(

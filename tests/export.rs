@@ -21,7 +21,15 @@ fn s(p: &Path) -> &str {
 }
 
 /// Columns that hold text; every other column must read as numbers (or be empty: missing).
-const TEXT_COLUMNS: [&str; 3] = ["spec", "fingerprint", "model"];
+const TEXT_COLUMNS: [&str; 7] = [
+    "spec",
+    "fingerprint",
+    "model",
+    "version",
+    "commit",
+    "isa",
+    "cpu",
+];
 
 #[test]
 fn export_writes_one_typed_row_per_trial_and_model() {
@@ -65,6 +73,9 @@ fn export_writes_one_typed_row_per_trial_and_model() {
         "clause_capacity_5",
         "curve_test_acc_epoch_10",
         "curve_test_acc_epoch_20",
+        "commit",
+        "isa",
+        "threads",
     ] {
         assert!(
             header.iter().any(|h| h == col),

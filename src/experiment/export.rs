@@ -7,7 +7,7 @@
 //! (`clause_capacity_0`, ...), and every recorded point of the test curve (`curve_test_acc_epoch_E`). A value a
 //! row does not have (a dense model's `alpha`, a metric not computed) is an empty field, which CSV readers read
 //! as missing. Floats are written shortest-round-trip ([`float`]): reading a field back gives exactly the
-//! stored `f64`.
+//! stored `f64`. Records with provenance add its `version`, `commit`, `isa`, `cpu` and `threads` columns.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -99,6 +99,7 @@ pub fn trials_table(records: &[TrialRecord]) -> Result<Table> {
     let mut clause_cols = 0;
     let mut epochs = BTreeSet::new();
     let mut rewired = false;
+    let provenance = records.iter().any(|r| r.provenance.is_some());
     let mut parsed = Vec::with_capacity(records.len());
     for r in records {
         let cell: BTreeMap<String, u64> = cell_axes(&r.cell)?.into_iter().collect();
@@ -141,6 +142,9 @@ pub fn trials_table(records: &[TrialRecord]) -> Result<Table> {
     header.extend(metrics.iter().cloned());
     header.extend((0..clause_cols).map(|i| format!("clause_capacity_{i}")));
     header.extend(epochs.iter().map(|e| format!("curve_test_acc_epoch_{e}")));
+    if provenance {
+        header.extend(["version", "commit", "isa", "cpu", "threads"].map(String::from));
+    }
     let mut table = Table::new(header);
     for (r, cell) in records.iter().zip(&parsed) {
         for m in &r.models {
@@ -171,6 +175,18 @@ pub fn trials_table(records: &[TrialRecord]) -> Result<Table> {
             row.extend((0..clause_cols).map(|i| opt_float(m.clause_capacity.get(i).copied())));
             let curve: BTreeMap<usize, f64> = m.curve.iter().copied().collect();
             row.extend(epochs.iter().map(|e| opt_float(curve.get(e).copied())));
+            if provenance {
+                let p = r.provenance.as_ref();
+                let text =
+                    |f: fn(&crate::provenance::Provenance) -> String| p.map_or(String::new(), f);
+                row.extend([
+                    text(|p| p.version.clone()),
+                    text(|p| p.commit.clone()),
+                    text(|p| p.isa.clone()),
+                    text(|p| p.cpu.clone()),
+                    text(|p| p.threads.to_string()),
+                ]);
+            }
             table.push(row);
         }
     }

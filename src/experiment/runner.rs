@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::expand::{expand_alternating, DeepInputs, RewireConfig, Rewirer, Strategy};
 use crate::experiment::spec::{fnv1a, DatasetSpec, Spec};
 use crate::nn::{accuracy, Mlp, Trainer};
+use crate::provenance::Provenance;
 use crate::rng::{self, purpose};
 
 /// One point of the grid.
@@ -174,6 +175,10 @@ pub struct TrialRecord {
     pub models: Vec<ModelRecord>,
     /// Seconds for data and pre-training.
     pub pre_seconds: f64,
+    /// Where the record comes from: version, commit, instruction set, machine, threads, data checksums (absent
+    /// in records written before it was recorded; not part of the result proper).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 impl TrialRecord {
@@ -181,6 +186,7 @@ impl TrialRecord {
     pub fn without_timings(&self) -> TrialRecord {
         let mut r = self.clone();
         r.pre_seconds = 0.0;
+        r.provenance = None;
         r.models.iter_mut().for_each(|m| m.seconds = 0.0);
         r
     }
@@ -291,6 +297,21 @@ pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(D
             let path = data_dir.map_or(path.clone(), |d| d.join(path));
             let (tr, te) = crate::data::npy::load_embeddings(&path)?;
             Ok(Some((take(tr, *n_train), take(te, *n_test))))
+        }
+    }
+}
+
+/// The data files a spec reads (for their checksums): FashionMNIST's four IDX files, the embeddings archive or
+/// folder's arrays; none for generated DNF data.
+pub fn data_files(spec: &Spec, data_dir: Option<&Path>) -> Result<Vec<PathBuf>> {
+    match &spec.dataset {
+        DatasetSpec::Dnf { .. } => Ok(Vec::new()),
+        DatasetSpec::FashionMnist { data_dir: dir, .. } => {
+            crate::data::idx::fashion_mnist_files(data_dir.or(dir.as_deref()))
+        }
+        DatasetSpec::Embeddings { path, .. } => {
+            let path = data_dir.map_or(path.clone(), |d| d.join(path));
+            Ok(crate::data::npy::embedding_files(&path))
         }
     }
 }
@@ -450,6 +471,7 @@ pub fn run_trial(
         pre_nnz: dense.nnz(),
         models,
         pre_seconds,
+        provenance: None,
     })
 }
 
@@ -555,6 +577,8 @@ pub struct RunOutcome {
     pub skipped: usize,
     /// Wall-clock seconds of this run.
     pub wall_seconds: f64,
+    /// This run's provenance (also in every record it wrote).
+    pub provenance: Provenance,
 }
 
 /// The trials (cell index, trial) this run owes: the shard's, minus those in `done`.
@@ -606,6 +630,12 @@ pub fn run(
         .append(true)
         .open(&opts.results)
         .map_err(|e| Error::io(&opts.results, e))?;
+    let threads = if opts.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        opts.threads
+    };
+    let provenance = Provenance::collect(threads, &data_files(spec, opts.data_dir.as_deref())?)?;
     let fixed = if todo.is_empty() {
         None
     } else {
@@ -616,7 +646,8 @@ pub fn run(
     let new = super::with_threads(opts.threads, || {
         todo.par_iter()
             .map(|&(ci, t)| -> Result<TrialRecord> {
-                let rec = run_trial(spec, &grid[ci], t, fixed.as_ref())?;
+                let mut rec = run_trial(spec, &grid[ci], t, fixed.as_ref())?;
+                rec.provenance = Some(provenance.clone());
                 let mut line = serde_json::to_string(&rec)?;
                 line.push('\n');
                 let mut guard = sink.lock().unwrap_or_else(|p| p.into_inner());
@@ -641,6 +672,7 @@ pub fn run(
         ran: total,
         skipped,
         wall_seconds: start.elapsed().as_secs_f64(),
+        provenance,
     })
 }
 

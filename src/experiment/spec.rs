@@ -95,6 +95,10 @@ pub struct Spec {
     /// Numbers the paper prints for this experiment, shown beside ours in the report.
     #[serde(default)]
     pub paper: Vec<PaperValue>,
+    /// Slices of the grid for a cluster job array (`scripts/slurm-array.sh` reads it when not given `--shards`);
+    /// changes no result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
 }
 
 /// The data set of an experiment.
@@ -294,6 +298,9 @@ impl Spec {
     /// Checks every value, naming the key that is wrong.
     pub fn validate(&self) -> Result<()> {
         positive("trials", self.trials)?;
+        if let Some(n) = self.shards {
+            positive("shards", n)?;
+        }
         if self.name.is_empty()
             || !self
                 .name
@@ -484,6 +491,7 @@ impl Spec {
         s.title.clear();
         s.paper_ref.clear();
         s.paper.clear();
+        s.shards = None;
         let text = serde_json::to_string(&s).expect("specs serialise");
         fnv1a(text.as_bytes())
     }
@@ -558,6 +566,7 @@ mod tests {
         let a = Spec::load("case-study").unwrap();
         let mut b = a.clone();
         b.trials = 50;
+        b.shards = Some(8);
         b.title = "another title".into();
         b.paper.clear();
         assert_eq!(a.fingerprint(), b.fingerprint());

@@ -564,6 +564,10 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
             compute_seconds: report::compute_seconds(&outcome.records),
             threads,
             expected_trials: grid.len() * spec.trials,
+            provenance: outcome.provenance.clone(),
+            trial_provenance: neurosplit::provenance::Provenance::tally(
+                outcome.records.iter().map(|r| r.provenance.as_ref()),
+            ),
         };
         let md = report::markdown(&spec, &summaries, &ctx, &out);
         let path = out.join("report.md");

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example step_time
+//! cargo run --release --example step_time -- auto    # only the rows whose model or formats contain `auto`
 //! ```
 
 use std::time::Instant;
@@ -42,6 +43,7 @@ fn main() {
         epochs: 1,
         ..TrainConfig::default()
     };
+    let filter = std::env::args().nth(1).unwrap_or_default();
     println!("| model | formats | fastest us/step (wall) | CPU us/step (same round) |");
     println!("|---|---|---|---|");
     let choices = [
@@ -52,6 +54,9 @@ fn main() {
     ];
     for (name, model) in [("dense h=8", &dense), ("FPE h'=16", &wide)] {
         for choice in choices {
+            if !format!("{name} {choice}").contains(&filter) {
+                continue;
+            }
             let mut m = model.clone();
             let mut trainer = Trainer::new(&m, cfg)
                 .unwrap()

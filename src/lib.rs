@@ -68,6 +68,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod expand;
 pub mod experiment;

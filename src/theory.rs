@@ -109,9 +109,7 @@ impl Setting {
                 "literals, k, alpha and neurons must all be at least 1",
             ));
         }
-        if alpha < 2 {
-            return Err(Error::invalid("alpha", "FPE needs alpha >= 2"));
-        }
+        crate::expand::Alpha::new(usize::try_from(alpha).unwrap_or(usize::MAX))?;
         if alpha.checked_mul(r).is_none_or(|n| n > 1 << 40) || c > 1 << 31 {
             return Err(Error::invalid(
                 "theory setting",

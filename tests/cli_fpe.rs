@@ -244,7 +244,7 @@ fn train_runs_every_strategy_deep_and_rewired() {
             &["--alpha", "2", "--clusters", "3"][..],
             "only used with --strategy gram",
         ),
-        (&["--rewire-every", "2"][..], "add --alpha"),
+        (&["--rewire-every", "2"][..], "--alpha"),
         (&["--alpha", "2", "--rewire-every", "0"][..], "interval"),
         (
             &[

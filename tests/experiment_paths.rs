@@ -105,6 +105,7 @@ l2 = 0.0
             shard: None,
             results: dir.join(format!("t{threads}.jsonl")),
             data_dir: None,
+            device: neurosplit::device::Device::Cpu,
         };
         let out = runner::run(&spec, &opts, |_, _, _| {}).unwrap();
         assert_eq!(out.records.len(), 4);

@@ -1,4 +1,5 @@
-//! GPU parity: the CPU ops and the CPU trainer run again on the device, with stated tolerances.
+//! GPU parity: the CPU ops run again on the device, with stated tolerances. (The training-parity tests are one
+//! body per device in `tests/devices.rs`.)
 //!
 //! Without a driver or device every GPU test reports that it was skipped and why, and passes; set
 //! `NEUROSPLIT_REQUIRE_GPU=1` (on a GPU machine) to make a skip a failure. The tests that need no GPU (the
@@ -8,11 +9,11 @@
 use std::io::Write;
 
 use cudarc::driver::CudaSlice;
-use neurosplit::data::{Dataset, Dnf, Task};
+use neurosplit::data::{Dnf, Task};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
 use neurosplit::gpu::{self, AdamHyper, Gpu, GpuDataset, GpuTrainer, GpuWeight};
 use neurosplit::kernels::{self, loss, Isa};
-use neurosplit::nn::{accuracy, Adam, LayerNorm, Linear, Mlp, Regularizer, TrainConfig, Trainer};
+use neurosplit::nn::{Adam, LayerNorm, Linear, Mlp, Regularizer, TrainConfig};
 use neurosplit::rng::stream;
 use neurosplit::sparse::{Format, Mask};
 use neurosplit::Error;
@@ -422,126 +423,4 @@ fn trainer_gradients_match_cpu_backward() {
             assert_close(&format!("trainer db{l} {format:?}"), &gb, &grads.b[l], 1e-4);
         }
     }
-}
-
-/// A short case-study run on both devices from the same seeds: dense training from the same initial model, then
-/// retraining of the same clause-split FPE model (expanded once, from the CPU's dense model, so that both
-/// devices start the second phase from identical masks). Tolerances: epoch losses within 2% relative, test
-/// accuracy within 2 points, masked weights exactly 0, budget unchanged.
-#[test]
-fn case_study_training_matches_the_cpu_engine() {
-    let g = gpu_or_skip!("case_study_training_matches_the_cpu_engine");
-    let dnf = Dnf::with_clauses(8, 4).unwrap();
-    let train = dnf.generate(4000, &mut stream(0, &[1])).unwrap();
-    let test = dnf.generate(1000, &mut stream(0, &[2])).unwrap();
-    let cfg = TrainConfig {
-        epochs: 30,
-        ..TrainConfig::default()
-    };
-    let run_cpu = |model: &mut Mlp, seed: u64| {
-        let mut losses = Vec::new();
-        Trainer::new(model, cfg)
-            .unwrap()
-            .fit(model, &train, &mut stream(0, &[seed]), |_, l| {
-                losses.push(l)
-            });
-        losses
-    };
-    let data = GpuDataset::upload(&g, &train).unwrap();
-    let run_gpu = |model: &mut Mlp, seed: u64, format: Format| {
-        let mut losses = Vec::new();
-        let mut t = GpuTrainer::new(&g, model, cfg, format).unwrap();
-        t.fit(&data, &mut stream(0, &[seed]), |_, l| losses.push(l))
-            .unwrap();
-        t.download(model).unwrap();
-        losses
-    };
-    let init = Mlp::new(&[train.d, 8, 1], train.task, &mut stream(0, &[3])).unwrap();
-    let mut cpu = init.clone();
-    let cpu_dense = run_cpu(&mut cpu, 4);
-    let fpe = FpeConfig {
-        alpha: 2,
-        strategy: Strategy::Clause,
-        layer: 0,
-    };
-    let (wide_init, _) = expand(&cpu, &fpe, train.groups.as_deref(), &mut stream(0, &[5])).unwrap();
-    let budget = wide_init.nnz();
-    let mut cpu_wide = wide_init.clone();
-    let cpu_post = run_cpu(&mut cpu_wide, 6);
-    for format in [Format::Csr, Format::Bitmask] {
-        let mut gm = init.clone();
-        let gpu_dense = run_gpu(&mut gm, 4, format);
-        assert_close(
-            &format!("dense epoch losses {format:?}"),
-            &gpu_dense,
-            &cpu_dense,
-            2e-2,
-        );
-        let mut wide = wide_init.clone();
-        let gpu_post = run_gpu(&mut wide, 6, format);
-        assert_close(
-            &format!("FPE epoch losses {format:?}"),
-            &gpu_post,
-            &cpu_post,
-            2e-2,
-        );
-        assert_eq!(wide.nnz(), budget);
-        for l in wide.layers() {
-            if let Some(m) = &l.mask() {
-                assert!(l
-                    .weight()
-                    .iter()
-                    .enumerate()
-                    .all(|(i, w)| m.get_flat(i) || w.to_bits() == 0));
-            }
-        }
-        let (a_gpu, a_cpu) = (accuracy(&wide, &test), accuracy(&cpu_wide, &test));
-        report(&format!(
-            "case study {format:?}: test accuracy GPU {a_gpu:.4}, CPU {a_cpu:.4}"
-        ));
-        assert!(
-            (a_gpu - a_cpu).abs() <= 0.02,
-            "accuracy GPU {a_gpu} vs CPU {a_cpu}"
-        );
-    }
-}
-
-/// Multiclass training runs the softmax path end to end.
-#[test]
-fn multiclass_training_matches_cpu() {
-    let g = gpu_or_skip!("multiclass_training_matches_cpu");
-    let (n, d, c) = (600, 10, 3);
-    let x = data(n * d, 9.0);
-    let y: Vec<u32> = (0..n)
-        .map(|i| ((x[i * d] + x[i * d + 1] > 0.0) as u32) + (x[i * d + 2] > 0.5) as u32)
-        .collect();
-    let set = Dataset::new(x, y, d, Task::Multiclass(c)).unwrap();
-    let model = Mlp::new(&[d, 12, c], set.task, &mut stream(2, &[1])).unwrap();
-    let cfg = TrainConfig {
-        epochs: 10,
-        batch_size: 128,
-        ..TrainConfig::default()
-    };
-    let mut cpu = model.clone();
-    let mut want = Vec::new();
-    Trainer::new(&cpu, cfg)
-        .unwrap()
-        .fit(&mut cpu, &set, &mut stream(2, &[2]), |_, l| want.push(l));
-    let mut got = Vec::new();
-    let mut gm = model.clone();
-    let mut t = GpuTrainer::new(&g, &gm, cfg, Format::Csr).unwrap();
-    t.fit(
-        &GpuDataset::upload(&g, &set).unwrap(),
-        &mut stream(2, &[2]),
-        |_, l| got.push(l),
-    )
-    .unwrap();
-    t.download(&mut gm).unwrap();
-    assert_close("multiclass epoch losses", &got, &want, 1e-2);
-    assert_close(
-        "multiclass weights",
-        gm.layers()[1].weight(),
-        cpu.layers()[1].weight(),
-        1e-2,
-    );
 }

@@ -102,6 +102,7 @@ fn case_study_spec_is_bit_identical_at_one_and_two_threads() {
             shard: None,
             results: dir.join(format!("run{i}.jsonl")),
             data_dir: None,
+            device: neurosplit::device::Device::Cpu,
         };
         let out = runner::run(&spec, &opts, |_, _, _| {}).unwrap();
         let mut records: Vec<_> = out.records.iter().map(|r| r.without_timings()).collect();

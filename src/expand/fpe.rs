@@ -94,12 +94,7 @@ pub fn expand_with(
         ));
     }
     let alpha = cfg.alpha;
-    if alpha < 2 {
-        return Err(Error::invalid(
-            "alpha",
-            format!("{alpha} is too small: FPE splits each neuron into alpha >= 2"),
-        ));
-    }
+    super::Alpha::new(alpha)?;
     let first = &model.layers()[cfg.layer];
     let second = &model.layers()[cfg.layer + 1];
     let (h, d, c) = (first.out_dim(), first.in_dim(), second.out_dim());

@@ -1,6 +1,7 @@
 //! Fixed Parameter Expansion (Sec. 2.3, Alg. A1): split every hidden neuron into `alpha` children with
 //! disjoint input supports, duplicate the outgoing weights, and prune back to the original non-zero budget.
 
+pub mod alpha;
 pub mod assignment;
 pub mod deep;
 pub mod fpe;
@@ -8,6 +9,7 @@ pub mod gram;
 pub mod rewire;
 pub mod strategy;
 
+pub use alpha::Alpha;
 pub use assignment::Assignment;
 pub use deep::{expand_alternating, expanded_layers, DeepInputs, DeepReport};
 pub use fpe::{expand, expand_with, FpeConfig, FpeReport, SplitInputs};

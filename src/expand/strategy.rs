@@ -18,9 +18,10 @@ use rand::seq::SliceRandom;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
-/// A split strategy.
+/// A split strategy. Serialized as its [`name`](Strategy::name); deserialized through [`FromStr`], so an unknown
+/// name is an error that lists the known ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum Strategy {
     /// Balanced random partition: shuffle the support, deal round-robin; child sizes differ by at most one.
     Random,
@@ -65,6 +66,19 @@ impl fmt::Display for Strategy {
     }
 }
 
+impl TryFrom<String> for Strategy {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Strategy> for &'static str {
+    fn from(s: Strategy) -> &'static str {
+        s.name()
+    }
+}
+
 impl FromStr for Strategy {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -98,12 +112,7 @@ pub fn partition(
     groups: Option<&[Vec<usize>]>,
     rng: &mut Rng,
 ) -> Result<Vec<Vec<usize>>> {
-    if alpha < 2 {
-        return Err(Error::invalid(
-            "alpha",
-            format!("{alpha} is too small: FPE splits each neuron into alpha >= 2"),
-        ));
-    }
+    super::Alpha::new(alpha)?;
     if support.len() < alpha {
         return Err(Error::invalid(
             "alpha",

@@ -135,7 +135,7 @@ pub fn estimate(spec: &Spec, cost: &CostModel, threads: usize) -> Estimate {
         let mut t = (pre + post) as f64 * cost.step_deep(bb, d, h, c, depth, 1);
         for &a in &spec.model.alpha {
             t += (spec.model.strategies.len() as u64 * post) as f64
-                * cost.step_deep(bb, d, h, c, depth, a);
+                * cost.step_deep(bb, d, h, c, depth, a.get());
         }
         steps += (pre + post * n_post as u64) * spec.trials as u64;
         secs += t * spec.trials as f64;

@@ -1,6 +1,12 @@
-//! The paper's experiments as declarative specs: [`spec`] (TOML, one per paper result in `experiments/`),
-//! [`runner`] (grid cells x trials in parallel, resumable JSONL results, shards), [`report`] (tables beside the
-//! paper's numbers, Welch tests), [`figures`], [`export`] (CSV) and [`estimate`] (run-time estimates for `reproduce --list`).
+//! The paper's experiments as declarative specs, and the one trial pipeline every front runs:
+//! [`spec`] (TOML, one per paper result in `experiments/`: data plus validation), [`runner`] (plans grid
+//! cells x trials, runs them in parallel, resumable JSONL results, shards), [`trial`] (data -> pre-train ->
+//! expand -> post-train -> metrics -> record, shared with `neurosplit train`), [`report`] (tables beside the
+//! paper's numbers, Welch tests), [`figures`] (pictures from the report's summaries, with their numbers as CSV), [`export`] (results as CSV) and
+//! [`estimate`]
+//! (run-time estimates for `reproduce --list`).
+//!
+//! Imports point one way: `runner -> {spec, trial}`, `figures -> report -> {runner, spec}`.
 
 pub mod estimate;
 pub mod export;
@@ -8,6 +14,7 @@ pub mod figures;
 pub mod report;
 pub mod runner;
 pub mod spec;
+pub mod trial;
 
 /// Runs `f` on a rayon pool of `threads` threads (0 = all cores).
 pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> crate::Result<R> {

@@ -8,7 +8,6 @@
 //! p < 0.05 as in the paper; and accuracy per non-zero weight.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -325,12 +324,6 @@ pub fn metrics_table(spec: &Spec, summaries: &[CellSummary]) -> String {
     s
 }
 
-/// The report's pictures, drawn into `dir` (PNG + SVG, see [`crate::experiment::figures`]): one markdown
-/// fragment each (an image link, or a line saying why a picture could not be drawn).
-pub fn figures(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
-    crate::experiment::figures::write(spec, summaries, dir)
-}
-
 /// Everything the markdown report says besides the table.
 #[derive(Clone, Debug)]
 pub struct ReportContext {
@@ -353,8 +346,14 @@ pub struct ReportContext {
     pub trial_provenance: Vec<(String, usize)>,
 }
 
-/// The markdown report of one experiment.
-pub fn markdown(spec: &Spec, summaries: &[CellSummary], ctx: &ReportContext, dir: &Path) -> String {
+/// The markdown report of one experiment; `figs` are the markdown fragments of its pictures (see
+/// `crate::experiment::figures::write`), placed under a Figures heading.
+pub fn markdown(
+    spec: &Spec,
+    summaries: &[CellSummary],
+    ctx: &ReportContext,
+    figs: &[String],
+) -> String {
     let found: usize = summaries.iter().map(|c| c.trials).sum();
     let mut s = format!("# {} ({})\n\n{}\n\n", spec.name, spec.paper_ref, spec.title);
     s.push_str(&format!("Produced by `{}`.\n\n", ctx.command));
@@ -385,12 +384,11 @@ pub fn markdown(spec: &Spec, summaries: &[CellSummary], ctx: &ReportContext, dir
              means.\n",
         );
     }
-    let figs = figures(spec, summaries, dir);
     if !figs.is_empty() {
         s.push_str("\n## Figures\n");
         for fig in figs {
             s.push('\n');
-            s.push_str(&fig);
+            s.push_str(fig);
             s.push('\n');
         }
     }

@@ -1,15 +1,16 @@
 //! The generic experiment runner: grid cells x trials in parallel, each finished trial appended at once to a
 //! JSONL results file, resumable, shardable.
 //!
-//! Protocol of one trial of one cell (every stream derives from the spec's seed, the cell and the trial):
+//! The runner plans (the grid's [`cells`], a shard's [`pending`] trials) and runs; one trial of one cell is the
+//! trial pipeline ([`crate::experiment::trial`]) with the cell's configuration ([`trial_config`]):
 //! 1. data: DNF data is generated per trial (the same for every cell with the same clause count); loaded data
 //!    sets (FashionMNIST, embeddings) are shared by all trials;
 //! 2. the dense model (`depth - 1` hidden layers of the cell's width; LayerNorm before every hidden activation
-//!    when `depth > 2`) is trained for the cell's `pre_epochs`;
+//!    when `depth > 2` unless `model.layernorm` says otherwise) is trained for the cell's `pre_epochs`;
 //! 3. from it, in parallel, the post-split models train for the post-split epochs with a fresh Adam and the
 //!    same batch order: the dense model itself (as much total training as the others), then one FPE model per
 //!    `alpha` x strategy at the dense model's non-zero budget (alternating expansion of hidden layers
-//!    0, 2, 4, ... when deep), with its masks fixed or, with `extras.rewiring`, rewired on schedule;
+//!    0, 2, 4, ... when deep), with its masks fixed or, with `extras.rewiring`, rewired every `every` epochs;
 //! 4. the interference metrics the spec asks for are computed on every final model.
 //!
 //! Every trial is sequential inside each model, so results are bit-identical at any thread count. A trial is
@@ -25,13 +26,13 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Dataset, Dnf};
+use crate::data::Dataset;
+use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::expand::{expand_alternating, DeepInputs, RewireConfig, Rewirer, Strategy};
-use crate::experiment::spec::{fnv1a, DatasetSpec, Spec};
-use crate::nn::{accuracy, Mlp, Trainer};
+use crate::experiment::spec::{DatasetSpec, Spec};
+pub use crate::experiment::trial::ModelRecord;
+use crate::experiment::trial::{self, Streams, TrialConfig};
 use crate::provenance::Provenance;
-use crate::rng::{self, purpose};
 
 /// One point of the grid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,13 +50,12 @@ pub struct Cell {
 impl Cell {
     /// A stable, readable identifier, e.g. `clauses=8 depth=2 neurons=8 pre=1000`.
     pub fn key(&self) -> String {
-        let c = self
-            .clauses
-            .map_or(String::new(), |c| format!("clauses={c} "));
-        format!(
-            "{c}depth={} neurons={} pre={}",
-            self.depth, self.neurons, self.pre_epochs
-        )
+        trial::model_key(self.clauses, &self.hidden(), self.pre_epochs)
+    }
+
+    /// Hidden widths of the cell's dense model: `depth - 1` layers of `neurons` each.
+    pub fn hidden(&self) -> Vec<usize> {
+        vec![self.neurons; self.depth.saturating_sub(1)]
     }
 }
 
@@ -120,40 +120,6 @@ impl Shard {
     }
 }
 
-/// One post-split model's outcome.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelRecord {
-    /// `dense` or the strategy's name.
-    pub model: String,
-    /// Expansion factor (FPE models only).
-    pub alpha: Option<usize>,
-    /// Hidden width of the expanded layer.
-    pub hidden: usize,
-    /// Live weights.
-    pub nnz: usize,
-    /// Test accuracy right after the split (dense: before phase 2).
-    pub test_acc_at_split: f64,
-    /// Test accuracy at the end.
-    pub test_acc: f64,
-    /// Training accuracy at the end.
-    pub train_acc: f64,
-    /// `(post-split epoch, test accuracy)` every `curve_every` epochs, when asked for.
-    #[serde(default)]
-    pub curve: Vec<(usize, f64)>,
-    /// Interference metrics of the final model, by name (see [`model_metrics`]).
-    #[serde(default)]
-    pub metrics: BTreeMap<String, f64>,
-    /// Feature capacity of every clause (the sum over its literals) of the final model's first layer, with the
-    /// `feature-capacity` metric on DNF data.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub clause_capacity: Vec<f64>,
-    /// Weights moved by rewiring (grown, and as many pruned) over all mask updates, with `extras.rewiring`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rewired: Option<usize>,
-    /// Seconds spent in phase 2 (not part of the result proper).
-    pub seconds: f64,
-}
-
 /// One finished trial: one line of the results file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrialRecord {
@@ -190,82 +156,6 @@ impl TrialRecord {
         r.models.iter_mut().for_each(|m| m.seconds = 0.0);
         r
     }
-}
-
-/// Whether this build computes interference metric `name` (see [`model_metrics`]).
-pub fn metric_available(name: &str) -> bool {
-    crate::experiment::spec::METRICS.contains(&name)
-}
-
-/// What [`model_metrics`] computes for one metric name.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct MetricValues {
-    /// `(key, value)` pairs for [`ModelRecord::metrics`].
-    pub values: Vec<(String, f64)>,
-    /// Per-clause capacities (feature capacity on data with known clauses), else empty.
-    pub per_clause: Vec<f64>,
-}
-
-/// The values of interference metric `name` of the first layer of a trained `model`, as `(key, value)` pairs
-/// for [`ModelRecord::metrics`], and the per-clause capacities when `groups` (the DNF clauses) are known:
-///
-/// * `feature-capacity`: `feature-capacity` = the total capacity `sum_i C_i` over the layer's input columns
-///   ([`crate::metrics::feature_capacity`]); with groups also `clause-capacity-min` and
-///   `clause-capacity-mean`, the smallest and the mean capacity of a clause (the sum of `C_i` over its
-///   literals), and the per-clause vector;
-/// * `cosine-similarity`: `cosine-similarity` = the mean signed cosine similarity over all pairs of the
-///   layer's neurons, and `cosine-similarity-abs` = the mean of `|cos|` over the same pairs.
-pub fn model_metrics(
-    name: &str,
-    model: &Mlp,
-    groups: Option<&[Vec<usize>]>,
-) -> Result<MetricValues> {
-    let layer = &model.layers()[0];
-    match name {
-        "feature-capacity" => {
-            let cap = crate::metrics::feature_capacity(layer);
-            let mut out = vec![(name.to_string(), cap.iter().sum())];
-            let mut per_clause = Vec::new();
-            if let Some(g) = groups.filter(|g| !g.is_empty()) {
-                per_clause = crate::metrics::group_capacity(&cap, g)?;
-                let min = per_clause.iter().copied().fold(f64::INFINITY, f64::min);
-                out.push(("clause-capacity-min".into(), min));
-                out.push((
-                    "clause-capacity-mean".into(),
-                    crate::stats::mean(&per_clause),
-                ));
-            }
-            Ok(MetricValues {
-                values: out,
-                per_clause,
-            })
-        }
-        "cosine-similarity" => Ok(MetricValues {
-            values: vec![
-                (name.to_string(), crate::metrics::mean_cosine(layer)),
-                (
-                    "cosine-similarity-abs".into(),
-                    crate::metrics::mean_abs_cosine(layer),
-                ),
-            ],
-            per_clause: Vec::new(),
-        }),
-        _ => Err(Error::invalid(
-            "extras.metrics",
-            format!(
-                "unknown metric '{name}'; known: {}",
-                crate::experiment::spec::METRICS.join(", ")
-            ),
-        )),
-    }
-}
-
-/// Layer widths of a cell's dense model: `depth - 1` hidden layers of `neurons` each.
-pub fn cell_dims(cell: &Cell, inputs: usize, outputs: usize) -> Vec<usize> {
-    std::iter::once(inputs)
-        .chain(std::iter::repeat_n(cell.neurons, cell.depth - 1))
-        .chain(std::iter::once(outputs))
-        .collect()
 }
 
 /// Train and test sets loaded once for every trial (FashionMNIST, embeddings), or `None` for DNF data.
@@ -316,161 +206,93 @@ pub fn data_files(spec: &Spec, data_dir: Option<&Path>) -> Result<Vec<PathBuf>> 
     }
 }
 
-fn dnf_data(spec: &Spec, clauses: usize, trial: usize) -> Result<(Dataset, Dataset)> {
-    let DatasetSpec::Dnf {
-        k, n_train, n_test, ..
-    } = &spec.dataset
-    else {
-        unreachable!("dnf_data is called for DNF specs only")
-    };
-    let dnf = Dnf::with_clauses(clauses, *k)?;
-    let data_key = fnv1a(format!("clauses={clauses} k={k}").as_bytes());
-    let t = trial as u64;
-    let train = dnf.generate(
-        *n_train,
-        &mut rng::stream(spec.seed, &[data_key, t, purpose::DATA_TRAIN]),
-    )?;
-    let test = dnf.generate(
-        *n_test,
-        &mut rng::stream(spec.seed, &[data_key, t, purpose::DATA_TEST]),
-    )?;
-    Ok((train, test))
+/// The fingerprint of `spec`'s results when trained on `device`: [`Spec::fingerprint`] on the CPU, a different
+/// one on a GPU (whose results differ from the CPU's by float rounding), so that a results file is only resumed
+/// on the kind of device that wrote it.
+pub fn fingerprint(spec: &Spec, device: Device) -> u64 {
+    match device {
+        Device::Cpu => spec.fingerprint(),
+        Device::Cuda(_) => {
+            crate::rng::fnv1a(format!("{:016x} cuda", spec.fingerprint()).as_bytes())
+        }
+    }
 }
 
-/// Runs one trial of one cell (see the module docs).
+/// The trial pipeline's configuration of `cell` (on `device`).
+pub fn trial_config(spec: &Spec, cell: &Cell, device: Device) -> TrialConfig {
+    let post_epochs = spec.post_epochs(cell.pre_epochs);
+    let mut expansions = Vec::new();
+    for &a in &spec.model.alpha {
+        for &s in &spec.model.strategies {
+            expansions.push((a, s));
+        }
+    }
+    TrialConfig {
+        hidden: cell.hidden(),
+        layernorm: Some(spec.layernorm(cell.depth)),
+        pre: spec.train_config(cell.pre_epochs),
+        post: spec.train_config(post_epochs),
+        dense_baseline: true,
+        expansions,
+        rewiring: spec.extras.rewiring,
+        metrics: spec.extras.metrics.clone(),
+        curve_every: spec.train.curve_every,
+        device,
+        ..TrialConfig::default()
+    }
+}
+
+/// Runs one trial of one cell on the CPU (see the module docs).
 pub fn run_trial(
     spec: &Spec,
     cell: &Cell,
     trial: usize,
     fixed: Option<&(Dataset, Dataset)>,
 ) -> Result<TrialRecord> {
-    let start = Instant::now();
-    let cell_seed = rng::derive_seed(spec.seed, &[fnv1a(cell.key().as_bytes())]);
-    let t = trial as u64;
+    run_trial_on(spec, cell, trial, fixed, Device::Cpu)
+}
+
+/// Runs one trial of one cell on `device`.
+pub fn run_trial_on(
+    spec: &Spec,
+    cell: &Cell,
+    trial: usize,
+    fixed: Option<&(Dataset, Dataset)>,
+    device: Device,
+) -> Result<TrialRecord> {
     let owned;
-    let (train, test) = match (fixed, cell.clauses) {
-        (Some((tr, te)), _) => (tr, te),
-        (None, Some(c)) => {
-            owned = dnf_data(spec, c, trial)?;
+    let (train, test) = match (fixed, cell.clauses, &spec.dataset) {
+        (Some((tr, te)), _, _) => (tr, te),
+        (
+            None,
+            Some(c),
+            DatasetSpec::Dnf {
+                k, n_train, n_test, ..
+            },
+        ) => {
+            owned = trial::dnf_data(spec.seed, c, *k, *n_train, *n_test, trial)?;
             (&owned.0, &owned.1)
         }
-        (None, None) => return Err(Error::invalid("dataset", "no data for this cell")),
+        _ => return Err(Error::invalid("dataset", "no data for this cell")),
     };
-    let dims = cell_dims(cell, train.d, train.task.outputs());
-    let mut dense = Mlp::new(
-        &dims,
-        train.task,
-        &mut rng::stream(cell_seed, &[t, purpose::INIT]),
-    )?;
-    if cell.depth > 2 {
-        dense = dense.with_layernorm();
-    }
-    Trainer::new(&dense, spec.train_config(cell.pre_epochs))?.fit(
-        &mut dense,
+    let streams = Streams::for_model(spec.seed, &cell.key(), trial);
+    let out = trial::run(
+        &trial_config(spec, cell, device),
         train,
-        &mut rng::stream(cell_seed, &[t, purpose::SHUFFLE_PRE]),
-        |_, _| {},
-    );
-    let pre_test_acc = accuracy(&dense, test);
-    let pre_seconds = start.elapsed().as_secs_f64();
-
-    let mut posts: Vec<(Option<usize>, Option<Strategy>)> = vec![(None, None)];
-    for &a in &spec.model.alpha {
-        for s in spec.strategies()? {
-            posts.push((Some(a), Some(s)));
-        }
-    }
-    let post_epochs = spec.post_epochs(cell.pre_epochs);
-    let models = posts
-        .par_iter()
-        .enumerate()
-        .map(|(i, &(alpha, strategy))| -> Result<ModelRecord> {
-            let start = Instant::now();
-            let mut model = match (alpha, strategy) {
-                (Some(alpha), Some(strategy)) => {
-                    let inputs = DeepInputs {
-                        groups: train.groups.as_deref(),
-                        ..DeepInputs::default()
-                    };
-                    let mut split = rng::stream(cell_seed, &[t, purpose::SPLIT, i as u64]);
-                    expand_alternating(&dense, alpha, strategy, &inputs, &mut split)?.0
-                }
-                _ => dense.clone(),
-            };
-            if model.nnz() != dense.nnz() {
-                return Err(Error::invalid(
-                    "budget",
-                    "an expanded model's non-zero count differs from the dense model's (a bug)",
-                ));
-            }
-            let test_acc_at_split = accuracy(&model, test);
-            let mut trainer = Trainer::new(&model, spec.train_config(post_epochs))?;
-            let mut shuffle = rng::stream(cell_seed, &[t, purpose::SHUFFLE_POST]);
-            // Rewiring moves the masks of the FPE models only (the dense model has none).
-            let mut rewirer = match (&spec.extras.rewiring, alpha) {
-                (Some(r), Some(_)) => {
-                    let steps = trainer.steps_per_epoch(train.n);
-                    let cfg = RewireConfig {
-                        every: r.every * steps,
-                        fraction: r.fraction,
-                        decay: r.decay,
-                    };
-                    let stream = rng::stream(cell_seed, &[t, purpose::REWIRE, i as u64]);
-                    Some(Rewirer::new(cfg, post_epochs * steps, stream)?)
-                }
-                _ => None,
-            };
-            let mut curve = Vec::new();
-            for e in 1..=post_epochs {
-                match rewirer.as_mut() {
-                    Some(rw) => {
-                        trainer.epoch_with(&mut model, train, &mut shuffle, |m, a| {
-                            rw.after_step(m, a);
-                        });
-                    }
-                    None => {
-                        trainer.epoch(&mut model, train, &mut shuffle);
-                    }
-                }
-                if spec.train.curve_every > 0 && e % spec.train.curve_every == 0 {
-                    curve.push((e, accuracy(&model, test)));
-                }
-            }
-            let mut metrics = BTreeMap::new();
-            let mut clause_capacity = Vec::new();
-            for name in &spec.extras.metrics {
-                let m = model_metrics(name, &model, train.groups.as_deref())?;
-                metrics.extend(m.values);
-                if !m.per_clause.is_empty() {
-                    clause_capacity = m.per_clause;
-                }
-            }
-            Ok(ModelRecord {
-                model: strategy.map_or("dense".to_string(), |s| s.name().to_string()),
-                alpha,
-                hidden: model.layers()[0].out_dim(),
-                nnz: model.nnz(),
-                test_acc_at_split,
-                test_acc: accuracy(&model, test),
-                train_acc: accuracy(&model, train),
-                curve,
-                metrics,
-                clause_capacity,
-                rewired: rewirer.map(|rw| rw.history().iter().map(|u| u.moved).sum()),
-                seconds: start.elapsed().as_secs_f64(),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+        test,
+        streams,
+        &|_| {},
+    )?;
     Ok(TrialRecord {
         spec: spec.name.clone(),
-        fingerprint: format!("{:016x}", spec.fingerprint()),
+        fingerprint: format!("{:016x}", fingerprint(spec, device)),
         cell: cell.key(),
         trial,
-        seed: rng::derive_seed(cell_seed, &[t]),
-        pre_test_acc,
-        pre_nnz: dense.nnz(),
-        models,
-        pre_seconds,
+        seed: streams.record_seed(),
+        pre_test_acc: out.pre_test_acc,
+        pre_nnz: out.dense.nnz(),
+        models: out.posts.into_iter().map(|p| p.record).collect(),
+        pre_seconds: out.pre_seconds,
         provenance: None,
     })
 }
@@ -564,6 +386,9 @@ pub struct RunOptions {
     pub results: PathBuf,
     /// Overrides the data folder of FashionMNIST / the base folder of an embeddings path.
     pub data_dir: Option<PathBuf>,
+    /// Where the trials train. On a GPU trials run one after the other (`threads` then only sets the CPU's
+    /// share: data, expansion, metrics).
+    pub device: Device,
 }
 
 /// What a run did.
@@ -615,8 +440,11 @@ pub fn run(
 ) -> Result<RunOutcome> {
     spec.validate()?;
     spec.check_available()?;
+    for cell in cells(spec) {
+        trial_config(spec, &cell, opts.device).validate()?;
+    }
     let start = Instant::now();
-    let fp = format!("{:016x}", spec.fingerprint());
+    let fp = format!("{:016x}", fingerprint(spec, opts.device));
     if let Some(dir) = opts.results.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
@@ -643,10 +471,15 @@ pub fn run(
     };
     let sink = Mutex::new((file, 0usize));
     let total = todo.len();
-    let new = super::with_threads(opts.threads, || {
+    let threads = if opts.device == Device::Cpu {
+        opts.threads
+    } else {
+        1
+    };
+    let new = super::with_threads(threads, || {
         todo.par_iter()
             .map(|&(ci, t)| -> Result<TrialRecord> {
-                let mut rec = run_trial(spec, &grid[ci], t, fixed.as_ref())?;
+                let mut rec = run_trial_on(spec, &grid[ci], t, fixed.as_ref(), opts.device)?;
                 rec.provenance = Some(provenance.clone());
                 let mut line = serde_json::to_string(&rec)?;
                 line.push('\n');

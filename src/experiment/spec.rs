@@ -16,8 +16,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::expand::{Decay, Strategy};
+use crate::expand::{Alpha, Strategy};
+pub use crate::experiment::trial::Rewiring;
+use crate::metrics::Metric;
 use crate::nn::{Regularizer, TrainConfig};
+pub use crate::rng::fnv1a;
 
 /// The specs shipped with neurosplit: `(name, TOML text)`.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -59,15 +62,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("rewiring", include_str!("../../experiments/rewiring.toml")),
 ];
 
-/// Strategies [`Strategy`] knows but a spec cannot use yet: a name listed here gives a "not available in this
-/// build" error. `custom` needs an assignment file per expanded layer, which specs have no key for (use
+/// Strategies [`Strategy`] knows but a spec cannot use yet: listing one gives a "not available in this build"
+/// error. `custom` needs an assignment file per expanded layer, which specs have no key for (use
 /// `neurosplit train --strategy custom --assignment FILE`).
-pub const PLANNED_STRATEGIES: &[&str] = &["custom"];
-
-/// Interference metrics a spec may ask for (see [`crate::experiment::runner::model_metrics`]):
-/// `feature-capacity` (total feature capacity of the first layer's inputs, and per clause on DNF data) and
-/// `cosine-similarity` (mean cosine similarity of the first layer's neurons, signed and absolute).
-pub const METRICS: &[&str] = &["feature-capacity", "cosine-similarity"];
+pub const PLANNED_STRATEGIES: &[Strategy] = &[Strategy::Custom];
 
 /// One experiment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -148,12 +146,16 @@ pub struct ModelSpec {
     /// Hidden widths of the dense model (a grid axis).
     pub neurons: Vec<usize>,
     /// Expansion factors; every trial trains one FPE model per alpha and strategy.
-    pub alpha: Vec<usize>,
-    /// Split strategies by name (`clause`, `random`, ...).
-    pub strategies: Vec<String>,
+    pub alpha: Vec<Alpha>,
+    /// Split strategies by name (`random`, `clause`, `gram`, `two-four`).
+    pub strategies: Vec<Strategy>,
     /// Layers including the output head (2 = one hidden layer; a grid axis).
     #[serde(default = "default_depth")]
     pub depth: Vec<usize>,
+    /// LayerNorm before every hidden activation: absent = follows the depth (on for depth > 2), or `true` /
+    /// `false` for every cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layernorm: Option<bool>,
 }
 
 fn default_depth() -> Vec<usize> {
@@ -189,31 +191,12 @@ pub struct TrainSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Extras {
-    /// Interference metrics to compute on every final model (see [`METRICS`]).
+    /// Interference metrics to compute on every final model (see [`Metric`]).
     #[serde(default)]
-    pub metrics: Vec<String>,
+    pub metrics: Vec<Metric>,
     /// Dynamic mask updates after the split (Sec. A.7).
     #[serde(default)]
     pub rewiring: Option<Rewiring>,
-}
-
-/// RigL-style rewiring settings (Sec. A.7), applied to the FPE models after the split (see
-/// [`crate::expand::rewire`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rewiring {
-    /// Update the masks every this many post-split epochs.
-    pub every: usize,
-    /// Fraction of each masked layer's *masked* weights unmasked at random per update (and as many of the
-    /// smallest-magnitude live weights re-pruned), at the start for a decaying schedule.
-    pub fraction: f64,
-    /// Schedule of the fraction: `constant` (default) or `cosine`.
-    #[serde(default = "default_decay")]
-    pub decay: Decay,
-}
-
-fn default_decay() -> Decay {
-    Decay::Constant
 }
 
 /// A number the paper prints, and which cell/model/metric it belongs to (absent keys match any cell).
@@ -344,22 +327,17 @@ impl Spec {
             }
         }
         axis("model.neurons", &self.model.neurons)?;
-        axis("model.alpha", &self.model.alpha)?;
+        let alphas: Vec<usize> = self.model.alpha.iter().map(|a| a.get()).collect();
+        axis("model.alpha", &alphas)?;
         axis("model.depth", &self.model.depth)?;
-        if let Some(&a) = self.model.alpha.iter().find(|&&a| a < 2) {
-            return Err(Error::invalid(
-                "alpha",
-                format!("{a} is too small: FPE splits each neuron into alpha >= 2"),
-            ));
-        }
         if let Some(&d) = self.model.depth.iter().find(|&&d| d < 2) {
             return Err(Error::invalid(
                 "model.depth",
                 format!("{d} layers has no hidden layer to expand: use depth >= 2"),
             ));
         }
-        let mut names = self.model.strategies.clone();
-        names.sort();
+        let mut names: Vec<&str> = self.model.strategies.iter().map(|s| s.name()).collect();
+        names.sort_unstable();
         names.dedup();
         if names.len() != self.model.strategies.len() {
             return Err(Error::invalid(
@@ -395,15 +373,16 @@ impl Spec {
                 ));
             }
         }
-        if self.model.strategies.iter().any(|s| s == "two-four") {
-            if let Some(&a) = self.model.alpha.iter().find(|&&a| a != 2) {
+        let uses = |s: Strategy| self.model.strategies.contains(&s);
+        if uses(Strategy::TwoFour) {
+            if let Some(&a) = alphas.iter().find(|&&a| a != 2) {
                 return Err(Error::invalid(
                     "alpha",
                     format!("the two-four (2:4) split needs alpha = 2, not {a}"),
                 ));
             }
         }
-        if self.model.strategies.iter().any(|s| s == "clause") {
+        if uses(Strategy::Clause) {
             if let Some(&d) = self.model.depth.iter().find(|&&d| d >= 4) {
                 return Err(Error::invalid(
                     "model.strategies",
@@ -415,10 +394,10 @@ impl Spec {
             }
         }
         if let DatasetSpec::Dnf { clauses, .. } = &self.dataset {
-            if self.model.strategies.iter().any(|s| s == "clause") {
+            if uses(Strategy::Clause) {
                 let (&cmin, &amax) = (
                     clauses.iter().min().expect("non-empty"),
-                    self.model.alpha.iter().max().expect("non-empty"),
+                    alphas.iter().max().expect("non-empty"),
                 );
                 if amax > cmin {
                     return Err(Error::invalid(
@@ -430,7 +409,7 @@ impl Spec {
                     ));
                 }
             }
-        } else if self.model.strategies.iter().any(|s| s == "clause") {
+        } else if uses(Strategy::Clause) {
             return Err(Error::invalid(
                 "model.strategies",
                 "the clause split needs known feature groups, which only DNF data has",
@@ -440,20 +419,18 @@ impl Spec {
     }
 
     /// Fails with a "not available in this build" error for any strategy or feature this build lacks (today:
-    /// custom assignments), and names unknown metrics. This is the one place to extend when one lands.
+    /// custom assignments, [`PLANNED_STRATEGIES`]). This is the one place to extend when one lands. (Unknown
+    /// strategy and metric names never get this far: they fail to parse.)
     pub fn check_available(&self) -> Result<()> {
-        for s in &self.model.strategies {
-            self::strategy(s)?;
-        }
-        for m in &self.extras.metrics {
-            if !crate::experiment::runner::metric_available(m) {
-                return Err(Error::invalid(
-                    "extras.metrics",
-                    format!("unknown metric '{m}'; known: {}", METRICS.join(", ")),
-                ));
-            }
+        for &s in &self.model.strategies {
+            available(s)?;
         }
         Ok(())
+    }
+
+    /// Whether cells of `depth` layers get LayerNorm: `model.layernorm` when given, else on for depth > 2.
+    pub fn layernorm(&self, depth: usize) -> bool {
+        self.model.layernorm.unwrap_or(depth > 2)
     }
 
     /// The optimiser settings for a phase of `epochs` epochs.
@@ -478,11 +455,6 @@ impl Spec {
         }
     }
 
-    /// Parsed strategies, in spec order.
-    pub fn strategies(&self) -> Result<Vec<Strategy>> {
-        self.model.strategies.iter().map(|s| strategy(s)).collect()
-    }
-
     /// A 64-bit fingerprint of everything that determines a trial's result (not `trials`, `title`, or the
     /// paper's numbers), so that a results file is only resumed by the spec that wrote it.
     pub fn fingerprint(&self) -> u64 {
@@ -497,33 +469,19 @@ impl Spec {
     }
 }
 
-/// FNV-1a, 64 bit: a stable hash (unlike `std`'s, it never changes between Rust versions).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-fn not_available(what: &str, feature: &str) -> Error {
-    Error::invalid(
-        what,
-        format!("not available in this build of neurosplit yet ({feature})"),
-    )
-}
-
-/// Parses a strategy name; a strategy specs cannot use yet ([`PLANNED_STRATEGIES`]) is "not available in this
-/// build".
-pub fn strategy(name: &str) -> Result<Strategy> {
-    if PLANNED_STRATEGIES.contains(&name) {
-        return Err(not_available(
-            &format!("strategy '{name}'"),
-            &format!(
-                "specs have no key for the '{name}' split's assignment files; \
-                 `neurosplit train --strategy {name} --assignment FILE` runs it"
+/// `Ok` when specs can use `strategy` in this build; a "not available in this build" error for the
+/// [`PLANNED_STRATEGIES`].
+pub fn available(strategy: Strategy) -> Result<()> {
+    if PLANNED_STRATEGIES.contains(&strategy) {
+        return Err(Error::invalid(
+            format!("strategy '{strategy}'"),
+            format!(
+                "not available in this build of neurosplit yet (specs have no key for the '{strategy}' split's \
+                 assignment files; `neurosplit train --strategy {strategy} --assignment FILE` runs it)"
             ),
         ));
     }
-    name.parse::<Strategy>()
+    Ok(())
 }
 
 #[cfg(test)]
@@ -542,13 +500,22 @@ mod tests {
             Spec::load(name).unwrap().check_available().unwrap();
         }
         let mut custom = Spec::load("two-four").unwrap();
-        custom.model.strategies = vec!["custom".into()];
+        custom.model.strategies = vec![Strategy::Custom];
         let err = custom.check_available().unwrap_err().to_string();
         assert!(err.contains("not available in this build"), "{err}");
-        let mut metric = Spec::load("capacity-tables").unwrap();
-        metric.extras.metrics.push("entropy".into());
-        let err = metric.check_available().unwrap_err().to_string();
+        let text = BUILTIN
+            .iter()
+            .find(|(n, _)| *n == "capacity-tables")
+            .unwrap()
+            .1;
+        let bad = text.replacen("metrics = [", "metrics = [\"entropy\", ", 1);
+        assert_ne!(bad, text);
+        let err = Spec::parse(&bad, "x").unwrap_err().to_string();
         assert!(err.contains("unknown metric 'entropy'"), "{err}");
+        assert!(err.contains("feature-capacity"), "{err}");
+        let bad = text.replacen("strategies = [", "strategies = [\"zigzag\", ", 1);
+        let err = Spec::parse(&bad, "x").unwrap_err().to_string();
+        assert!(err.contains("zigzag") && err.contains("random"), "{err}");
     }
 
     #[test]

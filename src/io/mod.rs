@@ -56,4 +56,4 @@
 
 mod model_file;
 
-pub use model_file::{from_bytes, load, save, to_bytes, ModelMeta, FORMAT};
+pub use model_file::{check_save_path, from_bytes, load, save, to_bytes, ModelMeta, FORMAT};

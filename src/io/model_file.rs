@@ -140,6 +140,20 @@ pub fn save(path: impl AsRef<Path>, model: &Mlp, meta: &ModelMeta) -> Result<()>
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
+/// Checks, before any work, that [`save`] can create `path`: its folder must exist.
+pub fn check_save_path(path: impl AsRef<Path>) -> Result<()> {
+    match path.as_ref().parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(Error::invalid(
+            "save",
+            format!(
+                "directory {} does not exist: create it first",
+                dir.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Reads a model file.
 pub fn load(path: impl AsRef<Path>) -> Result<(Mlp, ModelMeta)> {
     let path = path.as_ref();

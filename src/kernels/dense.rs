@@ -10,8 +10,10 @@
 //! * weight gradient `dW = dY X^T` is [`dots_body`]: `dW[i, j] = dY[i, :] . X[j, :]`.
 //!
 //! The bodies are safe, `#[inline(always)]`, and instantiated per instruction set by [`super::simd`]. They work
-//! on lane arrays of [`LANES`] floats and keep one fixed order of operations per output element, so every
-//! instantiation is bit-identical to the baseline one.
+//! on lane arrays of [`LANES`] floats and keep one fixed order of operations per output element, whatever the
+//! block or thread, so results do not depend on the thread count; instruction sets differ only in whether the
+//! multiply-adds are fused ([`madd`]). Large products go through the GEMM micro-kernel instead
+//! ([`super::gemm::pays`]).
 
 use crate::sparse::Mask;
 
@@ -24,6 +26,18 @@ fn lane(s: &[f32], at: usize) -> &Lane {
     s[at..at + LANES].try_into().expect("lane in bounds")
 }
 
+/// `a * b + c`: one fused multiply-add (one rounding) in an instantiation with FMA (`F`), a multiply then an
+/// add (two roundings) otherwise. `f32::mul_add` without hardware FMA is a call to the C library's exact `fmaf`,
+/// some fifty times slower than the vector code around it; see [`super::simd`] for what results may differ by.
+#[inline(always)]
+pub fn madd<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if F {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
 /// `y[i, :] = init_i + sum_p a[i*lda + p] * x[p, :]` for `i < m`, with `init = bias` (or 0) and an optional
 /// ReLU. `x` is `inner x b`, `y` is `m x b`, both row-major with row stride `b`; `a` is `m x inner` with row
 /// stride `lda`.
@@ -33,7 +47,7 @@ fn lane(s: &[f32], at: usize) -> &Lane {
 /// through `y` between tiles. Every output element still sums its terms in ascending `p` on one accumulator.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn rows_body(
+pub fn rows_body<const F: bool>(
     m: usize,
     inner: usize,
     b: usize,
@@ -90,11 +104,11 @@ pub fn rows_body(
                 };
                 let mut i = 0;
                 while i + 4 <= m {
-                    panel_block4(&tile, i, b, a, lda, bias, y);
+                    panel_block4::<F>(&tile, i, b, a, lda, bias, y);
                     i += 4;
                 }
                 while i < m {
-                    panel_block1(&tile, i, b, a, lda, bias, y);
+                    panel_block1::<F>(&tile, i, b, a, lda, bias, y);
                     i += 1;
                 }
             }
@@ -103,11 +117,11 @@ pub fn rows_body(
     }
     let mut i = 0;
     while i + 4 <= m {
-        rows_block::<4>(i, wide, inner, b, a, lda, x, bias, relu, y);
+        rows_block::<F, 4>(i, wide, inner, b, a, lda, x, bias, relu, y);
         i += 4;
     }
     while i < m {
-        rows_block::<1>(i, wide, inner, b, a, lda, x, bias, relu, y);
+        rows_block::<F, 1>(i, wide, inner, b, a, lda, x, bias, relu, y);
         i += 1;
     }
 }
@@ -148,7 +162,7 @@ macro_rules! panel_fn {
     ($(#[$meta:meta])* $name:ident; $(($lo:ident, $hi:ident, $row:ident, $f:ident, $r:literal)),+) => {
         $(#[$meta])*
         #[inline(always)]
-        fn $name(
+        fn $name<const F: bool>(
             t: &Tile<'_>,
             i0: usize,
             b: usize,
@@ -172,8 +186,8 @@ macro_rules! panel_fn {
                 let (xl, xh) = (&xs[0].0, &xs[1].0);
                 $(let $f = $row[q];)+
                 for l in 0..LANES {
-                    $($lo[l] = $f.mul_add(xl[l], $lo[l]);)+
-                    $($hi[l] = $f.mul_add(xh[l], $hi[l]);)+
+                    $($lo[l] = madd::<F>($f, xl[l], $lo[l]);)+
+                    $($hi[l] = madd::<F>($f, xh[l], $hi[l]);)+
                 }
             }
             $(
@@ -203,7 +217,7 @@ panel_fn!(
 /// then one column at a time.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn rows_block<const R: usize>(
+fn rows_block<const F: bool, const R: usize>(
     i0: usize,
     c_start: usize,
     inner: usize,
@@ -235,14 +249,14 @@ fn rows_block<const R: usize>(
             let xs: &[f32; PANEL_COLS] = xrow[c0..c0 + PANEL_COLS].try_into().unwrap();
             let (f0, f1, f2, f3) = (coef(0, p), coef(1, p), coef(2, p), coef(3, p));
             for l in 0..LANES {
-                l0[l] = f0.mul_add(xs[l], l0[l]);
-                l1[l] = f1.mul_add(xs[l], l1[l]);
-                l2[l] = f2.mul_add(xs[l], l2[l]);
-                l3[l] = f3.mul_add(xs[l], l3[l]);
-                h0[l] = f0.mul_add(xs[LANES + l], h0[l]);
-                h1[l] = f1.mul_add(xs[LANES + l], h1[l]);
-                h2[l] = f2.mul_add(xs[LANES + l], h2[l]);
-                h3[l] = f3.mul_add(xs[LANES + l], h3[l]);
+                l0[l] = madd::<F>(f0, xs[l], l0[l]);
+                l1[l] = madd::<F>(f1, xs[l], l1[l]);
+                l2[l] = madd::<F>(f2, xs[l], l2[l]);
+                l3[l] = madd::<F>(f3, xs[l], l3[l]);
+                h0[l] = madd::<F>(f0, xs[LANES + l], h0[l]);
+                h1[l] = madd::<F>(f1, xs[LANES + l], h1[l]);
+                h2[l] = madd::<F>(f2, xs[LANES + l], h2[l]);
+                h3[l] = madd::<F>(f3, xs[LANES + l], h3[l]);
             }
         }
         for (r, (lo, hi)) in [(l0, h0), (l1, h1), (l2, h2), (l3, h3)].iter().enumerate() {
@@ -261,7 +275,7 @@ fn rows_block<const R: usize>(
             for (r, acc_r) in acc.iter_mut().enumerate() {
                 let cf = coef(r, p);
                 for l in 0..LANES {
-                    acc_r[l] = cf.mul_add(xs[l], acc_r[l]);
+                    acc_r[l] = madd::<F>(cf, xs[l], acc_r[l]);
                 }
             }
         }
@@ -277,7 +291,7 @@ fn rows_block<const R: usize>(
         for r in 0..R {
             let mut s = init[r];
             for p in 0..inner {
-                s = coef(r, p).mul_add(x[p * b + c], s);
+                s = madd::<F>(coef(r, p), x[p * b + c], s);
             }
             y[(i0 + r) * b + c] = finish(s);
         }
@@ -287,7 +301,7 @@ fn rows_block<const R: usize>(
 /// `dw[i, j] = sum_c dy[i, c] * x[j, c]` for `i < n`, `j < k`: `dy` is `n x b`, `x` is `k x b`, `dw` is `n x k`,
 /// all row-major. Entries masked out by `mask` are set to `0.0` without being computed.
 #[inline(always)]
-pub fn dots_body(
+pub fn dots_body<const F: bool>(
     n: usize,
     k: usize,
     b: usize,
@@ -317,10 +331,10 @@ pub fn dots_body(
                     mask.is_none_or(|m| (i..i + ri).any(|ii| (j..j + rj).any(|jj| m.get(ii, jj))));
                 if live {
                     match (ri, rj) {
-                        (2, 4) => dots_block::<2, 4>(i, j, k, b, dy, x, dw),
-                        (2, 1) => dots_block::<2, 1>(i, j, k, b, dy, x, dw),
-                        (1, 4) => dots_block::<1, 4>(i, j, k, b, dy, x, dw),
-                        _ => dots_block::<1, 1>(i, j, k, b, dy, x, dw),
+                        (2, 4) => dots_block::<F, 2, 4>(i, j, k, b, dy, x, dw),
+                        (2, 1) => dots_block::<F, 2, 1>(i, j, k, b, dy, x, dw),
+                        (1, 4) => dots_block::<F, 1, 4>(i, j, k, b, dy, x, dw),
+                        _ => dots_block::<F, 1, 1>(i, j, k, b, dy, x, dw),
                     }
                     if let Some(m) = mask {
                         for ii in i..i + ri {
@@ -348,7 +362,7 @@ const JB: usize = 64;
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn dots_block<const RI: usize, const RJ: usize>(
+fn dots_block<const F: bool, const RI: usize, const RJ: usize>(
     i0: usize,
     j0: usize,
     k: usize,
@@ -361,7 +375,7 @@ fn dots_block<const RI: usize, const RJ: usize>(
         &m[i * b..(i + 1) * b]
     }
     if RI == 2 && RJ == 4 {
-        let d = dot2x4(
+        let d = dot2x4::<F>(
             [row(dy, i0, b), row(dy, i0 + 1, b)],
             [0, 1, 2, 3].map(|r| row(x, j0 + r, b)),
         );
@@ -372,14 +386,14 @@ fn dots_block<const RI: usize, const RJ: usize>(
     }
     for ri in 0..RI {
         for rj in 0..RJ {
-            dw[(i0 + ri) * k + j0 + rj] = dot(row(dy, i0 + ri, b), row(x, j0 + rj, b));
+            dw[(i0 + ri) * k + j0 + rj] = dot::<F>(row(dy, i0 + ri, b), row(x, j0 + rj, b));
         }
     }
 }
 
 /// `g . x` over equal-length slices: lane-wise products accumulated per lane, reduced pairwise, then the tail.
 #[inline(always)]
-pub(crate) fn dot(g: &[f32], x: &[f32]) -> f32 {
+pub(crate) fn dot<const F: bool>(g: &[f32], x: &[f32]) -> f32 {
     let full = g.len() - g.len() % LANES;
     let mut acc = [0f32; LANES];
     for (gc, xc) in g[..full]
@@ -389,12 +403,12 @@ pub(crate) fn dot(g: &[f32], x: &[f32]) -> f32 {
         let gc: &Lane = gc.try_into().unwrap();
         let xc: &Lane = xc.try_into().unwrap();
         for l in 0..LANES {
-            acc[l] = gc[l].mul_add(xc[l], acc[l]);
+            acc[l] = madd::<F>(gc[l], xc[l], acc[l]);
         }
     }
     let mut s = reduce(&acc);
     for (a, b) in g[full..].iter().zip(&x[full..]) {
-        s = a.mul_add(*b, s);
+        s = madd::<F>(*a, *b, s);
     }
     s
 }
@@ -402,7 +416,7 @@ pub(crate) fn dot(g: &[f32], x: &[f32]) -> f32 {
 /// The eight dot products of two `g` rows with four `x` rows: bit-identical to eight calls of [`dot`], with six
 /// loads per eight FMAs and eight independent accumulator chains (named locals, so they stay in registers).
 #[inline(always)]
-fn dot2x4(g: [&[f32]; 2], x: [&[f32]; 4]) -> [[f32; 4]; 2] {
+fn dot2x4<const F: bool>(g: [&[f32]; 2], x: [&[f32]; 4]) -> [[f32; 4]; 2] {
     let len = g[0].len();
     let full = len - len % LANES;
     let z = [0f32; LANES];
@@ -413,14 +427,14 @@ fn dot2x4(g: [&[f32]; 2], x: [&[f32]; 4]) -> [[f32; 4]; 2] {
         let (g0, g1) = (lane(g[0], c), lane(g[1], c));
         let (x0, x1, x2, x3) = (lane(x[0], c), lane(x[1], c), lane(x[2], c), lane(x[3], c));
         for l in 0..LANES {
-            a00[l] = g0[l].mul_add(x0[l], a00[l]);
-            a01[l] = g0[l].mul_add(x1[l], a01[l]);
-            a02[l] = g0[l].mul_add(x2[l], a02[l]);
-            a03[l] = g0[l].mul_add(x3[l], a03[l]);
-            a10[l] = g1[l].mul_add(x0[l], a10[l]);
-            a11[l] = g1[l].mul_add(x1[l], a11[l]);
-            a12[l] = g1[l].mul_add(x2[l], a12[l]);
-            a13[l] = g1[l].mul_add(x3[l], a13[l]);
+            a00[l] = madd::<F>(g0[l], x0[l], a00[l]);
+            a01[l] = madd::<F>(g0[l], x1[l], a01[l]);
+            a02[l] = madd::<F>(g0[l], x2[l], a02[l]);
+            a03[l] = madd::<F>(g0[l], x3[l], a03[l]);
+            a10[l] = madd::<F>(g1[l], x0[l], a10[l]);
+            a11[l] = madd::<F>(g1[l], x1[l], a11[l]);
+            a12[l] = madd::<F>(g1[l], x2[l], a12[l]);
+            a13[l] = madd::<F>(g1[l], x3[l], a13[l]);
         }
         c += LANES;
     }
@@ -430,7 +444,7 @@ fn dot2x4(g: [&[f32]; 2], x: [&[f32]; 4]) -> [[f32; 4]; 2] {
         for j in 0..4 {
             let mut s = reduce(&acc[i][j]);
             for cc in full..len {
-                s = g[i][cc].mul_add(x[j][cc], s);
+                s = madd::<F>(g[i][cc], x[j][cc], s);
             }
             out[i][j] = s;
         }

@@ -9,14 +9,16 @@
 //! * weight gradient `dW = dY X^T`, computed only where the mask is live ([`linear_backward_weight`]).
 //!
 //! With this layout each weight drives a SIMD axpy over the batch and each weight gradient is a dot product of
-//! two contiguous rows. [`simd`] holds the runtime-dispatched instantiations; [`gemm`] wraps `matrixmultiply`,
-//! the reference the kernels are tested against.
+//! two contiguous rows. [`simd`] holds the runtime-dispatched instantiations of the crate's own kernels; large
+//! dense products go through `matrixmultiply`'s GEMM micro-kernel instead ([`gemm`], chosen by [`gemm::pays`]),
+//! which is also the reference the kernels are tested against.
 //!
 //! **Files.** Bodies (safe, `#[inline(always)]`, instantiated per instruction set by [`simd`]): [`dense`] (dense
 //! row and dot products), [`sparse_rows`] (the same products over CSR rows and bitmask rows), [`adam`] (the Adam
-//! update). Public products: the dense ones here, [`csr`] and [`bitmask`] for the sparse formats, [`loss`].
-//! [`parallel`] cuts rows into pieces for rayon ([`Par`]). This module imports only [`crate::sparse`] (storage);
-//! the per-layer executor that chooses among these products is [`crate::nn::LayerExec`].
+//! update). Public products: the dense ones here (and [`gemm`] for large ones), [`csr`] and [`bitmask`] for the
+//! sparse formats, [`loss`]. [`parallel`] cuts rows into pieces for rayon ([`Par`]). This module imports only
+//! [`crate::sparse`] (storage); the per-layer executor that chooses among these products is
+//! [`crate::nn::LayerExec`].
 
 pub mod adam;
 pub mod bitmask;
@@ -47,10 +49,15 @@ pub fn linear_forward(
     y: &mut [f32],
 ) {
     assert_eq!(w.len(), n * k, "weight shape mismatch");
-    simd::rows(isa, n, k, b, w, k, x, Some(bias), relu, y);
+    if gemm::pays(isa, n, k, b) {
+        gemm::forward_rows(n, k, b, w, x, bias, relu, y);
+    } else {
+        simd::rows(isa, n, k, b, w, k, x, Some(bias), relu, y);
+    }
 }
 
-/// `dX (k x b) = W^T dY`, with `W` row-major `n x k` and `dY` `n x b` (through a transposed copy of `W`).
+/// `dX (k x b) = W^T dY`, with `W` row-major `n x k` and `dY` `n x b` (small products through a transposed
+/// copy of `W`).
 pub fn linear_backward_input(
     isa: Isa,
     n: usize,
@@ -61,6 +68,9 @@ pub fn linear_backward_input(
     dx: &mut [f32],
 ) {
     assert_eq!(w.len(), n * k, "weight shape mismatch");
+    if gemm::pays(isa, k, n, b) {
+        return gemm::input_grad_rows(k, n, k, b, w, dy, dx);
+    }
     let mut wt = vec![0f32; n * k];
     dense::transpose(n, k, w, &mut wt);
     simd::rows(isa, k, n, b, &wt, n, dy, None, false, dx);
@@ -78,7 +88,11 @@ pub fn linear_backward_weight(
     mask: Option<&Mask>,
     dw: &mut [f32],
 ) {
-    simd::dots(isa, n, k, b, dy, x, mask, dw);
+    if gemm::pays(isa, n, b, k) {
+        gemm::weight_grad_rows(0, n, k, b, dy, x, mask, dw);
+    } else {
+        simd::dots(isa, n, k, b, dy, x, mask, dw);
+    }
 }
 
 /// `db (n) = row sums of dY (n x b)`.
@@ -163,8 +177,23 @@ mod tests {
                 .all(|(p, q)| (p - q).abs() <= tol * (1.0 + q.abs()))
     }
 
+    /// `|got - base| <= 2 K u sum |w x|` (`u = 2^-24`), the bound of the [`simd`] module documentation.
+    fn within_rounding(got: &[f32], base: &[f32], absum: &[f32], terms: usize) -> bool {
+        let u = f32::EPSILON / 2.0;
+        got.len() == base.len()
+            && got
+                .iter()
+                .zip(base)
+                .zip(absum)
+                .all(|((g, b), a)| (g - b).abs() <= 2.0 * terms as f32 * u * a * 1.001)
+    }
+
+    fn abs(v: &[f32]) -> Vec<f32> {
+        v.iter().map(|x| x.abs()).collect()
+    }
+
     #[test]
-    fn kernels_match_matrixmultiply_and_agree_bitwise_across_isas() {
+    fn kernels_match_matrixmultiply_and_agree_across_isas_within_rounding() {
         for &(n, k, b) in &[
             (1, 1, 1),
             (3, 5, 17),
@@ -175,6 +204,10 @@ mod tests {
             // More than one packed tile of input rows (128 a tile), with rows left over by groups of four.
             (6, 300, 70),
             (5, 130, 33),
+            // Through the GEMM micro-kernel on the wide instruction sets (`gemm::pays`), with edge tiles in
+            // every dimension and more than one 256-term block of the inner dimension.
+            (37, 290, 101),
+            (64, 40, 513),
         ] {
             let w = data(n * k, 1.0);
             let x = data(k * b, 2.0);
@@ -184,7 +217,20 @@ mod tests {
             for i in (0..n * k).step_by(3) {
                 mask.set(i / k, i % k, false);
             }
-            let mut reference = None;
+            let mut y_abs = vec![0f32; n * b];
+            gemm::fwd_ref(n, k, b, &abs(&w), &abs(&x), &mut y_abs);
+            for (j, row) in y_abs.chunks_mut(b).enumerate() {
+                row.iter_mut().for_each(|v| *v += bias[j].abs());
+            }
+            let mut dx_abs = vec![0f32; k * b];
+            gemm::dx_ref(n, k, b, &abs(&w), &abs(&dy), &mut dx_abs);
+            let mut dw_abs = vec![0f32; n * k];
+            gemm::dw_ref(n, k, b, &abs(&dy), &abs(&x), &mut dw_abs);
+            let db_abs: Vec<f32> = dy
+                .chunks(b)
+                .map(|r| r.iter().map(|v| v.abs()).sum())
+                .collect();
+            let mut baseline = None;
             for isa in Isa::available() {
                 let mut y = vec![0f32; n * b];
                 linear_forward(isa, n, k, b, &w, &x, &bias, false, &mut y);
@@ -207,20 +253,123 @@ mod tests {
                 gemm::dw_ref(n, k, b, &dy, &x, &mut dw_ref);
                 mask.apply(&mut dw_ref);
                 assert!(close(&dw, &dw_ref, 1e-4), "dw {isa:?}");
+                for (i, v) in dw.iter().enumerate() {
+                    assert!(
+                        mask.get_flat(i) || v.to_bits() == 0,
+                        "dw {isa:?}: masked entry {i} is {v}"
+                    );
+                }
 
                 let mut db = vec![0f32; n];
                 bias_grad(isa, n, b, &dy, &mut db);
                 let db_ref: Vec<f32> = dy.chunks(b).map(|r| r.iter().sum()).collect();
                 assert!(close(&db, &db_ref, 1e-4), "db {isa:?}");
 
-                let outputs = (y, dx, dw, db);
-                match &reference {
-                    None => reference = Some(outputs),
-                    Some(r) => assert!(
-                        r == &outputs,
-                        "{isa:?} is not bit-identical to the scalar path"
-                    ),
+                match &baseline {
+                    None => baseline = Some((y, dx, dw, db)),
+                    Some((y0, dx0, dw0, db0)) => {
+                        let what = format!("{isa:?} vs the baseline at {n}x{k}x{b}");
+                        assert!(within_rounding(&y, y0, &y_abs, k + 1), "forward: {what}");
+                        assert!(within_rounding(&dx, dx0, &dx_abs, n), "dx: {what}");
+                        assert!(within_rounding(&dw, dw0, &dw_abs, b), "dw: {what}");
+                        assert!(within_rounding(&db, db0, &db_abs, b), "db: {what}");
+                    }
                 }
+            }
+        }
+    }
+
+    /// A row range of each GEMM product is exactly the same rows of the whole product (what makes the dense
+    /// layers bit-identical at any thread count), masked weight-gradient entries come out exactly `0.0`, and
+    /// every product matches the naive sum, at every tail of the 8 x 8 (AVX2) and 16 x 16 (AVX-512) tiles.
+    #[test]
+    fn gemm_row_ranges_are_bit_identical_to_the_whole_product() {
+        for &(n, k, b) in &[
+            (1, 1, 1),
+            (17, 9, 23),
+            (40, 300, 33),
+            (9, 31, 260),
+            (70, 66, 15),
+        ] {
+            let w = data(n * k, 5.0);
+            let x = data(k * b, 6.0);
+            let dy = data(n * b, 7.0);
+            let bias = data(n, 8.0);
+            let mut mask = Mask::full(n, k);
+            for i in (0..n * k).step_by(5) {
+                mask.set(i / k, i % k, false);
+            }
+            let mut y = vec![0f32; n * b];
+            gemm::forward_rows(n, k, b, &w, &x, &bias, true, &mut y);
+            let mut dx = vec![0f32; k * b];
+            gemm::input_grad_rows(k, n, k, b, &w, &dy, &mut dx);
+            let mut dw = vec![f32::NAN; n * k];
+            gemm::weight_grad_rows(0, n, k, b, &dy, &x, Some(&mask), &mut dw);
+            for i in 0..n {
+                for c in 0..b {
+                    let s: f32 = bias[i] + (0..k).map(|p| w[i * k + p] * x[p * b + c]).sum::<f32>();
+                    assert!((y[i * b + c] - s.max(0.0)).abs() <= 1e-4 * (1.0 + s.abs()));
+                }
+                for j in 0..k {
+                    let s: f32 = (0..b).map(|c| dy[i * b + c] * x[j * b + c]).sum();
+                    let want = if mask.get(i, j) { s } else { 0.0 };
+                    assert!((dw[i * k + j] - want).abs() <= 1e-4 * (1.0 + s.abs()));
+                    assert!(mask.get(i, j) || dw[i * k + j].to_bits() == 0);
+                }
+            }
+            for j in 0..k {
+                for c in 0..b {
+                    let s: f32 = (0..n).map(|i| w[i * k + j] * dy[i * b + c]).sum();
+                    assert!((dx[j * b + c] - s).abs() <= 1e-4 * (1.0 + s.abs()));
+                }
+            }
+            for cuts in [1, 2, 3, 7] {
+                let split = |rows: usize| (0..=cuts).map(move |t| rows * t / cuts);
+                let bounds: Vec<usize> = split(n).collect();
+                let mut yp = vec![0f32; n * b];
+                let mut dwp = vec![f32::NAN; n * k];
+                for r in bounds.windows(2) {
+                    let (r0, r1) = (r[0], r[1]);
+                    gemm::forward_rows(
+                        r1 - r0,
+                        k,
+                        b,
+                        &w[r0 * k..],
+                        &x,
+                        &bias[r0..],
+                        true,
+                        &mut yp[r0 * b..r1 * b],
+                    );
+                    gemm::weight_grad_rows(
+                        r0,
+                        r1 - r0,
+                        k,
+                        b,
+                        &dy[r0 * b..],
+                        &x,
+                        Some(&mask),
+                        &mut dwp[r0 * k..r1 * k],
+                    );
+                }
+                let mut dxp = vec![0f32; k * b];
+                for r in split(k).collect::<Vec<_>>().windows(2) {
+                    let (r0, r1) = (r[0], r[1]);
+                    if r1 > r0 {
+                        gemm::input_grad_rows(
+                            r1 - r0,
+                            n,
+                            k,
+                            b,
+                            &w[r0..],
+                            &dy,
+                            &mut dxp[r0 * b..r1 * b],
+                        );
+                    }
+                }
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&yp), bits(&y), "forward {n}x{k}x{b} in {cuts} pieces");
+                assert_eq!(bits(&dxp), bits(&dx), "dx {n}x{k}x{b} in {cuts} pieces");
+                assert_eq!(bits(&dwp), bits(&dw), "dw {n}x{k}x{b} in {cuts} pieces");
             }
         }
     }

@@ -4,9 +4,19 @@
 //!
 //! Each kernel body is written once, `#[inline(always)]`, on fixed-width lane arrays (`[f32; LANES]`) that
 //! LLVM maps onto whatever vector registers the wrapper enables: one zmm (AVX-512), two ymm (AVX2) or four xmm
-//! (SSE2, the x86-64 baseline; NEON on aarch64). Rust never contracts `a * b + c` into a fused multiply-add on
-//! its own, so every instantiation performs the same operations in the same order: **all paths give
-//! bit-identical results**, and the scalar path (the baseline build of the same body) is the oracle.
+//! (SSE2, the x86-64 baseline; NEON on aarch64). Bodies that multiply and add are generic over `F`, whether the
+//! instantiation fuses them ([`super::dense::madd`]): the AVX2 + FMA and AVX-512 instantiations (and NEON) use
+//! one fused multiply-add per term, the x86-64 baseline a multiply then an add (a fused one would be a call to
+//! the C library's `fmaf` per term, some fifty times slower).
+//!
+//! **What is guaranteed.** Every output element is computed in one fixed order by one thread, whatever the
+//! block or the thread that computes it, so results are **bit-identical at any thread count** for one
+//! instruction set on one machine. Across instruction sets they may differ by rounding: fused or separate
+//! multiply-adds, and large dense products going through `matrixmultiply`'s micro-kernel (see
+//! [`super::gemm`]), which sums in its own blocked order. Each result is a sum of `K` products computed with
+//! one rounding per term at most, so two instruction sets differ by at most `2 K u sum |w x|` (`u = 2^-24`, the
+//! textbook bound of two recursive sums), relative about `1e-5` on the products of the paper's sizes; the tests
+//! compare every instruction set with the baseline within that bound.
 //!
 //! Features are detected once at run time; the crate is never built with `target-cpu=native`.
 
@@ -15,7 +25,8 @@ use std::sync::OnceLock;
 /// Instruction sets a kernel can be instantiated for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
-    /// The build's baseline (SSE2 on x86-64, NEON on aarch64): always available; the oracle.
+    /// The build's baseline (SSE2 on x86-64, NEON on aarch64): always available; the reference the others
+    /// are compared with (within the bound of the module documentation).
     Scalar,
     /// AVX2 + FMA (x86-64).
     Avx2,
@@ -55,11 +66,24 @@ impl Isa {
     }
 }
 
-/// Defines `pub fn $name(isa: Isa, args...)` that runs the safe body `$body` compiled for `isa`.
+/// Whether the baseline instantiation fuses multiply-adds: only where the build's baseline has FMA (aarch64's
+/// NEON does, x86-64's SSE2 does not).
+const BASELINE_FMA: bool = cfg!(any(target_feature = "fma", target_arch = "aarch64"));
+
+/// Defines `pub fn $name(isa: Isa, args...)` that runs the safe body compiled for `isa`.
 ///
-/// The body must be an `#[inline(always)]` safe function; the wrappers add only `#[target_feature]`.
+/// The body must be an `#[inline(always)]` safe function; the wrappers add only `#[target_feature]`. With
+/// `madd`, the body is generic over `const F: bool` (fused multiply-adds, see [`super::dense::madd`]): the
+/// AVX2 + FMA and AVX-512 wrappers instantiate it with `true`, the baseline with [`BASELINE_FMA`].
 macro_rules! dispatch {
-    ($(#[$meta:meta])* $name:ident => $body:path, ($($arg:ident : $ty:ty),* $(,)?)) => {
+    ($(#[$meta:meta])* madd $name:ident => $($seg:ident)::+, ($($arg:ident : $ty:ty),* $(,)?)) => {
+        dispatch!(@emit $(#[$meta])* $name,
+            ($($seg)::+::<true>), ($($seg)::+::<BASELINE_FMA>), ($($arg: $ty),*));
+    };
+    ($(#[$meta:meta])* $name:ident => $($seg:ident)::+, ($($arg:ident : $ty:ty),* $(,)?)) => {
+        dispatch!(@emit $(#[$meta])* $name, ($($seg)::+), ($($seg)::+), ($($arg: $ty),*));
+    };
+    (@emit $(#[$meta:meta])* $name:ident, ($($wide:tt)+), ($($base:tt)+), ($($arg:ident : $ty:ty),*)) => {
         $(#[$meta])*
         #[allow(clippy::too_many_arguments)]
         pub fn $name(isa: Isa, $($arg: $ty),*) {
@@ -67,10 +91,10 @@ macro_rules! dispatch {
             {
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn avx2($($arg: $ty),*) { $body($($arg),*) }
+                unsafe fn avx2($($arg: $ty),*) { $($wide)+($($arg),*) }
                 #[target_feature(enable = "avx512f")]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn avx512($($arg: $ty),*) { $body($($arg),*) }
+                unsafe fn avx512($($arg: $ty),*) { $($wide)+($($arg),*) }
                 match isa {
                     // SAFETY: `Isa::Avx2` is only chosen after `is_supported` confirmed AVX2 and FMA at run
                     // time (checked again here in debug builds); the body itself is safe code.
@@ -81,20 +105,20 @@ macro_rules! dispatch {
                 }
             }
             let _ = isa;
-            $body($($arg),*)
+            $($base)+($($arg),*)
         }
     };
 }
 
 dispatch!(
     /// `y[i, :] = init_i + sum_p a[i*lda + p] * x[p, :]`, see [`super::dense::rows_body`].
-    rows => super::dense::rows_body,
+    madd rows => super::dense::rows_body,
     (m: usize, inner: usize, b: usize, a: &[f32], lda: usize, x: &[f32], bias: Option<&[f32]>, relu: bool, y: &mut [f32])
 );
 
 dispatch!(
     /// `dw[i, j] = sum_c dy[i, c] * x[j, c]`, see [`super::dense::dots_body`].
-    dots => super::dense::dots_body,
+    madd dots => super::dense::dots_body,
     (n: usize, k: usize, b: usize, dy: &[f32], x: &[f32], mask: Option<&crate::sparse::Mask>, dw: &mut [f32])
 );
 
@@ -107,25 +131,25 @@ dispatch!(
 dispatch!(
     /// CSR row product (forward, or input gradient on the transposed pattern), see
     /// [`super::sparse_rows::csr_rows_body`].
-    csr_rows => super::sparse_rows::csr_rows_body,
+    madd csr_rows => super::sparse_rows::csr_rows_body,
     (rows: usize, b: usize, row_ptr: &[usize], col: &[u32], vals: &[f32], vidx: Option<&[u32]>, x: &[f32], bias: Option<&[f32]>, relu: bool, y: &mut [f32])
 );
 
 dispatch!(
     /// Bitmask row product, see [`super::sparse_rows::bits_rows_body`].
-    bits_rows => super::sparse_rows::bits_rows_body,
+    madd bits_rows => super::sparse_rows::bits_rows_body,
     (rows: usize, b: usize, words: &[u64], wpr: usize, a: &[f32], ars: usize, acs: usize, x: &[f32], bias: Option<&[f32]>, relu: bool, y: &mut [f32])
 );
 
 dispatch!(
     /// CSR sampled product (weight gradient on the pattern), see [`super::sparse_rows::csr_dots_body`].
-    csr_dots => super::sparse_rows::csr_dots_body,
+    madd csr_dots => super::sparse_rows::csr_dots_body,
     (rows: usize, b: usize, row_ptr: &[usize], col: &[u32], dy: &[f32], x: &[f32], out: &mut [f32])
 );
 
 dispatch!(
     /// Bitmask sampled product (weight gradient on the live entries), see [`super::sparse_rows::bits_dots_body`].
-    bits_dots => super::sparse_rows::bits_dots_body,
+    madd bits_dots => super::sparse_rows::bits_dots_body,
     (rows: usize, k: usize, b: usize, words: &[u64], wpr: usize, dy: &[f32], x: &[f32], dw: &mut [f32])
 );
 

@@ -16,12 +16,14 @@
 //!
 //! The packed copies live in a per-thread scratch buffer that grows to the largest slab seen and is kept.
 //!
-//! Every output element is accumulated in one fixed order (terms in ascending column order, `f32::mul_add`),
-//! whatever the block, the instruction set or the thread that computes it; the weight-gradient dots use the
-//! exact order of the dense kernel ([`super::dense`]). So every path is bit-identical to the baseline one, and a
-//! sparse product equals the dense product on the same masked weights up to the sign of zero sums.
+//! Every output element is accumulated in one fixed order (terms in ascending column order, one multiply-add
+//! each, fused where the instruction set has FMA: [`super::dense::madd`]), whatever the block or the thread
+//! that computes it; the weight-gradient dots use the exact order of the dense row kernels ([`super::dense`]).
+//! So results do not depend on the thread count, instruction sets differ within the rounding bound of
+//! [`super::simd`], and on one instruction set a sparse product equals the dense row kernels' product on the
+//! same masked weights up to the sign of zero sums.
 
-use super::dense::{reduce, LANES};
+use super::dense::{madd, reduce, LANES};
 
 type Lane = [f32; LANES];
 
@@ -71,7 +73,7 @@ const TILE_ENTRIES: usize = 32;
 /// so the result does not depend on `kt`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn rows_generic<T, I>(
+fn rows_generic<const F: bool, T, I>(
     rows: usize,
     b: usize,
     kt: usize,
@@ -130,7 +132,7 @@ fn rows_generic<T, I>(
                         for (w, c) in it {
                             let xs: &[Line; N] = slab[(c - lo) * N..(c - lo) * N + N].try_into().unwrap();
                             for l in 0..LANES {
-                                $($acc[l] = w.mul_add(xs[$j].0[l], $acc[l]);)+
+                                $($acc[l] = madd::<F>(w, xs[$j].0[l], $acc[l]);)+
                             }
                         }
                         for l in 0..LANES {
@@ -157,7 +159,7 @@ fn rows_generic<T, I>(
                 for (w, c) in terms(i, t, lo, hi) {
                     let xs = &x[c * b + c0..c * b + b];
                     for (a, &xv) in a0.iter_mut().zip(xs) {
-                        *a = w.mul_add(xv, *a);
+                        *a = madd::<F>(w, xv, *a);
                     }
                 }
             }
@@ -173,7 +175,7 @@ fn rows_generic<T, I>(
 /// `x` is `inner x b` and `y` is `rows x b`, row-major with row stride `b`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn csr_rows_body(
+pub fn csr_rows_body<const F: bool>(
     rows: usize,
     b: usize,
     row_ptr: &[usize],
@@ -216,7 +218,7 @@ pub fn csr_rows_body(
                 (v, col[p] as usize)
             })
         };
-        rows_generic(rows, b, kt, terms, x, bias, relu, y);
+        rows_generic::<F, _, _>(rows, b, kt, terms, x, bias, relu, y);
     }
     TILE_STARTS.set(starts);
 }
@@ -258,7 +260,7 @@ fn bits_in(words: &[u64], lo: usize, hi: usize) -> impl Iterator<Item = usize> +
 /// `words` holds the mask rows (`wpr` words each, starting at row 0 of this call).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn bits_rows_body(
+pub fn bits_rows_body<const F: bool>(
     rows: usize,
     b: usize,
     words: &[u64],
@@ -281,7 +283,7 @@ pub fn bits_rows_body(
     let terms = |i: usize, _t: usize, lo: usize, hi: usize| {
         bits_in(&words[i * wpr..(i + 1) * wpr], lo, hi).map(move |c| (a[i * ars + c * acs], c))
     };
-    rows_generic(rows, b, kt, terms, x, bias, relu, y);
+    rows_generic::<F, _, _>(rows, b, kt, terms, x, bias, relu, y);
 }
 
 /// Rows of `x` and `dy` packed for the sampled products: each row's full lane chunks on their own cache lines
@@ -354,41 +356,41 @@ fn pack_rows<'a>(
 /// The dot product of two packed rows, bit-identical to `dense::dot` on the original rows: lane-wise products
 /// accumulated per lane over the full chunks, reduced pairwise, then the tail in order.
 #[inline(always)]
-fn dot1(g: (&[Line], &[f32]), x: (&[Line], &[f32])) -> f32 {
+fn dot1<const F: bool>(g: (&[Line], &[f32]), x: (&[Line], &[f32])) -> f32 {
     let mut acc = [0f32; LANES];
     for (gl, xl) in g.0.iter().zip(x.0) {
         for ((a, &gv), &xv) in acc.iter_mut().zip(&gl.0).zip(&xl.0) {
-            *a = gv.mul_add(xv, *a);
+            *a = madd::<F>(gv, xv, *a);
         }
     }
     let full = g.0.len() * LANES;
     let mut s = reduce(&acc);
     for (a, b) in g.1[full..].iter().zip(&x.1[full..]) {
-        s = a.mul_add(*b, s);
+        s = madd::<F>(*a, *b, s);
     }
     s
 }
 
 /// Four dot products of a packed `g` with packed `x0..x3`, each bit-identical to `dense::dot`.
 #[inline(always)]
-fn dot1x4(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 4]) -> [f32; 4] {
+fn dot1x4<const F: bool>(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 4]) -> [f32; 4] {
     let z = [0f32; LANES];
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
     for (c, gl) in g.0.iter().enumerate() {
         let g0 = &gl.0;
         let (x0, x1, x2, x3) = (&x[0].0[c].0, &x[1].0[c].0, &x[2].0[c].0, &x[3].0[c].0);
         for l in 0..LANES {
-            a0[l] = g0[l].mul_add(x0[l], a0[l]);
-            a1[l] = g0[l].mul_add(x1[l], a1[l]);
-            a2[l] = g0[l].mul_add(x2[l], a2[l]);
-            a3[l] = g0[l].mul_add(x3[l], a3[l]);
+            a0[l] = madd::<F>(g0[l], x0[l], a0[l]);
+            a1[l] = madd::<F>(g0[l], x1[l], a1[l]);
+            a2[l] = madd::<F>(g0[l], x2[l], a2[l]);
+            a3[l] = madd::<F>(g0[l], x3[l], a3[l]);
         }
     }
     let full = g.0.len() * LANES;
     let mut out = [reduce(&a0), reduce(&a1), reduce(&a2), reduce(&a3)];
     for (o, xr) in out.iter_mut().zip(x) {
         for cc in full..g.1.len() {
-            *o = g.1[cc].mul_add(xr.1[cc], *o);
+            *o = madd::<F>(g.1[cc], xr.1[cc], *o);
         }
     }
     out
@@ -396,7 +398,7 @@ fn dot1x4(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 4]) -> [f32; 4] {
 
 /// Eight dot products of a packed `g` with packed `x0..x7`, each bit-identical to `dense::dot`.
 #[inline(always)]
-fn dot1x8(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 8]) -> [f32; 8] {
+fn dot1x8<const F: bool>(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 8]) -> [f32; 8] {
     let z = [0f32; LANES];
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
     let (mut a4, mut a5, mut a6, mut a7) = (z, z, z, z);
@@ -405,14 +407,14 @@ fn dot1x8(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 8]) -> [f32; 8] {
         let (x0, x1, x2, x3) = (&x[0].0[c].0, &x[1].0[c].0, &x[2].0[c].0, &x[3].0[c].0);
         let (x4, x5, x6, x7) = (&x[4].0[c].0, &x[5].0[c].0, &x[6].0[c].0, &x[7].0[c].0);
         for l in 0..LANES {
-            a0[l] = g0[l].mul_add(x0[l], a0[l]);
-            a1[l] = g0[l].mul_add(x1[l], a1[l]);
-            a2[l] = g0[l].mul_add(x2[l], a2[l]);
-            a3[l] = g0[l].mul_add(x3[l], a3[l]);
-            a4[l] = g0[l].mul_add(x4[l], a4[l]);
-            a5[l] = g0[l].mul_add(x5[l], a5[l]);
-            a6[l] = g0[l].mul_add(x6[l], a6[l]);
-            a7[l] = g0[l].mul_add(x7[l], a7[l]);
+            a0[l] = madd::<F>(g0[l], x0[l], a0[l]);
+            a1[l] = madd::<F>(g0[l], x1[l], a1[l]);
+            a2[l] = madd::<F>(g0[l], x2[l], a2[l]);
+            a3[l] = madd::<F>(g0[l], x3[l], a3[l]);
+            a4[l] = madd::<F>(g0[l], x4[l], a4[l]);
+            a5[l] = madd::<F>(g0[l], x5[l], a5[l]);
+            a6[l] = madd::<F>(g0[l], x6[l], a6[l]);
+            a7[l] = madd::<F>(g0[l], x7[l], a7[l]);
         }
     }
     let full = g.0.len() * LANES;
@@ -428,7 +430,7 @@ fn dot1x8(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 8]) -> [f32; 8] {
     ];
     for (o, xr) in out.iter_mut().zip(x) {
         for cc in full..g.1.len() {
-            *o = g.1[cc].mul_add(xr.1[cc], *o);
+            *o = madd::<F>(g.1[cc], xr.1[cc], *o);
         }
     }
     out
@@ -440,7 +442,7 @@ fn dot1x8(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 8]) -> [f32; 8] {
 /// last column and the padded results are dropped, so even a row with few live entries runs several
 /// independent accumulator chains instead of one latency-bound chain. Each result has the order of `dense::dot`.
 #[inline(always)]
-fn row_dots(
+fn row_dots<const F: bool>(
     p: &Packed<'_>,
     i: usize,
     len: usize,
@@ -453,19 +455,19 @@ fn row_dots(
         let left = len - q;
         let col = |t: usize| p.x(cols(q + t.min(left - 1)));
         if left > 4 {
-            let d = dot1x8(g, std::array::from_fn(col));
+            let d = dot1x8::<F>(g, std::array::from_fn(col));
             for (t, &v) in d.iter().enumerate().take(left.min(8)) {
                 emit(q + t, v);
             }
             q += 8;
         } else if left > 1 {
-            let d = dot1x4(g, std::array::from_fn(col));
+            let d = dot1x4::<F>(g, std::array::from_fn(col));
             for (t, &v) in d.iter().enumerate().take(left) {
                 emit(q + t, v);
             }
             q += 4;
         } else {
-            emit(q, dot1(g, p.x(cols(q))));
+            emit(q, dot1::<F>(g, p.x(cols(q))));
             q += 1;
         }
     }
@@ -474,7 +476,7 @@ fn row_dots(
 /// CSR sampled product (SDDMM): `out[p - row_ptr[0]] = dy[i, :] . x[col[p], :]` for every stored entry `p` of
 /// rows `i < rows`. `dy` is `rows x b`, `x` is `inner x b`.
 #[inline(always)]
-pub fn csr_dots_body(
+pub fn csr_dots_body<const F: bool>(
     rows: usize,
     b: usize,
     row_ptr: &[usize],
@@ -498,7 +500,7 @@ pub fn csr_dots_body(
         for i in 0..rows {
             let (s, e) = (row_ptr[i], row_ptr[i + 1]);
             let (cr, o) = (&col[s..e], &mut out[s - base..e - base]);
-            row_dots(&p, i, e - s, |q| cr[q] as usize, |q, v| o[q] = v);
+            row_dots::<F>(&p, i, e - s, |q| cr[q] as usize, |q, v| o[q] = v);
         }
     }
     SLAB.set(lines);
@@ -508,7 +510,7 @@ pub fn csr_dots_body(
 /// masked entries of `dw` are left untouched. `dw` is `rows x k`, row-major.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn bits_dots_body(
+pub fn bits_dots_body<const F: bool>(
     rows: usize,
     k: usize,
     b: usize,
@@ -534,11 +536,11 @@ pub fn bits_dots_body(
                 cols[n] = c;
                 n += 1;
                 if n == 8 {
-                    row_dots(&p, i, 8, |q| cols[q], |q, v| drow[cols[q]] = v);
+                    row_dots::<F>(&p, i, 8, |q| cols[q], |q, v| drow[cols[q]] = v);
                     n = 0;
                 }
             }
-            row_dots(&p, i, n, |q| cols[q], |q, v| drow[cols[q]] = v);
+            row_dots::<F>(&p, i, n, |q| cols[q], |q, v| drow[cols[q]] = v);
         }
     }
     SLAB.set(lines);

@@ -28,6 +28,10 @@
 //!
 //! Everything is accumulated in `f64` in a fixed order, so results are deterministic.
 
+mod named;
+
+pub use named::{Metric, MetricValues};
+
 use crate::error::{Error, Result};
 use crate::nn::{Linear, Mlp};
 

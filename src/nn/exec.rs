@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::kernels::parallel::{even_rows, run_pieces, Par};
-use crate::kernels::{bitmask, csr, dense, simd, Isa};
+use crate::kernels::{bitmask, csr, dense, gemm, simd, Isa};
 use crate::nn::Linear;
 use crate::sparse::csr::scatter_from;
 use crate::sparse::{Csr, Format, Mask, Pattern};
@@ -61,9 +61,12 @@ impl fmt::Display for FormatChoice {
 #[derive(Clone, Debug)]
 enum Kind {
     Dense {
-        /// `W^T` (`in x out`), refreshed by each forward pass: the input gradient reads it row by row instead
-        /// of reading `W` down its columns.
+        /// `W^T` (`in x out`), refreshed by each forward pass when the input gradient runs on the crate's own
+        /// row kernel (which reads it row by row instead of reading `W` down its columns); unused (empty) when
+        /// it goes through the GEMM micro-kernel, which reads `W` with transposed strides.
         wt: Vec<f32>,
+        /// Whether `wt` holds the weights of the last forward pass.
+        wt_fresh: bool,
     },
     Bitmask {
         mask: Mask,
@@ -102,7 +105,8 @@ impl LayerExec {
         };
         let kind = match format {
             Format::Dense => Kind::Dense {
-                wt: vec![0.0; layer.out_dim() * layer.in_dim()],
+                wt: Vec::new(),
+                wt_fresh: false,
             },
             Format::Bitmask => {
                 let mask = mask();
@@ -158,8 +162,33 @@ impl LayerExec {
         self.refresh(layer);
         let (n, k) = self.dims;
         match &mut self.kind {
-            Kind::Dense { wt } => {
-                dense::transpose(n, k, layer.weight(), wt);
+            Kind::Dense { wt, wt_fresh } => {
+                // Large products go through the GEMM micro-kernel, small ones through the row kernel; each
+                // choice is made on the whole product, so it does not depend on the thread count.
+                *wt_fresh = !gemm::pays(isa, k, n, b);
+                if *wt_fresh {
+                    wt.resize(n * k, 0.0);
+                    dense::transpose(n, k, layer.weight(), wt);
+                }
+                if gemm::pays(isa, n, k, b) {
+                    return run_pieces(
+                        &even_rows(n, par),
+                        |r| r * b,
+                        y,
+                        |r0, r1, yp| {
+                            gemm::forward_rows(
+                                r1 - r0,
+                                k,
+                                b,
+                                &layer.weight()[r0 * k..r1 * k],
+                                x,
+                                &layer.bias()[r0..r1],
+                                relu,
+                                yp,
+                            )
+                        },
+                    );
+                }
                 run_pieces(
                     &even_rows(n, par),
                     |r| r * b,
@@ -229,7 +258,25 @@ impl LayerExec {
         match &mut self.kind {
             Kind::Dense { .. } => {
                 let mask = layer.mask();
-                if mask.is_some() || par.pieces() == 1 {
+                if gemm::pays(isa, n, b, k) {
+                    run_pieces(
+                        &even_rows(n, par),
+                        |r| r * k,
+                        dw,
+                        |r0, r1, dwp| {
+                            gemm::weight_grad_rows(
+                                r0,
+                                r1 - r0,
+                                k,
+                                b,
+                                &dy[r0 * b..r1 * b],
+                                x,
+                                mask,
+                                dwp,
+                            )
+                        },
+                    );
+                } else if mask.is_some() || par.pieces() == 1 {
                     simd::dots(isa, n, k, b, dy, x, mask, dw);
                 } else {
                     run_pieces(
@@ -268,7 +315,28 @@ impl LayerExec {
             "backward_input needs a forward pass on the same layer first"
         );
         match &self.kind {
-            Kind::Dense { wt } => {
+            Kind::Dense { wt, wt_fresh } => {
+                if gemm::pays(isa, k, n, b) {
+                    return run_pieces(
+                        &even_rows(k, par),
+                        |r| r * b,
+                        dx,
+                        |r0, r1, dxp| {
+                            gemm::input_grad_rows(r1 - r0, n, k, b, &layer.weight()[r0..], dy, dxp)
+                        },
+                    );
+                }
+                // The forward pass transposed the weights for this product unless it was called with
+                // another instruction set or batch size.
+                let fresh;
+                let wt: &[f32] = if *wt_fresh {
+                    wt
+                } else {
+                    let mut t = vec![0.0; n * k];
+                    dense::transpose(n, k, layer.weight(), &mut t);
+                    fresh = t;
+                    &fresh
+                };
                 run_pieces(
                     &even_rows(k, par),
                     |r| r * b,

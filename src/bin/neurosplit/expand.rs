@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use neurosplit::expand::{expand as fpe, FpeConfig, Strategy};
+use neurosplit::expand::{expand as fpe, Alpha, FpeConfig, Strategy};
 use neurosplit::io::{self, ModelMeta};
 use neurosplit::rng::{self, purpose};
 use neurosplit::{Error, Result};
@@ -13,9 +13,9 @@ use neurosplit::{Error, Result};
 pub struct ExpandArgs {
     /// The model to expand (.safetensors, e.g. from `neurosplit train --save`).
     model: PathBuf,
-    /// Children per neuron (>= 2).
+    /// Children per neuron (2 to 1024).
     #[arg(long)]
-    alpha: usize,
+    alpha: Alpha,
     /// How a neuron's inputs are dealt to its children (random, clause, ...).
     #[arg(long, default_value = "random")]
     strategy: String,
@@ -75,7 +75,7 @@ pub fn expand(args: ExpandArgs) -> Result<()> {
         }
     }
     let cfg = FpeConfig {
-        alpha: args.alpha,
+        alpha: args.alpha.get(),
         strategy,
         layer: args.layer,
     };
@@ -106,7 +106,7 @@ pub fn expand(args: ExpandArgs) -> Result<()> {
     println!("after:  {:?}, {} non-zero weights", wide.dims(), wide.nnz());
     let out_meta = ModelMeta {
         strategy: Some(strategy.to_string()),
-        alpha: Some(args.alpha),
+        alpha: Some(args.alpha.get()),
         expanded_layer: Some(args.layer),
         seed: Some(args.seed),
         groups,

@@ -10,7 +10,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use neurosplit::nn::{Regularizer, TrainConfig};
 use neurosplit::{Error, Result};
 
-mod device;
 mod expand;
 mod export;
 mod inspect;

@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use clap::Args;
 
+use neurosplit::device::Device;
+use neurosplit::expand::{Alpha, Strategy};
 use neurosplit::experiment::estimate::{estimate, CostModel};
+use neurosplit::experiment::figures;
 use neurosplit::experiment::report::{self, ReportContext};
 use neurosplit::experiment::runner::{self, RunOptions, Shard, TrialRecord};
 use neurosplit::experiment::spec::{self, DatasetSpec, Spec, BUILTIN};
@@ -42,6 +45,10 @@ pub struct ReproduceArgs {
     /// Worker threads (0 = all cores). Results do not depend on it.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Where the trials train: cpu, cuda (GPU 0) or cuda:N (needs a build with --features cuda; trials then run
+    /// one after the other; results differ from the CPU's within float rounding).
+    #[arg(long, default_value_t = Device::Cpu, value_name = "DEVICE")]
+    pub device: Device,
     /// FashionMNIST folder, or the folder an embeddings path is relative to.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -123,12 +130,16 @@ pub struct Overrides {
     /// Hidden widths of the dense model.
     #[arg(long, value_delimiter = ',')]
     pub neurons: Option<Vec<usize>>,
-    /// Expansion factors.
+    /// Expansion factors (children per split neuron, 2 to 1024).
     #[arg(long, value_delimiter = ',')]
-    pub alpha: Option<Vec<usize>>,
-    /// Split strategies (e.g. clause,random).
+    pub alpha: Option<Vec<Alpha>>,
+    /// Split strategies (e.g. clause,random; also gram, two-four).
     #[arg(long, value_delimiter = ',')]
-    pub strategies: Option<Vec<String>>,
+    pub strategies: Option<Vec<Strategy>>,
+    /// LayerNorm before every hidden activation: true or false (default: the spec's choice, which follows the
+    /// depth: on for depth > 2).
+    #[arg(long, value_name = "BOOL")]
+    pub layernorm: Option<bool>,
     /// Epochs before the split.
     #[arg(long, alias = "epochs1", value_delimiter = ',')]
     pub pre_epochs: Option<Vec<usize>>,
@@ -207,6 +218,9 @@ impl Overrides {
         if let Some(v) = &self.strategies {
             spec.model.strategies = v.clone();
         }
+        if self.layernorm.is_some() {
+            spec.model.layernorm = self.layernorm;
+        }
         if let Some(v) = &self.pre_epochs {
             spec.train.pre_epochs = v.clone();
         }
@@ -241,12 +255,18 @@ fn blocker(spec: &Spec) -> Option<String> {
         partial
             .model
             .strategies
-            .retain(|s| spec::strategy(s).is_ok());
+            .retain(|&s| spec::available(s).is_ok());
         let n = partial.model.strategies.len();
         if n > 0 && n < spec.model.strategies.len() && partial.check_available().is_ok() {
             problems.push(format!(
                 "{e}; --strategies {} works",
-                partial.model.strategies.join(",")
+                partial
+                    .model
+                    .strategies
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(",")
             ));
         } else {
             problems.push(e.to_string());
@@ -427,7 +447,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
     if args.estimate {
         return print_estimate(&spec, args.shard, args.threads);
     }
-    let fp = spec.fingerprint();
+    let fp = runner::fingerprint(&spec, args.device);
     let out = args
         .out
         .clone()
@@ -517,6 +537,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
         shard: args.shard,
         results: results.clone(),
         data_dir: args.data_dir.clone(),
+        device: args.device,
     };
     let outcome = runner::run(&spec, &opts, on_trial)?;
     if let Some(b) = bar {
@@ -569,7 +590,8 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
                 outcome.records.iter().map(|r| r.provenance.as_ref()),
             ),
         };
-        let md = report::markdown(&spec, &summaries, &ctx, &out);
+        let figs = figures::write(&spec, &summaries, &out);
+        let md = report::markdown(&spec, &summaries, &ctx, &figs);
         let path = out.join("report.md");
         std::fs::write(&path, md).map_err(|e| Error::io(&path, e))?;
         println!("report written to {}", path.display());

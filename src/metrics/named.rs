@@ -1,0 +1,139 @@
+//! [`Metric`]: the interference metrics a spec or a run can ask for by name, and what each one computes on a
+//! trained model.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::nn::Mlp;
+
+/// An interference metric of a model's first layer, by name.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub enum Metric {
+    /// `feature-capacity`: the total feature capacity of the first layer's inputs ([`super::feature_capacity`]),
+    /// and per clause on data with known clauses.
+    FeatureCapacity,
+    /// `cosine-similarity`: the mean cosine similarity of the first layer's neurons, signed and absolute
+    /// ([`super::mean_cosine`], [`super::mean_abs_cosine`]).
+    CosineSimilarity,
+}
+
+/// What [`Metric::compute`] finds on one model.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricValues {
+    /// `(key, value)` pairs, e.g. for a trial record's metrics.
+    pub values: Vec<(String, f64)>,
+    /// Per-clause capacities (feature capacity on data with known clauses), else empty.
+    pub per_clause: Vec<f64>,
+}
+
+impl Metric {
+    /// Every metric.
+    pub const ALL: [Metric; 2] = [Metric::FeatureCapacity, Metric::CosineSimilarity];
+
+    /// The metric's name in specs, records and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::FeatureCapacity => "feature-capacity",
+            Metric::CosineSimilarity => "cosine-similarity",
+        }
+    }
+
+    /// The metric's values on the first layer of a trained `model`, the per-clause capacities too when `groups`
+    /// (the DNF clauses) are known:
+    ///
+    /// * feature capacity: `feature-capacity` = the total capacity `sum_i C_i` over the layer's input columns;
+    ///   with groups also `clause-capacity-min` and `clause-capacity-mean`, the smallest and the mean capacity
+    ///   of a clause (the sum of `C_i` over its literals), and the per-clause vector;
+    /// * cosine similarity: `cosine-similarity` = the mean signed cosine similarity over all pairs of the
+    ///   layer's neurons, and `cosine-similarity-abs` = the mean of `|cos|` over the same pairs.
+    pub fn compute(self, model: &Mlp, groups: Option<&[Vec<usize>]>) -> Result<MetricValues> {
+        let layer = &model.layers()[0];
+        let name = self.name().to_string();
+        match self {
+            Metric::FeatureCapacity => {
+                let cap = super::feature_capacity(layer);
+                let mut values = vec![(name, cap.iter().sum())];
+                let mut per_clause = Vec::new();
+                if let Some(g) = groups.filter(|g| !g.is_empty()) {
+                    per_clause = super::group_capacity(&cap, g)?;
+                    let min = per_clause.iter().copied().fold(f64::INFINITY, f64::min);
+                    values.push(("clause-capacity-min".into(), min));
+                    values.push((
+                        "clause-capacity-mean".into(),
+                        crate::stats::mean(&per_clause),
+                    ));
+                }
+                Ok(MetricValues { values, per_clause })
+            }
+            Metric::CosineSimilarity => Ok(MetricValues {
+                values: vec![
+                    (name, super::mean_cosine(layer)),
+                    (
+                        "cosine-similarity-abs".into(),
+                        super::mean_abs_cosine(layer),
+                    ),
+                ],
+                per_clause: Vec::new(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Metric {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Metric> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+                Error::invalid(
+                    "metric",
+                    format!("unknown metric '{s}'; known: {}", names.join(", ")),
+                )
+            })
+    }
+}
+
+impl TryFrom<String> for Metric {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Metric> {
+        s.parse()
+    }
+}
+
+impl From<Metric> for String {
+    fn from(m: Metric) -> String {
+        m.name().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_known_ones() {
+        for m in Metric::ALL {
+            assert_eq!(m.name().parse::<Metric>().unwrap(), m);
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(json, format!("\"{}\"", m.name()));
+            assert_eq!(serde_json::from_str::<Metric>(&json).unwrap(), m);
+        }
+        let err = serde_json::from_str::<Metric>("\"entropy\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown metric 'entropy'"), "{err}");
+        assert!(err.contains("feature-capacity, cosine-similarity"), "{err}");
+    }
+}

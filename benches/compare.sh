@@ -1,35 +1,66 @@
 #!/usr/bin/env bash
-# Side-by-side performance comparison, all in one invocation on the same machine:
-#   1. the machine's roofline (sgemm 2048^3, STREAM-like triad) and our sparse sweep (examples/sparse_sweep.rs);
-#   2. sprs CSR x dense on the same shapes (examples/sprs_compare.rs);
-#   3. PyTorch: torch.sparse.mm / masked dense (sparse_bench.py) and the CLIP-sized FPE epoch (fpe_torch.py clip);
-#   4. our CLIP-sized FPE epoch (examples/clip_epoch.rs) and the case-study step (examples/step_time.rs).
-# Usage: bash benches/compare.sh            QUICK=1 for one shape; VENV=/path/to/venv (default /tmp/torch-venv);
-#        TORCH_DIR (default ../shared/bench/torch next to the repository, else /work/shared/bench/torch);
-#        OUT (default target/compare) receives one text file per part.
+# Every ratio of the performance issue from one run on one machine, printed as ONE table at the end:
+#   limits   sgemm 2048^3 and a STREAM-like triad (examples/sparse_sweep.rs --roofline), 1 and 2 threads;
+#   kernels  sparse (CSR, bitmask) and dense products at 512 x 512 and 784 x 1024, batch 500, against the sgemm of
+#            the same shape, op and thread count (examples/sparse_sweep.rs);
+#   epochs   the CLIP-sized epoch, dense h = 128 and FPE h' = 512 (examples/clip_epoch.rs), against PyTorch's dense
+#            and masked epochs of the same models (fpe_torch.py clip, when a PyTorch venv is found);
+#   steps    the case-study step, dense h = 8 and FPE h' = 16 (examples/step_time.rs);
+#   wall     with FULL=1, the wall time of `neurosplit reproduce fashion-mnist` and of each Boolean spec
+#            (case-study, neurons-sweep, clauses-sweep, heatmap, capacity-tables; about 1.5 h on 2 quiet cores).
+# Usage: bash benches/compare.sh
+#   VENV=/path/to/venv       PyTorch venv (default: /work/venv-torch, then /tmp/torch-venv)
+#   TORCH_DIR=DIR            fpe_torch.py's folder (default: ../shared/bench/torch next to the repository, ...)
+#   BEFORE=DIR               also run DIR/clip_epoch and DIR/step_time (binaries of an older build) for a
+#                            before/after column
+#   OUT=DIR                  raw outputs, one file per part (default target/compare)
+#   FULL=1                   also time the FashionMNIST spec and the Boolean set (long)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${VENV:-/tmp/torch-venv}
 OUT=${OUT:-target/compare}
+mkdir -p "$OUT"
+rm -f "$OUT"/*.txt
+VENV=${VENV:-}
+if [ -z "$VENV" ]; then
+  for v in /work/venv-torch /tmp/torch-venv; do
+    if [ -x "$v/bin/python" ]; then VENV=$v; break; fi
+  done
+fi
 TORCH_DIR=${TORCH_DIR:-}
 if [ -z "$TORCH_DIR" ]; then
   for d in ../shared/bench/torch ../../shared/bench/torch /work/shared/bench/torch; do
-    if [ -f "$d/sparse_bench.py" ]; then TORCH_DIR=$d; break; fi
+    if [ -f "$d/fpe_torch.py" ]; then TORCH_DIR=$d; break; fi
   done
 fi
-mkdir -p "$OUT"
-Q=""; [ "${QUICK:-0}" = 1 ] && Q="--quick"
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; load average: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/machine.txt"
-cargo build --release --examples
-./target/release/examples/sparse_sweep --roofline | tee "$OUT/roofline.txt"
-./target/release/examples/sparse_sweep $Q | tee "$OUT/sweep.txt"
-./target/release/examples/sprs_compare $Q | tee "$OUT/sprs.txt"
-./target/release/examples/clip_epoch | tee "$OUT/clip.txt"
-./target/release/examples/step_time | tee "$OUT/step.txt"
-if [ -n "$TORCH_DIR" ] && [ -x "$VENV/bin/python" ]; then
-  "$VENV/bin/python" "$TORCH_DIR/sparse_bench.py" --threads 2 1 $Q 2>/dev/null | tee "$OUT/torch_sparse.txt"
-  "$VENV/bin/python" "$TORCH_DIR/fpe_torch.py" clip --threads-list 2 1 --clip-reps 3 | tee "$OUT/torch_clip.txt"
+{
+  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src examples benches || echo ' (+ uncommitted changes)')"
+  echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$OUT/machine.txt"
+cargo build --release --examples --bin neurosplit 2>&1 | tail -1
+E=./target/release/examples
+$E/sparse_sweep --roofline | tee "$OUT/roofline.txt"
+$E/sparse_sweep --shape 512x512 --shape 784x1024 --density 1,0.25 --ops forward,dX,dW | tee "$OUT/sweep.txt"
+$E/clip_epoch | tee "$OUT/clip.txt"
+$E/step_time | tee "$OUT/step.txt"
+if [ -n "${BEFORE:-}" ]; then
+  "$BEFORE/clip_epoch" | tee "$OUT/clip_before.txt"
+  "$BEFORE/step_time" | tee "$OUT/step_before.txt"
+fi
+if [ -n "$VENV" ] && [ -n "$TORCH_DIR" ]; then
+  "$VENV/bin/python" "$TORCH_DIR/fpe_torch.py" clip --threads-list 1 2 --clip-reps 3 | tee "$OUT/torch_clip.txt"
 else
-  echo "PyTorch reference skipped: no $VENV/bin/python or no sparse_bench.py found (set VENV / TORCH_DIR)" | tee "$OUT/torch_skipped.txt"
+  echo "PyTorch reference skipped: no venv (VENV) or no fpe_torch.py (TORCH_DIR) found"
+fi
+if [ "${FULL:-0}" = 1 ]; then
+  # FashionMNIST, then the Boolean set (the specs on generated 4-DNF data).
+  for spec in fashion-mnist case-study neurons-sweep clauses-sweep heatmap capacity-tables; do
+    dir=$(mktemp -d)
+    s=$(date +%s.%N)
+    ./target/release/neurosplit reproduce "$spec" --out "$dir" >"$OUT/reproduce_$spec.log" 2>&1 || echo "reproduce $spec failed (see $OUT/reproduce_$spec.log)"
+    echo "$spec $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" | tee -a "$OUT/wall.txt"
+    rm -rf "$dir"
+  done
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
+python3 benches/compare_table.py "$OUT"

@@ -99,6 +99,23 @@ fn main() {
         wide.layers()[0].density(),
         wide.layers()[1].density()
     );
+    // Useful work as the issue counts it: `2 x live weights x batch` per product; the first layer runs its
+    // forward pass and weight gradient, every later layer also its input gradient.
+    let useful = |m: &Mlp| -> f64 {
+        m.layers()
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                (if l == 0 { 2.0 } else { 3.0 }) * 2.0 * layer.nnz() as f64 * n as f64
+            })
+            .sum::<f64>()
+            / 1e9
+    };
+    println!(
+        "useful GFLOP per epoch: dense {:.2}, FPE {:.2}",
+        useful(&dense),
+        useful(&wide)
+    );
     println!("| threads | model | formats | median ms/epoch | fastest ms/epoch | CPU ms (fastest) | us/step (fastest) |");
     println!("|---|---|---|---|---|---|---|");
     let fpe_only = std::env::args().any(|a| a == "--fpe-only");

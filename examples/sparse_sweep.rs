@@ -8,7 +8,11 @@
 //! cargo run --release --example sparse_sweep                 # the full sweep
 //! cargo run --release --example sparse_sweep -- --quick      # one shape, fewer repetitions
 //! cargo run --release --example sparse_sweep -- --roofline   # sgemm 2048^3 and a STREAM-like triad
+//! cargo run --release --example sparse_sweep -- --shape 512x512 --density 0.25 --threads 1 --ops forward,dW
 //! ```
+//!
+//! `--shape DxH` (repeatable), `--density F` (repeatable), `--threads N` (repeatable) and `--ops a,b` restrict the
+//! sweep (e.g. to the issue's targets, or to one kernel under a profiler); `--reps N` sets the repetitions.
 
 use std::time::Instant;
 
@@ -25,15 +29,41 @@ const BATCH: usize = 500;
 
 /// The fastest of `reps` timed runs after a warm-up: on a machine shared with other jobs, the least disturbed
 /// run is the best estimate of the undisturbed time.
+/// With `--cpu`, the calling thread's CPU time instead of the wall time (for one-thread runs on a machine whose
+/// cores are shared: time slices given to other jobs do not count). The kernel updates a running thread's CPU
+/// time only at scheduler ticks, so each measurement then repeats `f` for at least 0.2 s and divides.
 fn min_secs(reps: usize, mut f: impl FnMut()) -> f64 {
+    let cpu = std::env::args().any(|a| a == "--cpu");
     f(); // warm-up
+    let inner = if cpu {
+        let s = Instant::now();
+        f();
+        (0.2 / s.elapsed().as_secs_f64().max(1e-6)).ceil() as usize
+    } else {
+        1
+    };
     (0..reps)
         .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
+            let (s, c) = (Instant::now(), thread_cpu_secs());
+            for _ in 0..inner {
+                f();
+            }
+            if cpu {
+                (thread_cpu_secs() - c) / inner as f64
+            } else {
+                s.elapsed().as_secs_f64()
+            }
         })
         .fold(f64::INFINITY, f64::min)
+}
+
+/// CPU time of the calling thread in seconds (Linux schedstat; 0 elsewhere).
+fn thread_cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1e9
 }
 
 fn layer(n: usize, k: usize, density: f64, seed: u64) -> Linear {
@@ -219,19 +249,51 @@ fn main() {
         return roofline();
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let shapes: &[(usize, usize)] = if quick {
-        &[(512, 512)]
-    } else {
-        &[(512, 512), (784, 1024), (2048, 2048)]
+    let values = |flag: &str| -> Vec<String> {
+        args.windows(2)
+            .filter(|w| w[0] == flag)
+            .flat_map(|w| w[1].split(',').map(str::to_string).collect::<Vec<_>>())
+            .collect()
     };
-    let densities = [1.0, 0.5, 0.25, 0.125, 0.06, 0.03];
+    let mut shapes: Vec<(usize, usize)> = values("--shape")
+        .iter()
+        .map(|s| {
+            let (d, h) = s.split_once('x').expect("--shape DxH");
+            (d.parse().expect("--shape D"), h.parse().expect("--shape H"))
+        })
+        .collect();
+    if shapes.is_empty() {
+        shapes = if quick {
+            vec![(512, 512)]
+        } else {
+            vec![(512, 512), (784, 1024), (2048, 2048)]
+        };
+    }
+    let mut densities: Vec<f64> = values("--density")
+        .iter()
+        .map(|s| s.parse().expect("--density F"))
+        .collect();
+    if densities.is_empty() {
+        densities = vec![1.0, 0.5, 0.25, 0.125, 0.06, 0.03];
+    }
+    let mut thread_counts: Vec<usize> = values("--threads")
+        .iter()
+        .map(|s| s.parse().expect("--threads N"))
+        .collect();
+    if thread_counts.is_empty() {
+        thread_counts = vec![1, 2];
+    }
+    let ops: Vec<String> = values("--ops");
+    let reps_arg: Option<usize> = values("--reps")
+        .first()
+        .map(|s| s.parse().expect("--reps N"));
     println!("isa {:?}, batch {BATCH}; GFLOP/s = 2 x nnz x batch per product / time; x gemm = time of dense sgemm / time", Isa::best());
     println!();
     println!("| d x h' | threads | density | op | gemm ms | dense ms | bitmask ms | csr ms | csr GFLOP/s | bitmask GFLOP/s | best sparse x gemm |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for &(d, h) in shapes {
+    for &(d, h) in &shapes {
         let (n, k) = (h, d);
-        let reps = if quick || n * k > 1 << 21 { 3 } else { 7 };
+        let reps = reps_arg.unwrap_or(if quick || n * k > 1 << 21 { 3 } else { 7 });
         let mut bufs = Bufs {
             x: (0..k * BATCH)
                 .map(|i| ((i % 13) as f32 - 6.0) * 0.1)
@@ -244,7 +306,7 @@ fn main() {
             dw: vec![0.0; n * k],
             db: vec![0.0; n],
         };
-        for threads in [1, 2] {
+        for &threads in &thread_counts {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
@@ -256,7 +318,12 @@ fn main() {
             };
             let full = layer(n, k, 1.0, 1);
             let mut gemm_ms = [0.0; 4];
-            for (o, &(op, _)) in OPS.iter().enumerate() {
+            let wanted =
+                |name: &str| ops.is_empty() || ops.iter().any(|o| o.eq_ignore_ascii_case(name));
+            for (o, &(op, name)) in OPS.iter().enumerate() {
+                if !wanted(name) {
+                    continue;
+                }
                 gemm_ms[o] = pool
                     .install(|| min_secs(reps, || run_gemm(&full, &mut bufs, op, threads)))
                     * 1e3;
@@ -273,6 +340,9 @@ fn main() {
                     run_exec(e, &l, &mut bufs, Op::Fwd, par);
                 }
                 for (o, &(op, name)) in OPS.iter().enumerate() {
+                    if !wanted(name) {
+                        continue;
+                    }
                     let ms: Vec<f64> = execs
                         .iter_mut()
                         .map(|e| {

@@ -101,6 +101,9 @@ impl Dataset {
             "gather_t: buffers too short"
         );
         let mut rows: [&[f32]; BLOCK] = [&[]; BLOCK];
+        // A BLOCK x BLOCK tile read along the samples' rows (one cache line of each) and written along the
+        // features' rows, so neither side walks memory with a stride.
+        let mut tile = [[0f32; BLOCK]; BLOCK];
         let mut start = 0;
         while start < b {
             let n = BLOCK.min(b - start);
@@ -109,10 +112,20 @@ impl Dataset {
                 *row = self.row(i);
                 y[start + k] = self.y[i];
             }
-            for j in 0..d {
-                let out = &mut xt[j * b + start..j * b + start + n];
-                for (o, row) in out.iter_mut().zip(&rows[..n]) {
-                    *o = row[j];
+            for j0 in (0..d).step_by(BLOCK) {
+                let m = BLOCK.min(d - j0);
+                for (t, row) in tile.iter_mut().zip(&rows[..n]) {
+                    if m == BLOCK {
+                        *t = row[j0..j0 + BLOCK].try_into().expect("a full block");
+                    } else {
+                        t[..m].copy_from_slice(&row[j0..j0 + m]);
+                    }
+                }
+                for jj in 0..m {
+                    let out = &mut xt[(j0 + jj) * b + start..(j0 + jj) * b + start + n];
+                    for (o, t) in out.iter_mut().zip(&tile[..n]) {
+                        *o = t[jj];
+                    }
                 }
             }
             start += n;

@@ -65,6 +65,11 @@ fn ln_1p_unit(t: f32) -> f64 {
 
 /// Softmax cross-entropy on feature-major logits (`classes x b`, row stride `b`):
 /// `l = logsumexp(z) - z_y` per sample, `dl/dz = softmax(z) - onehot(y)`.
+///
+/// Samples go in chunks of 64, each pass reading a contiguous run of every class row (the layout's
+/// rows), instead of one sample at a time down a column of stride `b`. Every sample sees the same operations in
+/// the same order as a per-sample loop (class-ordered max and sum, then the scaling), so the result does not
+/// depend on the chunking.
 pub fn softmax_ce(logits: &[f32], labels: &[u32], classes: usize, grad: &mut [f32]) -> f32 {
     let b = labels.len();
     assert!(
@@ -73,24 +78,47 @@ pub fn softmax_ce(logits: &[f32], labels: &[u32], classes: usize, grad: &mut [f3
     );
     let inv_b = 1.0 / b.max(1) as f32;
     let mut total = 0.0f64;
-    for (i, &y) in labels.iter().enumerate() {
-        let z = |c: usize| logits[c * b + i];
-        let max = (0..classes).map(z).fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0f32;
+    let mut max = [0f32; CE_CHUNK];
+    let mut sum = [0f32; CE_CHUNK];
+    for i0 in (0..b).step_by(CE_CHUNK) {
+        let n = CE_CHUNK.min(b - i0);
+        let (max, sum) = (&mut max[..n], &mut sum[..n]);
+        max.fill(f32::NEG_INFINITY);
+        sum.fill(0.0);
         for c in 0..classes {
-            let e = (z(c) - max).exp();
-            grad[c * b + i] = e;
-            sum += e;
+            let z = &logits[c * b + i0..c * b + i0 + n];
+            for (m, &v) in max.iter_mut().zip(z) {
+                *m = m.max(v);
+            }
         }
-        total += (max + sum.ln() - z(y as usize)) as f64;
-        let inv = inv_b / sum;
         for c in 0..classes {
-            grad[c * b + i] *= inv;
+            let z = &logits[c * b + i0..c * b + i0 + n];
+            let g = &mut grad[c * b + i0..c * b + i0 + n];
+            for (((g, &v), &m), s) in g.iter_mut().zip(z).zip(&*max).zip(sum.iter_mut()) {
+                let e = (v - m).exp();
+                *g = e;
+                *s += e;
+            }
         }
-        grad[y as usize * b + i] -= inv_b;
+        for (t, (&m, &s)) in max.iter().zip(&*sum).enumerate() {
+            let y = labels[i0 + t] as usize;
+            total += (m + s.ln() - logits[y * b + i0 + t]) as f64;
+        }
+        for c in 0..classes {
+            let g = &mut grad[c * b + i0..c * b + i0 + n];
+            for (g, &s) in g.iter_mut().zip(&*sum) {
+                *g *= inv_b / s;
+            }
+        }
+        for t in 0..n {
+            grad[labels[i0 + t] as usize * b + i0 + t] -= inv_b;
+        }
     }
     total as f32
 }
+
+/// Samples per chunk of [`softmax_ce`]: its per-sample maxima and sums stay in registers or L1.
+const CE_CHUNK: usize = 64;
 
 #[cfg(test)]
 mod tests {

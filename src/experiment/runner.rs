@@ -463,12 +463,19 @@ pub fn run(
     } else {
         opts.threads
     };
-    let provenance = Provenance::collect(threads, &data_files(spec, opts.data_dir.as_deref())?)?;
     let fixed = if todo.is_empty() {
         None
     } else {
         load_fixed_data(spec, opts.data_dir.as_deref())?
     };
+    // After loading, so that a missing data file gets the loader's message; only files that are there (with
+    // nothing to run, the data may live elsewhere).
+    let files: Vec<PathBuf> = match data_files(spec, opts.data_dir.as_deref()) {
+        Ok(files) => files.into_iter().filter(|f| f.is_file()).collect(),
+        Err(_) if todo.is_empty() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let provenance = Provenance::collect(threads, &files)?;
     let sink = Mutex::new((file, 0usize));
     let total = todo.len();
     let threads = if opts.device == Device::Cpu {

@@ -326,7 +326,7 @@ impl Figure for LineChart {
 
 /// Round tick values in `lo..=hi`, at most about `max` of them, spaced 1, 2 or 5 times a power of ten.
 pub fn nice_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
-    if !(hi > lo) || max == 0 {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) || max == 0 {
         return vec![lo];
     }
     let raw = (hi - lo) / max as f64;

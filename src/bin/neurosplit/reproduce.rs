@@ -368,7 +368,12 @@ fn print_estimate(spec: &Spec, shard: Option<Shard>, threads: usize) -> Result<(
 /// `--merge-shards N`: checks that every slice of an N-way sharded run is present and finished, then joins the
 /// slices (and any earlier `trials.jsonl`) into `results`. Names every missing slice, with the array task id
 /// that reruns it, instead of merging a partial run.
-fn merge_shards(spec: &Spec, out: &std::path::Path, n: usize, results: &PathBuf) -> Result<()> {
+fn merge_shards(
+    spec: &Spec,
+    out: &std::path::Path,
+    n: usize,
+    results: &std::path::Path,
+) -> Result<()> {
     if n == 0 {
         return Err(Error::invalid("--merge-shards", "must be at least 1"));
     }
@@ -415,7 +420,7 @@ fn merge_shards(spec: &Spec, out: &std::path::Path, n: usize, results: &PathBuf)
         ));
     }
     if results.is_file() {
-        files.insert(0, results.clone());
+        files.insert(0, results.to_path_buf());
     }
     let count = runner::merge(&files, results)?;
     println!(

@@ -17,6 +17,14 @@ pub enum Error {
         /// What is wrong with it and how to fix it.
         why: String,
     },
+    /// An input asks for more memory or work than the stated bounds allow (see [`crate::limits`]).
+    #[error("{what}: {why}")]
+    TooLarge {
+        /// What would be too large (e.g. `the Gram matrix of layer 0 (50000 x 50000 inputs)`).
+        what: String,
+        /// How much it needs and what the bound is.
+        why: String,
+    },
     /// A data generator could not satisfy its constraints (e.g. negatives that never miss every clause).
     #[error("data generation failed: {0}")]
     Data(String),

@@ -77,6 +77,7 @@ pub mod floats;
 pub mod gpu;
 pub mod io;
 pub mod kernels;
+pub mod limits;
 pub mod metrics;
 pub mod nn;
 pub mod plot;

@@ -296,6 +296,9 @@ pub fn sample_mask(setting: &Setting, sampling: Sampling, rng: &mut Rng) -> Mask
 /// Networks per independent random stream of [`monte_carlo`] (fixed, so results do not depend on threads).
 const CHUNK: u64 = 256;
 
+/// The most networks one [`monte_carlo`] call samples (a billion: hours of work at the largest sizes).
+pub const MAX_SAMPLES: u64 = 1_000_000_000;
+
 /// Samples `samples` random FPE networks of `setting` and estimates `p`, `P(all covered)` and the collision
 /// ratio. Deterministic for `seed` at any thread count.
 pub fn monte_carlo(
@@ -305,11 +308,22 @@ pub fn monte_carlo(
     seed: u64,
 ) -> Result<MonteCarlo> {
     setting.validate()?;
-    let work = (setting.alpha * setting.neurons).saturating_mul(setting.literals);
+    let work = setting
+        .alpha
+        .saturating_mul(setting.neurons)
+        .saturating_mul(setting.literals);
     if work > 1 << 28 {
         return Err(Error::invalid(
             "samples",
             format!("one sampled network has alpha * neurons * literals = {work} connections, too many to sample (at most 2^28): use --samples 0 for the exact values only"),
+        ));
+    }
+    if samples > MAX_SAMPLES {
+        return Err(Error::invalid(
+            "samples",
+            format!(
+                "{samples} is more than the {MAX_SAMPLES} Monte Carlo samples one run may draw"
+            ),
         ));
     }
     if samples < 2 {

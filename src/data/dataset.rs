@@ -56,6 +56,12 @@ impl Dataset {
             ));
         }
         let n = x.len() / d;
+        if n == 0 {
+            return Err(Error::invalid(
+                "dataset",
+                "it has no rows: a data set needs at least one sample",
+            ));
+        }
         if y.len() != n {
             return Err(Error::invalid(
                 "dataset",

@@ -50,7 +50,13 @@ impl Dnf {
         if clauses == 0 {
             return Err(Error::invalid("clauses", "must be at least 1"));
         }
-        Self::new(clauses * k, k)
+        let literals = clauses.checked_mul(k).ok_or_else(|| {
+            Error::invalid(
+                "clauses",
+                format!("{clauses} clauses of {k} literals overflow"),
+            )
+        })?;
+        Self::new(literals, k)
     }
 
     /// Number of literals `m`.

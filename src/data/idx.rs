@@ -28,58 +28,103 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+/// The most bytes a gzip stream may expand to per compressed byte: deflate cannot do better than about 1032:1,
+/// so a compressed IDX file whose header announces more values than that is refused before decompressing.
+pub const MAX_GZIP_RATIO: usize = 1100;
+
 /// Parses an unsigned-byte IDX array from bytes (gzip-compressed or not: detected by the gzip magic number).
+///
+/// The header's dimensions are checked against the data before anything is allocated: a plain file must hold
+/// exactly the announced number of values, a compressed one at most [`MAX_GZIP_RATIO`] values per compressed
+/// byte, and its decompressed data must then hold exactly the announced number.
 pub fn parse_idx(bytes: &[u8], what: &str) -> Result<IdxArray> {
-    let raw;
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| Error::invalid(what, format!("not a valid gzip file: {e}")))?;
-        raw = out;
-        &raw[..]
-    } else {
-        bytes
-    };
     let bad = |why: String| Error::invalid(what, why);
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut gz = flate2::read::GzDecoder::new(bytes);
+        let gz_err = |e: std::io::Error| bad(format!("not a valid gzip file: {e}"));
+        let mut head = [0u8; 4];
+        gz.read_exact(&mut head).map_err(gz_err)?;
+        let mut dims_bytes = vec![0u8; 4 * head[3] as usize];
+        gz.read_exact(&mut dims_bytes).map_err(gz_err)?;
+        let (dims, count) = header(&head, &dims_bytes, what)?;
+        if count > bytes.len().saturating_mul(MAX_GZIP_RATIO) {
+            return Err(bad(format!(
+                "the header announces dimensions {dims:?} ({count} values), more than a {}-byte gzip \
+                 file can hold",
+                bytes.len()
+            )));
+        }
+        let mut data = Vec::new();
+        data.try_reserve_exact(count).map_err(|_| {
+            bad(format!(
+                "cannot allocate {count} bytes for dimensions {dims:?}"
+            ))
+        })?;
+        gz.take(count as u64 + 1)
+            .read_to_end(&mut data)
+            .map_err(gz_err)?;
+        if data.len() != count {
+            return Err(bad(format!(
+                "the header announces dimensions {dims:?} but {}{} data bytes follow",
+                data.len().min(count),
+                if data.len() > count { "+" } else { "" }
+            )));
+        }
+        return Ok(IdxArray { dims, data });
+    }
+    if bytes.len() < 4 {
+        return Err(bad(
+            "not an IDX file (shorter than its 4-byte magic number)".into(),
+        ));
+    }
+    let ndim = bytes[3] as usize;
+    let dims_bytes = bytes.get(4..4 + 4 * ndim).unwrap_or(&[]);
+    let (dims, count) = header(&bytes[..4], dims_bytes, what)?;
+    let header = 4 + 4 * ndim;
+    if bytes.len() - header != count {
+        return Err(bad(format!(
+            "the header announces dimensions {dims:?} but {} data bytes follow",
+            bytes.len() - header
+        )));
+    }
+    Ok(IdxArray {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
+}
+
+/// Checks the 4-byte magic number and reads the dimensions; returns them and their product.
+fn header(magic: &[u8], dims_bytes: &[u8], what: &str) -> Result<(Vec<usize>, usize)> {
+    let bad = |why: String| Error::invalid(what, why);
+    if magic[0] != 0 || magic[1] != 0 {
         return Err(bad(
             "not an IDX file (the first two bytes must be zero)".into()
         ));
     }
-    if bytes[2] != 0x08 {
+    if magic[2] != 0x08 {
         return Err(bad(format!(
             "IDX type code {:#04x} is not supported (only 0x08, unsigned bytes)",
-            bytes[2]
+            magic[2]
         )));
     }
-    let ndim = bytes[3] as usize;
-    let header = 4 + 4 * ndim;
-    if ndim == 0 || bytes.len() < header {
+    let ndim = magic[3] as usize;
+    if ndim == 0 || dims_bytes.len() != 4 * ndim {
         return Err(bad("truncated IDX header".into()));
     }
-    let dims: Vec<usize> = (0..ndim)
-        .map(|i| {
-            let o = 4 + 4 * i;
-            u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
-        })
+    let dims: Vec<usize> = dims_bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    match count {
-        Some(c) if bytes.len() - header == c => Ok(IdxArray {
-            dims,
-            data: bytes[header..].to_vec(),
-        }),
-        _ => Err(bad(format!(
-            "the header announces dimensions {dims:?} but {} data bytes follow",
-            bytes.len() - header
-        ))),
-    }
+    let count = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
+    Ok((dims, count))
 }
 
 /// Reads an IDX file (plain or `.gz`).
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::limits::read_file(path)?;
     parse_idx(&bytes, &path.display().to_string())
 }
 
@@ -140,8 +185,19 @@ pub fn fashion_mnist(dir: Option<&Path>) -> Result<(Dataset, Dataset)> {
         let labels = read_idx(&find(dir, lab)?)?;
         idx_dataset(&images, &labels, 10)
     };
-    Ok((
-        load("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?,
-        load("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?,
-    ))
+    let train = load("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
+    let test = load("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+    if train.d != test.d {
+        return Err(Error::invalid(
+            "FashionMNIST",
+            format!(
+                "the training images have {} pixels but the test images {} (in {}): both splits must \
+                 have the same image size",
+                train.d,
+                test.d,
+                dir.display()
+            ),
+        ));
+    }
+    Ok((train, test))
 }

@@ -50,7 +50,7 @@ impl Assignment {
     /// Reads [`Assignment::parse_json`] from a file.
     pub fn load(path: impl AsRef<Path>) -> Result<Vec<Assignment>> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::limits::read_text(path)?;
         Self::parse_json(&text).map_err(|e| match e {
             Error::InvalidArgument { what, why } => {
                 Error::invalid(what, format!("{}: {why}", path.display()))

@@ -98,6 +98,18 @@ pub fn expand_with(
     let first = &model.layers()[cfg.layer];
     let second = &model.layers()[cfg.layer + 1];
     let (h, d, c) = (first.out_dim(), first.in_dim(), second.out_dim());
+    // The widened pair is allocated densely: refuse an alpha the machine cannot hold before computing h * alpha.
+    let widened = h.checked_mul(alpha);
+    crate::limits::check_memory(
+        &format!("alpha = {alpha} (on a layer of width {h})"),
+        widened.and_then(|hp| crate::limits::mlp_bytes(&[d, hp, c])),
+    )?;
+    if cfg.strategy == Strategy::Gram {
+        crate::limits::check_memory(
+            "the gram strategy's Gram matrix",
+            crate::limits::bytes_of(&[d, d, 8]),
+        )?;
+    }
     let hp = h * alpha;
     let budget = first.nnz() + second.nnz();
     let clustered;

@@ -51,13 +51,11 @@ impl Table {
         w.flush().map_err(|e| Error::invalid("csv", e.to_string()))
     }
 
-    /// Writes the table as CSV to `path` (through a temporary file renamed into place).
+    /// Writes the table as CSV to `path`, atomically ([`crate::io::atomic::write`]).
     pub fn save_csv(&self, path: &Path) -> Result<()> {
         let mut bytes = Vec::new();
         self.write_csv(&mut bytes)?;
-        let tmp = path.with_extension("csv.tmp");
-        std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        crate::io::atomic::write(path, bytes)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod figures;
 pub mod report;
 pub mod runner;
 pub mod spec;
+pub mod store;
 pub mod trial;
 
 /// Runs `f` on a rayon pool of `threads` threads (0 = all cores).

@@ -84,11 +84,18 @@ pub fn summarize(spec: &Spec, records: &[TrialRecord]) -> Vec<CellSummary> {
     let mut out = Vec::new();
     for cell in cells(spec) {
         let key = cell.key();
-        let recs: Vec<&TrialRecord> = records
+        // One record per trial (the store already drops duplicates; n must count distinct trials whatever the
+        // caller passes), all with the same post-split models as the first.
+        let mut seen = std::collections::HashSet::new();
+        let mut recs: Vec<&TrialRecord> = records
             .iter()
-            .filter(|r| r.cell == key && r.trial < spec.trials)
+            .filter(|r| r.cell == key && r.trial < spec.trials && seen.insert(r.trial))
             .collect();
-        let Some(first) = recs.first() else { continue };
+        let Some(&first) = recs.first() else { continue };
+        if first.models.is_empty() {
+            continue;
+        }
+        recs.retain(|r| r.models.len() == first.models.len());
         let pre: Vec<f64> = recs.iter().map(|r| r.pre_test_acc).collect();
         let accs = |i: usize| -> Vec<f64> { recs.iter().map(|r| r.models[i].test_acc).collect() };
         let dense = accs(0);

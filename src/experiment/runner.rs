@@ -17,8 +17,6 @@
 //! identified by its cell key and index; rerunning skips the ones already in the results file.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -160,13 +158,20 @@ impl TrialRecord {
 
 /// Train and test sets loaded once for every trial (FashionMNIST, embeddings), or `None` for DNF data.
 pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(Dataset, Dataset)>> {
-    let take = |mut d: Dataset, n: Option<usize>| -> Dataset {
-        if let Some(n) = n.filter(|&n| n < d.n) {
+    // The first `n` rows; asking for more rows than the data has is an error, never a silent shortfall.
+    let take = |mut d: Dataset, n: Option<usize>, what: &str| -> Result<Dataset> {
+        if let Some(n) = n {
+            if n > d.n {
+                return Err(Error::invalid(
+                    format!("dataset.{what}"),
+                    format!("{n} rows asked for but the data has only {}", d.n),
+                ));
+            }
             d.x.truncate(n * d.d);
             d.y.truncate(n);
             d.n = n;
         }
-        d
+        Ok(d)
     };
     match &spec.dataset {
         DatasetSpec::Dnf { .. } => Ok(None),
@@ -177,7 +182,10 @@ pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(D
         } => {
             let dir = data_dir.or(dir.as_deref());
             let (tr, te) = crate::data::idx::fashion_mnist(dir)?;
-            Ok(Some((take(tr, *n_train), take(te, *n_test))))
+            Ok(Some((
+                take(tr, *n_train, "n_train")?,
+                take(te, *n_test, "n_test")?,
+            )))
         }
         DatasetSpec::Embeddings {
             path,
@@ -186,7 +194,10 @@ pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(D
         } => {
             let path = data_dir.map_or(path.clone(), |d| d.join(path));
             let (tr, te) = crate::data::npy::load_embeddings(&path)?;
-            Ok(Some((take(tr, *n_train), take(te, *n_test))))
+            Ok(Some((
+                take(tr, *n_train, "n_train")?,
+                take(te, *n_test, "n_test")?,
+            )))
         }
     }
 }
@@ -297,82 +308,10 @@ pub fn run_trial_on(
     })
 }
 
-/// Reads a results file. A torn last line (the process was killed while writing it) is cut off the file;
-/// any other unreadable line, or a line written by a different spec, is an error.
+/// Reads a results file without changing it: its distinct trial records (see
+/// [`store::read`](crate::experiment::store::read)); duplicates and a torn last record are left out.
 pub fn read_records(path: &Path, fingerprint: Option<&str>) -> Result<Vec<TrialRecord>> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let mut records = Vec::new();
-    let mut good_len = 0u64;
-    let mut torn = false;
-    let mut lines = BufReader::new(file).split(b'\n').peekable();
-    let mut lineno = 0;
-    while let Some(line) = lines.next() {
-        lineno += 1;
-        let line = line.map_err(|e| Error::io(path, e))?;
-        let last = lines.peek().is_none();
-        if line.iter().all(u8::is_ascii_whitespace) {
-            good_len += line.len() as u64 + 1;
-            continue;
-        }
-        match serde_json::from_slice::<TrialRecord>(&line) {
-            Ok(r) => {
-                if let Some(fp) = fingerprint {
-                    if r.fingerprint != fp {
-                        return Err(Error::invalid(
-                            "results file",
-                            format!(
-                                "{} line {lineno} was written by a different spec or settings \
-                                 (fingerprint {} instead of {fp}); pass another --out folder or remove the file",
-                                path.display(),
-                                r.fingerprint
-                            ),
-                        ));
-                    }
-                }
-                records.push(r);
-                good_len += line.len() as u64 + 1;
-            }
-            Err(_) if last => torn = true,
-            Err(e) => {
-                return Err(Error::invalid(
-                    "results file",
-                    format!(
-                        "{} line {lineno} is not a trial record: {e}",
-                        path.display()
-                    ),
-                ))
-            }
-        }
-    }
-    if torn {
-        let f = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
-        f.set_len(good_len).map_err(|e| Error::io(path, e))?;
-    } else if good_len > 0 {
-        // A complete last line without its newline: add it so that appends start on a new line.
-        let len = std::fs::metadata(path)
-            .map_err(|e| Error::io(path, e))?
-            .len();
-        if len < good_len {
-            append_bytes(path, b"\n")?;
-        }
-    }
-    Ok(records)
-}
-
-fn append_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(path, e))
+    Ok(crate::experiment::store::read(path, fingerprint)?.records)
 }
 
 /// How to run a spec.
@@ -404,6 +343,8 @@ pub struct RunOutcome {
     pub wall_seconds: f64,
     /// This run's provenance (also in every record it wrote).
     pub provenance: Provenance,
+    /// What reading the results file warned about (dropped duplicates, a repaired torn record).
+    pub warnings: Vec<String>,
 }
 
 /// The trials (cell index, trial) this run owes: the shard's, minus those in `done`.
@@ -448,16 +389,12 @@ pub fn run(
     if let Some(dir) = opts.results.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let before = read_records(&opts.results, Some(&fp))?;
+    // Locked, read and opened for appending now, so that a busy or unwritable file fails before any work.
+    let (writer, read) = crate::experiment::store::Writer::open(&opts.results, Some(&fp))?;
+    let before = read.records;
     let done: HashSet<(String, usize)> = before.iter().map(|r| (r.cell.clone(), r.trial)).collect();
     let grid = cells(spec);
     let (todo, skipped) = pending(spec, &grid, opts.shard, &done);
-    // Open for appending now, so that an unwritable path fails before any work.
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&opts.results)
-        .map_err(|e| Error::io(&opts.results, e))?;
     let threads = if opts.threads == 0 {
         rayon::current_num_threads()
     } else {
@@ -468,6 +405,10 @@ pub fn run(
     } else {
         load_fixed_data(spec, opts.data_dir.as_deref())?
     };
+    if let Some((train, _)) = &fixed {
+        // The loaded data's real width and class count: the models must fit before any trial starts.
+        spec.check_trial_memory(&[train.d], train.task.outputs(), None)?;
+    }
     // After loading, so that a missing data file gets the loader's message; only files that are there (with
     // nothing to run, the data may live elsewhere).
     let files: Vec<PathBuf> = match data_files(spec, opts.data_dir.as_deref()) {
@@ -476,7 +417,7 @@ pub fn run(
         Err(e) => return Err(e),
     };
     let provenance = Provenance::collect(threads, &files)?;
-    let sink = Mutex::new((file, 0usize));
+    let sink = Mutex::new((writer, 0usize));
     let total = todo.len();
     let threads = if opts.device == Device::Cpu {
         opts.threads
@@ -488,24 +429,20 @@ pub fn run(
             .map(|&(ci, t)| -> Result<TrialRecord> {
                 let mut rec = run_trial_on(spec, &grid[ci], t, fixed.as_ref(), opts.device)?;
                 rec.provenance = Some(provenance.clone());
-                let mut line = serde_json::to_string(&rec)?;
-                line.push('\n');
                 let mut guard = sink.lock().unwrap_or_else(|p| p.into_inner());
-                guard
-                    .0
-                    .write_all(line.as_bytes())
-                    .and_then(|_| guard.0.flush())
-                    .map_err(|e| Error::io(&opts.results, e))?;
+                guard.0.append(&rec)?;
                 guard.1 += 1;
                 on_trial(&rec, guard.1, total);
                 Ok(rec)
             })
             .collect::<Vec<Result<TrialRecord>>>()
     })?;
+    let (writer, _) = sink.into_inner().unwrap_or_else(|p| p.into_inner());
     let mut records = before;
     for r in new {
         records.push(r?);
     }
+    writer.sync()?;
     sort_records(&grid, &mut records);
     Ok(RunOutcome {
         records,
@@ -513,6 +450,7 @@ pub fn run(
         skipped,
         wall_seconds: start.elapsed().as_secs_f64(),
         provenance,
+        warnings: read.warnings,
     })
 }
 
@@ -535,47 +473,10 @@ pub fn sort_records(grid: &[Cell], records: &mut [TrialRecord]) {
     });
 }
 
-/// Joins result files (e.g. one per shard) into `out`: records are deduplicated by cell and trial; two
-/// different records for the same trial, or records of different specs, are an error. Returns the count.
+/// Joins result files (e.g. one per shard) into `out` (see
+/// [`store::merge`](crate::experiment::store::merge)): records are deduplicated by cell and trial; two different
+/// records for the same trial, or records of different specs, are an error; no input is written. Returns the
+/// count.
 pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<usize> {
-    let mut all: BTreeMap<(String, usize), TrialRecord> = BTreeMap::new();
-    let mut fingerprint: Option<String> = None;
-    for path in inputs {
-        if !path.is_file() {
-            return Err(Error::invalid(
-                "merge",
-                format!("{} is not a file", path.display()),
-            ));
-        }
-        for r in read_records(path, fingerprint.as_deref())? {
-            fingerprint.get_or_insert_with(|| r.fingerprint.clone());
-            let key = (r.cell.clone(), r.trial);
-            match all.get(&key) {
-                Some(old) if old.without_timings() != r.without_timings() => {
-                    return Err(Error::invalid(
-                        "merge",
-                        format!(
-                            "two different results for cell '{}' trial {} (in {})",
-                            r.cell,
-                            r.trial,
-                            path.display()
-                        ),
-                    ))
-                }
-                Some(_) => {}
-                None => {
-                    all.insert(key, r);
-                }
-            }
-        }
-    }
-    let mut text = String::new();
-    for r in all.values() {
-        text.push_str(&serde_json::to_string(r)?);
-        text.push('\n');
-    }
-    let tmp = out.with_extension("jsonl.tmp");
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
-    Ok(all.len())
+    Ok(crate::experiment::store::merge(inputs, out)?.0)
 }

@@ -226,6 +226,118 @@ pub struct PaperValue {
     pub alpha: Option<usize>,
 }
 
+impl Spec {
+    /// Refuses grids and sizes that cannot run before anything is allocated: more than
+    /// [`limits::MAX_JOBS`](crate::limits::MAX_JOBS) trials, no strategy, and one trial (its data and its
+    /// dense and expanded models, trained side by side) above the memory budget of [`crate::limits`].
+    /// Data sets loaded from files are checked again against their real size when loaded.
+    pub fn check_sizes(&self) -> Result<()> {
+        use crate::limits::MAX_JOBS;
+        if self.model.strategies.is_empty() {
+            return Err(Error::invalid(
+                "model.strategies",
+                "the list is empty: name at least one split strategy (e.g. [\"random\"])",
+            ));
+        }
+        let clause_axis = match &self.dataset {
+            DatasetSpec::Dnf { clauses, .. } => clauses.len(),
+            _ => 1,
+        };
+        let jobs = [
+            clause_axis,
+            self.model.depth.len(),
+            self.model.neurons.len(),
+            self.train.pre_epochs.len(),
+            self.trials,
+        ]
+        .iter()
+        .try_fold(1usize, |a, &n| a.checked_mul(n))
+        .filter(|&j| j <= MAX_JOBS)
+        .ok_or_else(|| {
+            Error::invalid(
+                "trials",
+                format!(
+                    "the grid times {} trials is more than the {MAX_JOBS} trials one spec may run",
+                    self.trials
+                ),
+            )
+        })?;
+        debug_assert!(jobs <= MAX_JOBS);
+        let (inputs, outputs, data_rows): (Vec<usize>, usize, Option<usize>) = match &self.dataset {
+            DatasetSpec::Dnf {
+                clauses,
+                k,
+                n_train,
+                n_test,
+            } => (
+                clauses.iter().map(|c| c.saturating_mul(*k)).collect(),
+                1,
+                Some(n_train.saturating_add(*n_test)),
+            ),
+            // Loaded data: its width is known only once loaded (checked again then); 1 input bounds the rest.
+            _ => (vec![1], 2, None),
+        };
+        self.check_trial_memory(&inputs, outputs, data_rows)
+    }
+
+    /// Refuses a trial whose data (`rows` of each width in `inputs`, if the data is made per trial) and models
+    /// (the dense one and every expanded one, trained side by side, each with its Gram matrix when the
+    /// `feature-capacity` metric is asked for) exceed the memory budget of [`crate::limits`].
+    pub fn check_trial_memory(
+        &self,
+        inputs: &[usize],
+        outputs: usize,
+        rows: Option<usize>,
+    ) -> Result<()> {
+        use crate::limits::{bytes_of, check_memory, mlp_bytes};
+        let alpha = self.model.alpha.iter().map(|a| a.get()).max().unwrap_or(2);
+        let models = self
+            .model
+            .alpha
+            .len()
+            .saturating_mul(self.model.strategies.len())
+            .saturating_add(1) as u128;
+        let gram = self
+            .extras
+            .metrics
+            .contains(&crate::metrics::Metric::FeatureCapacity);
+        for &d in inputs {
+            for &depth in &self.model.depth {
+                for &h in &self.model.neurons {
+                    let dims = |width: Option<usize>| -> Option<Vec<usize>> {
+                        let w = width?;
+                        let hidden = depth.checked_sub(1)?;
+                        Some(
+                            std::iter::once(d)
+                                .chain(std::iter::repeat_n(w, hidden))
+                                .chain(std::iter::once(outputs))
+                                .collect(),
+                        )
+                    };
+                    let per_model = dims(h.checked_mul(alpha))
+                        .as_deref()
+                        .and_then(mlp_bytes)
+                        .and_then(|m| {
+                            let g = if gram { bytes_of(&[d, d, 8])? } else { 0 };
+                            m.checked_add(g)
+                        });
+                    let model = per_model.and_then(|m| m.checked_mul(models));
+                    let data = match rows {
+                        Some(rows) => bytes_of(&[rows, d, 4]),
+                        None => Some(0),
+                    };
+                    let total = model.zip(data).and_then(|(m, x)| m.checked_add(x));
+                    check_memory(
+                        &format!("one trial ({d} inputs, depth {depth}, {h} neurons, alpha up to {alpha})"),
+                        total,
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn positive(what: &str, v: usize) -> Result<()> {
     if v == 0 {
         return Err(Error::invalid(what, "must be at least 1"));
@@ -265,7 +377,7 @@ impl Spec {
         }
         let path = Path::new(name_or_path);
         if name_or_path.ends_with(".toml") || name_or_path.contains('/') || path.is_file() {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            let text = crate::limits::read_text(path)?;
             return Spec::parse(&text, name_or_path);
         }
         let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
@@ -284,6 +396,7 @@ impl Spec {
         if let Some(n) = self.shards {
             positive("shards", n)?;
         }
+        self.check_sizes()?;
         if self.name.is_empty()
             || !self
                 .name

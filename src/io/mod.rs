@@ -54,6 +54,7 @@
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
+pub mod atomic;
 mod model_file;
 
 pub use model_file::{check_save_path, from_bytes, load, save, to_bytes, ModelMeta, FORMAT};

@@ -133,11 +133,11 @@ pub fn to_bytes(model: &Mlp, meta: &ModelMeta) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes `model` and `meta` to `path`.
+/// Writes `model` and `meta` to `path` atomically: a failure (a full disk, a killed process) leaves the old
+/// file as it was, and `path` may be the file the model was loaded from.
 pub fn save(path: impl AsRef<Path>, model: &Mlp, meta: &ModelMeta) -> Result<()> {
-    let path = path.as_ref();
     let bytes = to_bytes(model, meta)?;
-    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    super::atomic::write(path, bytes)
 }
 
 /// Checks, before any work, that [`save`] can create `path`: its folder must exist.
@@ -157,7 +157,7 @@ pub fn check_save_path(path: impl AsRef<Path>) -> Result<()> {
 /// Reads a model file.
 pub fn load(path: impl AsRef<Path>) -> Result<(Mlp, ModelMeta)> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::limits::read_file(path)?;
     from_bytes(&bytes).map_err(|why| Error::ModelFile {
         path: path.display().to_string(),
         why,
@@ -187,6 +187,21 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
     }
     if n_layers == 0 {
         return Err("no layer tensors: expected W1, b1, W2, b2, ...".into());
+    }
+    // Every layer 1..=n needs tensors, so a layer index above the number of distinct indices names a layer
+    // with a gap below it: refuse it before sizing anything by it (a name such as `W1000000000`).
+    let indices: std::collections::BTreeSet<usize> = st
+        .names()
+        .iter()
+        .filter_map(|n| parse_name(n))
+        .map(|(_, n)| n)
+        .collect();
+    if n_layers > indices.len() {
+        let missing = (1..=n_layers).find(|k| !indices.contains(k)).unwrap_or(1);
+        return Err(format!(
+            "tensor W{missing} is missing (tensor names go up to layer {n_layers}, but layer {missing} has no \
+             tensors)"
+        ));
     }
     let mut layers = Vec::with_capacity(n_layers);
     for n in 1..=n_layers {
@@ -277,10 +292,24 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
     }
     model.set_norms(norms).map_err(|e| e.to_string())?;
     check_recorded(&info, &model)?;
+    let expanded_layer: Option<usize> = parse_opt(&info, "expanded_layer")?;
+    if let Some(l) = expanded_layer.filter(|&l| l + 1 >= n_layers) {
+        return Err(format!(
+            "metadata expanded_layer = {l} names no hidden layer: the model has {} (0..{})",
+            n_layers - 1,
+            n_layers.saturating_sub(2)
+        ));
+    }
+    let alpha: Option<usize> = parse_opt(&info, "alpha")?;
+    if let Some(a) = alpha.filter(|&a| a < 2) {
+        return Err(format!(
+            "metadata alpha = {a} is not an expansion factor (>= 2)"
+        ));
+    }
     let meta = ModelMeta {
         strategy: info.get("strategy").cloned(),
-        alpha: parse_opt(&info, "alpha")?,
-        expanded_layer: parse_opt(&info, "expanded_layer")?,
+        alpha,
+        expanded_layer,
         seed: parse_opt(&info, "seed")?,
         groups: groups(&info, model.input_dim())?,
         version: info.get("neurosplit_version").cloned(),

@@ -203,6 +203,14 @@ impl LayerMetrics {
                 ),
             )
         })?;
+        crate::limits::check_memory(
+            &format!(
+                "the Gram matrix of layer {layer} ({} x {} inputs)",
+                l.in_dim(),
+                l.in_dim()
+            ),
+            crate::limits::bytes_of(&[l.in_dim(), l.in_dim(), 8]),
+        )?;
         let g = gram(l);
         let capacity = capacity_from_gram(&g, l.in_dim());
         let capacity_per_group = groups.map(|gr| group_capacity(&capacity, gr)).transpose()?;

@@ -76,18 +76,19 @@ fn render(fig: &impl Figure, path: &Path, size: (u32, u32)) -> Result<()> {
         path: path.display().to_string(),
         why,
     };
-    match format {
+    // Drawn to a temporary file beside `path`, then renamed over it: a failed drawing leaves no half picture.
+    crate::io::atomic::write_with(path, |tmp| match format {
         Format::Png => {
-            let root = Typeset(BitMapBackend::new(path, size)).into_drawing_area();
+            let root = Typeset(BitMapBackend::new(tmp, size)).into_drawing_area();
             fig.draw(&root).map_err(err)?;
             root.present().map_err(|e| err(e.to_string()))
         }
         Format::Svg => {
-            let root = SVGBackend::new(path, size).into_drawing_area();
+            let root = SVGBackend::new(tmp, size).into_drawing_area();
             fig.draw(&root).map_err(err)?;
             root.present().map_err(|e| err(e.to_string()))
         }
-    }
+    })
 }
 
 /// A linear `f64` axis with ticks exactly at given values (plotters picks its own otherwise).

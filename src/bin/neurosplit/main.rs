@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use neurosplit::nn::{Regularizer, TrainConfig};
-use neurosplit::{Error, Result};
+use neurosplit::Result;
 
 mod expand;
 mod export;
@@ -152,7 +152,7 @@ fn main() -> ExitCode {
 
 pub fn write_json(path: &PathBuf, value: &serde_json::Value) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
-    std::fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
+    neurosplit::io::atomic::write(path, text + "\n")
 }
 
 pub fn progress(len: u64, quiet: bool) -> Option<ProgressBar> {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use neurosplit::experiment::runner;
+use neurosplit::experiment::store;
 use neurosplit::Result;
 
 #[derive(Args, Debug)]
@@ -22,7 +22,10 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     if args.output.is_file() && !inputs.contains(&args.output) {
         inputs.insert(0, args.output.clone());
     }
-    let n = runner::merge(&inputs, &args.output)?;
+    let (n, warnings) = store::merge(&inputs, &args.output)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     println!(
         "{n} trials from {} files written to {}",
         inputs.len(),

@@ -430,7 +430,12 @@ fn merge_shards(
     Ok(())
 }
 
-pub fn reproduce(args: ReproduceArgs) -> Result<()> {
+pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
+    let (threads, warning) = neurosplit::limits::cap_threads(args.threads);
+    if let Some(w) = warning {
+        eprintln!("{w}");
+    }
+    args.threads = threads;
     if args.list {
         return list(args.threads);
     }
@@ -441,6 +446,8 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
     let mut spec = Spec::load(name)?;
     args.set.apply(&mut spec)?;
     let spec = assign(&spec, &args.assign)?;
+    // The overrides may have made the spec invalid or too large: check before anything is planned.
+    spec.validate()?;
     if args.print_spec {
         print!(
             "{}",
@@ -464,7 +471,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
     });
     if let Some(path) = &args.json {
         // Fail now, not after the run, if the results cannot be written.
-        std::fs::write(path, "").map_err(|e| Error::io(path, e))?;
+        neurosplit::io::atomic::check_writable(path)?;
     }
     let threads = if args.threads == 0 {
         rayon::current_num_threads()
@@ -548,6 +555,9 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
+    }
     let summaries = report::summarize(&spec, &outcome.records);
     println!("\n{}", report::table(&spec, &summaries));
     let equal = outcome
@@ -598,7 +608,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<()> {
         let figs = figures::write(&spec, &summaries, &out);
         let md = report::markdown(&spec, &summaries, &ctx, &figs);
         let path = out.join("report.md");
-        std::fs::write(&path, md).map_err(|e| Error::io(&path, e))?;
+        neurosplit::io::atomic::write(&path, md)?;
         println!("report written to {}", path.display());
     }
     if let Some(path) = &args.json {

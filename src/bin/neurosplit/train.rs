@@ -112,7 +112,12 @@ impl TrainArgs {
     }
 }
 
-pub fn train(args: TrainArgs) -> Result<()> {
+pub fn train(mut args: TrainArgs) -> Result<()> {
+    let (threads, warning) = neurosplit::limits::cap_threads(args.threads);
+    if let Some(w) = warning {
+        eprintln!("{w}");
+    }
+    args.threads = threads;
     let (d, cfg) = (&args.data, args.config()?);
     args.save
         .as_ref()

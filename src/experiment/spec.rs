@@ -396,7 +396,6 @@ impl Spec {
         if let Some(n) = self.shards {
             positive("shards", n)?;
         }
-        self.check_sizes()?;
         if self.name.is_empty()
             || !self
                 .name
@@ -528,6 +527,8 @@ impl Spec {
                 "the clause split needs known feature groups, which only DNF data has",
             ));
         }
+        // Sizes last: a value that is wrong in itself (depth 0) is named as such, not as a memory estimate.
+        self.check_sizes()?;
         Ok(())
     }
 

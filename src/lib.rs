@@ -72,6 +72,7 @@ pub mod device;
 pub mod error;
 pub mod expand;
 pub mod experiment;
+pub mod floats;
 #[cfg(feature = "cuda")]
 pub mod gpu;
 pub mod io;
@@ -80,6 +81,7 @@ pub mod limits;
 pub mod metrics;
 pub mod nn;
 pub mod plot;
+pub mod provenance;
 pub mod rng;
 pub mod sparse;
 pub mod stats;

@@ -64,6 +64,25 @@ fn idx_files_plain_and_gzipped() {
         assert_eq!(train.x[5], 255.0 / 255.0);
         assert!(train.x.iter().all(|&v| (0.0..=1.0).contains(&v)));
         assert_eq!(train.y, vec![0, 1, 2, 3, 4, 5, 6]);
+        // Provenance checksums exactly the four files the loader read, and tells their contents apart.
+        let files = neurosplit::data::idx::fashion_mnist_files(Some(&dir)).unwrap();
+        assert_eq!(files.len(), 4);
+        assert!(files.iter().all(|f| f.starts_with(&dir) && f.is_file()));
+        assert_eq!(
+            files
+                .iter()
+                .any(|f| f.extension().is_some_and(|e| e == "gz")),
+            compress
+        );
+        let p = neurosplit::provenance::Provenance::collect(1, &files).unwrap();
+        assert_eq!(p.data_sha256.len(), 4);
+        let distinct: std::collections::BTreeSet<&String> = p.data_sha256.values().collect();
+        assert_eq!(
+            distinct.len(),
+            4,
+            "four different files, four different digests"
+        );
+        assert!(p.markdown().contains("train-images-idx3-ubyte"));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

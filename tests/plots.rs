@@ -1,6 +1,8 @@
 //! Pictures: every kind draws to PNG and SVG, and bad inputs are errors.
 
-use neurosplit::plot::{draw_heatmaps, draw_line_chart, Corner, Heatmap, LineChart, Series};
+use neurosplit::plot::{
+    draw_heatmaps, draw_line_chart, Corner, Heatmap, LineChart, Series, XScale,
+};
 use neurosplit::Error;
 
 fn chart() -> LineChart {
@@ -13,10 +15,13 @@ fn chart() -> LineChart {
             x: vec![4.0, 8.0, 16.0],
             mean: vec![1.2, 1.1, 1.0],
             sem: Some(vec![0.05, 0.02, 0.01]),
+            significant: vec![true, false, false],
         }],
         reference: Some(1.0),
         markers: true,
         legend: Corner::UpperRight,
+        x_scale: XScale::Log2,
+        dodge: true,
     }
 }
 

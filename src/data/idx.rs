@@ -162,6 +162,20 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
     ))
 }
 
+/// The four IDX files (or their `.gz`) [`fashion_mnist`] reads from `dir`, e.g. to checksum them.
+pub fn fashion_mnist_files(dir: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let dir = dir.unwrap_or(Path::new(FASHION_MNIST_DIR));
+    [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
+    .iter()
+    .map(|stem| find(dir, stem))
+    .collect()
+}
+
 /// Loads FashionMNIST's standard train (60 000) and test (10 000) splits from `dir` (default
 /// [`FASHION_MNIST_DIR`]): 784 features in `[0, 1]`, 10 classes.
 pub fn fashion_mnist(dir: Option<&Path>) -> Result<(Dataset, Dataset)> {

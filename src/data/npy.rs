@@ -259,6 +259,18 @@ fn dataset(x: Array2<f32>, y: Vec<i64>, classes: usize, split: &str) -> Result<D
     Dataset::new(x, y, d, Task::Multiclass(classes))
 }
 
+/// The files [`load_embeddings`] reads from `path`: the archive itself, or a folder's four `.npy` files.
+pub fn embedding_files(path: &Path) -> Vec<std::path::PathBuf> {
+    if path.is_dir() {
+        ARRAYS
+            .iter()
+            .map(|name| path.join(format!("{name}.npy")))
+            .collect()
+    } else {
+        vec![path.to_path_buf()]
+    }
+}
+
 /// Loads train and test embeddings from an `.npz` archive or a folder of `.npy` files (see the module docs).
 pub fn load_embeddings(path: &Path) -> Result<(Dataset, Dataset)> {
     let mut src = Source::open(path)?;

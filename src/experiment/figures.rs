@@ -15,12 +15,13 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::error::Result;
+use crate::experiment::export::{float, Table};
 use crate::experiment::report::{CellSummary, MeanSem, ModelSummary};
 use crate::experiment::runner::Cell;
 use crate::experiment::spec::Spec;
 use crate::plot::{
-    draw_heatmaps, draw_line_chart, draw_regression_chart, ColorMap, Corner, Heatmap, LineChart,
-    RegressionChart, RegressionGroup, Series,
+    draw_heatmaps, draw_line_chart, draw_regression_chart, share_scale, ColorMap, Corner, Heatmap,
+    LineChart, RegressionChart, RegressionGroup, Series, XScale,
 };
 
 const SIZE: (u32, u32) = (960, 640);
@@ -81,12 +82,14 @@ fn group_label(summaries: &[CellSummary], c: &Cell, axis: Axis) -> String {
     parts.join(", ")
 }
 
-/// One series per (group, model) of `value(model) -> Option<MeanSem>` along `axis`.
+/// One series per (group, model) of `value(model) -> Option<MeanSem>` along `axis`; points where `mark(model)`
+/// holds are marked significant.
 fn sweep_series(
     summaries: &[CellSummary],
     axis: Axis,
     include: impl Fn(&ModelSummary) -> bool,
     value: impl Fn(&CellSummary, &ModelSummary) -> Option<MeanSem>,
+    mark: impl Fn(&ModelSummary) -> bool,
 ) -> Vec<Series> {
     let mut out: Vec<Series> = Vec::new();
     for s in summaries {
@@ -108,6 +111,7 @@ fn sweep_series(
                         x: Vec::new(),
                         mean: Vec::new(),
                         sem: Some(Vec::new()),
+                        significant: Vec::new(),
                     });
                     out.len() - 1
                 }
@@ -118,9 +122,57 @@ fn sweep_series(
             if let Some(e) = x.sem.as_mut() {
                 e.push(if v.sem.is_finite() { v.sem } else { 0.0 });
             }
+            x.significant.push(mark(m));
+        }
+    }
+    // No marks at all: leave the field empty (nothing to draw, nothing to list in the CSV).
+    for s in &mut out {
+        if !s.significant.contains(&true) {
+            s.significant.clear();
         }
     }
     out
+}
+
+/// Whether Welch's test puts the model's accuracy apart from the dense model's at p < 0.05 (the paper's
+/// stars).
+fn significant(m: &ModelSummary) -> bool {
+    m.p_value.is_some_and(|p| p < 0.05)
+}
+
+/// A log2 axis where the swept values span several doublings (4, 8, 16, 32: FashionMNIST's widths), else
+/// linear.
+fn x_scale(summaries: &[CellSummary], axis: Axis) -> XScale {
+    let xs: Vec<usize> = summaries.iter().map(|s| axis.of(&s.cell)).collect();
+    let (lo, hi) = (
+        xs.iter().copied().min().unwrap_or(0),
+        xs.iter().copied().max().unwrap_or(0),
+    );
+    if lo > 0 && hi >= 8 * lo {
+        XScale::Log2
+    } else {
+        XScale::Linear
+    }
+}
+
+/// The numbers a line chart draws, one row per point: series, x, mean, SEM, and whether it is marked
+/// significant (1/0; empty when the chart marks nothing).
+fn chart_table(chart: &LineChart) -> Table {
+    let mut t = Table::new(["series", "x", "mean", "sem", "significant"]);
+    for s in &chart.series {
+        for (i, (&x, &m)) in s.x.iter().zip(&s.mean).enumerate() {
+            t.push(vec![
+                s.label.clone(),
+                float(x),
+                float(m),
+                s.sem.as_ref().map_or(String::new(), |e| float(e[i])),
+                s.significant
+                    .get(i)
+                    .map_or(String::new(), |&b| u8::from(b).to_string()),
+            ]);
+        }
+    }
+    t
 }
 
 fn pct(v: MeanSem) -> MeanSem {
@@ -186,13 +238,14 @@ fn save_chart(dir: &Path, name: &str, chart: &LineChart) -> String {
         ..chart.clone()
     };
     let drawn = draw_line_chart(&dir.join(format!("{name}.png")), chart, SIZE)
-        .and_then(|_| draw_line_chart(&dir.join(format!("{name}.svg")), chart, SIZE));
+        .and_then(|_| draw_line_chart(&dir.join(format!("{name}.svg")), chart, SIZE))
+        .and_then(|_| chart_table(chart).save_csv(&dir.join(format!("{name}.csv"))));
     link(name, &chart.title, drawn)
 }
 
 fn link(name: &str, title: &str, drawn: Result<()>) -> String {
     match drawn {
-        Ok(()) => format!("![{title}]({name}.png) ([SVG]({name}.svg))"),
+        Ok(()) => format!("![{title}]({name}.png) ([SVG]({name}.svg), [numbers]({name}.csv))"),
         Err(e) => format!("*{name} could not be drawn: {e}*"),
     }
 }
@@ -204,11 +257,18 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
         Axis::Clauses => "clauses",
     };
     let trials = spec.trials;
-    let ri = sweep_series(summaries, axis, |m| m.alpha.is_some(), |_, m| m.ri.map(pct));
+    let scale = x_scale(summaries, axis);
+    let ri = sweep_series(
+        summaries,
+        axis,
+        |m| m.alpha.is_some(),
+        |_, m| m.ri.map(pct),
+        significant,
+    );
     if !ri.is_empty() {
         let chart = LineChart {
             title: format!(
-                "{}: relative improvement vs {what} (mean ± SEM, {trials} trials)",
+                "{}: relative improvement vs {what} (mean ± SEM, {trials} trials; * p < 0.05)",
                 spec.name
             ),
             x_label: axis.label().into(),
@@ -217,6 +277,8 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
             reference: Some(0.0),
             markers: true,
             legend: Corner::UpperRight,
+            x_scale: scale,
+            dodge: true,
         };
         out.push(save_chart(dir, &format!("ri-vs-{what}"), &chart));
     }
@@ -231,6 +293,7 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
                 sem: m.test_acc.sem * k,
             })
         },
+        |_| false,
     );
     if !per_nnz.is_empty() {
         let chart = LineChart {
@@ -241,6 +304,8 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
             reference: None,
             markers: true,
             legend: Corner::UpperRight,
+            x_scale: scale,
+            dodge: true,
         };
         out.push(save_chart(dir, &format!("acc-per-nnz-vs-{what}"), &chart));
     }
@@ -256,6 +321,7 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
             axis,
             |m| m.alpha.is_some(),
             |_, m| m.metric_fold.get(&name).copied(),
+            |_| false,
         );
         if series.is_empty() {
             continue;
@@ -268,6 +334,8 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
             reference: Some(1.0),
             markers: true,
             legend: Corner::UpperRight,
+            x_scale: scale,
+            dodge: true,
         };
         out.push(save_chart(dir, &format!("{name}-fold-vs-{what}"), &chart));
     }
@@ -391,6 +459,7 @@ fn heatmaps(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
             for &(depth, pre) in &rest {
                 let mut values = Vec::new();
                 let mut masked = Vec::new();
+                let mut stars = Vec::new();
                 for &c in &clauses {
                     for &n in &neurons {
                         let v = summaries
@@ -405,9 +474,9 @@ fn heatmaps(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
                                 s.models
                                     .iter()
                                     .find(|m| &m.model == name && m.alpha == Some(*alpha))
-                            })
-                            .and_then(|m| m.ri)
-                            .map(|r| 100.0 * r.mean);
+                            });
+                        stars.push(v.is_some_and(significant));
+                        let v = v.and_then(|m| m.ri).map(|r| 100.0 * r.mean);
                         values.push(v.unwrap_or(0.0));
                         masked.push(v.is_none());
                     }
@@ -424,12 +493,17 @@ fn heatmaps(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
                 h.col_labels = Some(neurons.iter().map(|n| n.to_string()).collect());
                 h.x_label = "hidden neurons before expansion".into();
                 h.y_label = "clauses".into();
+                h.value_label = "relative improvement % (FPE / dense - 1)".into();
+                if stars.contains(&true) {
+                    h.significant = stars;
+                }
                 panels.push(h);
             }
         }
+        share_scale(&mut panels);
         let file = format!("heatmap-{strategy}");
         let title = format!(
-            "{}: relative improvement % of the {strategy} split over dense (mean of {} trials)",
+            "{}: relative improvement % of the {strategy} split over dense (mean of {} trials; * p < 0.05)",
             spec.name, spec.trials
         );
         let drawn = draw_heatmaps(
@@ -445,10 +519,39 @@ fn heatmaps(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
                 &panels,
                 (560, 460),
             )
+        })
+        .and_then(|_| {
+            heatmap_table(&panels, &clauses, &neurons).save_csv(&dir.join(format!("{file}.csv")))
         });
         out.push(link(&file, &title, drawn));
     }
     out
+}
+
+/// The numbers heatmap panels draw, one row per cell: panel, clauses, neurons, value (empty where the cell is
+/// crossed out), and the significance mark (1/0).
+fn heatmap_table(panels: &[Heatmap], clauses: &[usize], neurons: &[usize]) -> Table {
+    let mut t = Table::new(["panel", "clauses", "neurons", "value", "significant"]);
+    for p in panels {
+        for (r, c) in clauses.iter().enumerate() {
+            for (k, n) in neurons.iter().enumerate() {
+                let i = r * p.cols + k;
+                let masked = p.masked.as_ref().is_some_and(|m| m[i]);
+                t.push(vec![
+                    p.title.clone(),
+                    c.to_string(),
+                    n.to_string(),
+                    if masked {
+                        String::new()
+                    } else {
+                        float(p.values[i])
+                    },
+                    u8::from(p.significant.get(i) == Some(&true)).to_string(),
+                ]);
+            }
+        }
+    }
+    t
 }
 
 /// Fig. 6b: test accuracy against the epoch (pre-training + post-split epochs), one chart per cell group.
@@ -487,6 +590,7 @@ fn curves(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
                     x: m.curve.iter().map(|(e, _)| (pre + e) as f64).collect(),
                     mean: m.curve.iter().map(|(_, v)| 100.0 * v.mean).collect(),
                     sem: Some(m.curve.iter().map(|(_, v)| 100.0 * v.sem).collect()),
+                    significant: Vec::new(),
                 });
             }
         }
@@ -501,6 +605,8 @@ fn curves(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
             reference: None,
             markers: false,
             legend: Corner::LowerRight,
+            x_scale: XScale::Linear,
+            dodge: false,
         };
         let name = if many {
             format!("curves-{}", gi + 1)

@@ -2,12 +2,14 @@
 //! [`spec`] (TOML, one per paper result in `experiments/`: data plus validation), [`runner`] (plans grid
 //! cells x trials, runs them in parallel, resumable JSONL results, shards), [`trial`] (data -> pre-train ->
 //! expand -> post-train -> metrics -> record, shared with `neurosplit train`), [`report`] (tables beside the
-//! paper's numbers, Welch tests), [`figures`] (pictures from the report's summaries) and [`estimate`]
+//! paper's numbers, Welch tests), [`figures`] (pictures from the report's summaries, with their numbers as CSV), [`export`] (results as CSV) and
+//! [`estimate`]
 //! (run-time estimates for `reproduce --list`).
 //!
 //! Imports point one way: `runner -> {spec, trial}`, `figures -> report -> {runner, spec}`.
 
 pub mod estimate;
+pub mod export;
 pub mod figures;
 pub mod finetune;
 pub mod paper_tables;

@@ -348,21 +348,6 @@ pub fn metrics_table(spec: &Spec, summaries: &[CellSummary]) -> String {
     s
 }
 
-/// The CPU model and logical core count of this machine (from `/proc/cpuinfo`, as `lscpu` shows them).
-pub fn machine() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{model}, {cores} logical cores available")
-}
-
 /// Everything the markdown report says besides the table.
 #[derive(Clone, Debug)]
 pub struct ReportContext {
@@ -376,6 +361,13 @@ pub struct ReportContext {
     pub threads: usize,
     /// Trials expected by the spec vs found.
     pub expected_trials: usize,
+    /// Version, commit, instruction set, machine, threads and data checksums of the run.
+    pub provenance: crate::provenance::Provenance,
+    /// Where the trials in the results file were run: each distinct [`Provenance::summary`] with its trial
+    /// count (several when shards ran on different machines or builds; empty to leave it out).
+    ///
+    /// [`Provenance::summary`]: crate::provenance::Provenance::summary
+    pub trial_provenance: Vec<(String, usize)>,
 }
 
 /// The markdown report of one experiment; `figs` are the markdown fragments of its pictures (see
@@ -440,13 +432,18 @@ pub fn markdown(
             s.push('\n');
         }
     }
+    s.push_str("\n## Provenance, machine and time\n\n");
+    s.push_str(&ctx.provenance.markdown());
+    if !ctx.trial_provenance.is_empty() {
+        s.push_str("- the trials were run by:\n");
+        for (line, n) in &ctx.trial_provenance {
+            s.push_str(&format!("  - {n} trials: {line}\n"));
+        }
+    }
     s.push_str(&format!(
-        "\n## Machine and time\n\n- machine: {}\n- wall time of the last run: {:.1} s on {} threads\n\
+        "- wall time of the last run: {:.1} s on {} threads\n\
          - compute recorded over all runs: {:.1} s (sum of per-trial seconds)\n",
-        machine(),
-        ctx.wall_seconds,
-        ctx.threads,
-        ctx.compute_seconds
+        ctx.wall_seconds, ctx.threads, ctx.compute_seconds
     ));
     s.push_str("\n## Spec\n\n```toml\n");
     s.push_str(
@@ -506,6 +503,7 @@ mod tests {
                     model("clause", Some(2), clause[t]),
                 ],
                 pre_seconds: 1.0,
+                provenance: None,
             })
             .collect();
         let s = summarize(&spec, &records);
@@ -563,6 +561,7 @@ mod tests {
                     with("clause", Some(2), caps[t].1, 0.0),
                 ],
                 pre_seconds: 1.0,
+                provenance: None,
             })
             .collect();
         let s = summarize(&spec, &records);

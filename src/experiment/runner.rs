@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::experiment::spec::{DatasetSpec, Spec};
 pub use crate::experiment::trial::ModelRecord;
 use crate::experiment::trial::{self, Streams, TrialConfig};
+use crate::provenance::Provenance;
 
 /// One point of the grid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +139,10 @@ pub struct TrialRecord {
     pub models: Vec<ModelRecord>,
     /// Seconds for data and pre-training.
     pub pre_seconds: f64,
+    /// Where the record comes from: version, commit, instruction set, machine, threads, data checksums (absent
+    /// in records written before it was recorded; not part of the result proper).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 impl TrialRecord {
@@ -145,6 +150,7 @@ impl TrialRecord {
     pub fn without_timings(&self) -> TrialRecord {
         let mut r = self.clone();
         r.pre_seconds = 0.0;
+        r.provenance = None;
         r.models.iter_mut().for_each(|m| m.seconds = 0.0);
         r
     }
@@ -192,6 +198,21 @@ pub fn load_fixed_data(spec: &Spec, data_dir: Option<&Path>) -> Result<Option<(D
                 take(tr, *n_train, "n_train")?,
                 take(te, *n_test, "n_test")?,
             )))
+        }
+    }
+}
+
+/// The data files a spec reads (for their checksums): FashionMNIST's four IDX files, the embeddings archive or
+/// folder's arrays; none for generated DNF data.
+pub fn data_files(spec: &Spec, data_dir: Option<&Path>) -> Result<Vec<PathBuf>> {
+    match &spec.dataset {
+        DatasetSpec::Dnf { .. } => Ok(Vec::new()),
+        DatasetSpec::FashionMnist { data_dir: dir, .. } => {
+            crate::data::idx::fashion_mnist_files(data_dir.or(dir.as_deref()))
+        }
+        DatasetSpec::Embeddings { path, .. } => {
+            let path = data_dir.map_or(path.clone(), |d| d.join(path));
+            Ok(crate::data::npy::embedding_files(&path))
         }
     }
 }
@@ -288,6 +309,7 @@ pub fn run_trial_on(
         pre_nnz: out.dense.nnz(),
         models: out.posts.into_iter().map(|p| p.record).collect(),
         pre_seconds: out.pre_seconds,
+        provenance: None,
     })
 }
 
@@ -324,6 +346,8 @@ pub struct RunOutcome {
     pub skipped: usize,
     /// Wall-clock seconds of this run.
     pub wall_seconds: f64,
+    /// This run's provenance (also in every record it wrote).
+    pub provenance: Provenance,
     /// What reading the results file warned about (dropped duplicates, a repaired torn record).
     pub warnings: Vec<String>,
 }
@@ -376,6 +400,11 @@ pub fn run(
     let done: HashSet<(String, usize)> = before.iter().map(|r| (r.cell.clone(), r.trial)).collect();
     let grid = cells(spec);
     let (todo, skipped) = pending(spec, &grid, opts.shard, &done);
+    let threads = if opts.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        opts.threads
+    };
     let fixed = if todo.is_empty() {
         None
     } else {
@@ -385,6 +414,14 @@ pub fn run(
         // The loaded data's real width and class count: the models must fit before any trial starts.
         spec.check_trial_memory(&[train.d], train.task.outputs(), None)?;
     }
+    // After loading, so that a missing data file gets the loader's message; only files that are there (with
+    // nothing to run, the data may live elsewhere).
+    let files: Vec<PathBuf> = match data_files(spec, opts.data_dir.as_deref()) {
+        Ok(files) => files.into_iter().filter(|f| f.is_file()).collect(),
+        Err(_) if todo.is_empty() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let provenance = Provenance::collect(threads, &files)?;
     let sink = Mutex::new((writer, 0usize));
     let total = todo.len();
     let threads = if opts.device == Device::Cpu {
@@ -395,7 +432,8 @@ pub fn run(
     let new = super::with_threads(threads, || {
         todo.par_iter()
             .map(|&(ci, t)| -> Result<TrialRecord> {
-                let rec = run_trial_on(spec, &grid[ci], t, fixed.as_ref(), opts.device)?;
+                let mut rec = run_trial_on(spec, &grid[ci], t, fixed.as_ref(), opts.device)?;
+                rec.provenance = Some(provenance.clone());
                 let mut guard = sink.lock().unwrap_or_else(|p| p.into_inner());
                 guard.0.append(&rec)?;
                 guard.1 += 1;
@@ -416,6 +454,7 @@ pub fn run(
         ran: total,
         skipped,
         wall_seconds: start.elapsed().as_secs_f64(),
+        provenance,
         warnings: read.warnings,
     })
 }

@@ -93,6 +93,10 @@ pub struct Spec {
     /// Numbers the paper prints for this experiment, shown beside ours in the report.
     #[serde(default)]
     pub paper: Vec<PaperValue>,
+    /// Slices of the grid for a cluster job array (`scripts/slurm-array.sh` reads it when not given `--shards`);
+    /// changes no result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
 }
 
 /// The data set of an experiment.
@@ -389,7 +393,9 @@ impl Spec {
     /// Checks every value, naming the key that is wrong.
     pub fn validate(&self) -> Result<()> {
         positive("trials", self.trials)?;
-        self.check_sizes()?;
+        if let Some(n) = self.shards {
+            positive("shards", n)?;
+        }
         if self.name.is_empty()
             || !self
                 .name
@@ -523,6 +529,8 @@ impl Spec {
                 "the clause split needs known feature groups, which only DNF data has",
             ));
         }
+        // Sizes last: a value that is wrong in itself (depth 0) is named as such, not as a memory estimate.
+        self.check_sizes()?;
         Ok(())
     }
 
@@ -571,6 +579,7 @@ impl Spec {
         s.title.clear();
         s.paper_ref.clear();
         s.paper.clear();
+        s.shards = None;
         let text = serde_json::to_string(&s).expect("specs serialise");
         fnv1a(text.as_bytes())
     }
@@ -640,6 +649,7 @@ mod tests {
         let a = Spec::load("case-study").unwrap();
         let mut b = a.clone();
         b.trials = 50;
+        b.shards = Some(8);
         b.title = "another title".into();
         b.paper.clear();
         assert_eq!(a.fingerprint(), b.fingerprint());

@@ -7,8 +7,10 @@ use super::mlp::{Grads, Mlp};
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Regularizer {
     /// Coefficient of `|W_1|_1` (paper: 1e-7).
+    #[serde(serialize_with = "crate::floats::serialize")]
     pub l1_first: f32,
     /// Coefficient of `sum p^2` over all parameters (paper: 1e-5).
+    #[serde(serialize_with = "crate::floats::serialize")]
     pub l2: f32,
 }
 

@@ -21,6 +21,7 @@ pub struct TrainConfig {
     /// Samples per step (paper: 500).
     pub batch_size: usize,
     /// Adam learning rate (paper: 1e-3).
+    #[serde(serialize_with = "crate::floats::serialize")]
     pub lr: f32,
     /// L1/L2 penalties (paper: 1e-7 on W1, 1e-5 on all).
     pub reg: Regularizer,

@@ -6,6 +6,8 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
 use super::{msg, render, series_color, Figure};
 use crate::error::{Error, Result};
 
@@ -20,6 +22,34 @@ pub struct Series {
     pub mean: Vec<f64>,
     /// Standard error of the mean per point; `None` draws no bars.
     pub sem: Option<Vec<f64>>,
+    /// Points marked significant (e.g. p < 0.05 against a baseline): a star is drawn above them. Empty (the
+    /// default) or one entry per point.
+    #[serde(default)]
+    pub significant: Vec<bool>,
+}
+
+impl Series {
+    /// A series without error bars or marks.
+    pub fn new(label: impl Into<String>, x: Vec<f64>, mean: Vec<f64>) -> Series {
+        Series {
+            label: label.into(),
+            x,
+            mean,
+            sem: None,
+            significant: Vec::new(),
+        }
+    }
+}
+
+/// How the x axis maps values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum XScale {
+    /// Evenly spaced values (the default).
+    #[default]
+    Linear,
+    /// Base-2 logarithmic, for widths or counts that double (4, 8, 16, ...): every doubling is the same
+    /// distance; ticks at the data's x values. All x must be positive.
+    Log2,
 }
 
 /// A chart of several series.
@@ -39,6 +69,13 @@ pub struct LineChart {
     pub markers: bool,
     /// Corner of the plot that holds the legend (pick one the curves leave free).
     pub legend: Corner,
+    /// Linear or base-2 logarithmic x axis.
+    #[serde(default)]
+    pub x_scale: XScale,
+    /// Shift the series sideways by a small step each (centred on the true x), so that series measured at the
+    /// same x do not hide each other's error bars.
+    #[serde(default)]
+    pub dodge: bool,
 }
 
 /// A corner of the plotting area.
@@ -75,6 +112,20 @@ impl LineChart {
                     s.label
                 ));
             }
+            if !s.significant.is_empty() && s.significant.len() != s.x.len() {
+                return Err(format!(
+                    "series '{}' marks {} points significant of {}",
+                    s.label,
+                    s.significant.len(),
+                    s.x.len()
+                ));
+            }
+            if self.x_scale == XScale::Log2 && s.x.iter().any(|&x| x <= 0.0) {
+                return Err(format!(
+                    "series '{}' has an x <= 0, which a log2 axis cannot show",
+                    s.label
+                ));
+            }
             let all = s.x.iter().chain(&s.mean).chain(s.sem.iter().flatten());
             if all.clone().any(|v| !v.is_finite()) {
                 return Err(format!("series '{}' holds a non-finite value", s.label));
@@ -83,7 +134,60 @@ impl LineChart {
         Ok(())
     }
 
-    /// Bounds of everything drawn, padded by 5% (x) and 8% (y).
+    /// The plotted x of a data x (log2 of it on a log2 axis).
+    fn to_axis(&self, x: f64) -> f64 {
+        match self.x_scale {
+            XScale::Linear => x,
+            XScale::Log2 => x.log2(),
+        }
+    }
+
+    /// The distinct plotted x values of all series, sorted.
+    fn axis_xs(&self) -> Vec<f64> {
+        let mut xs: Vec<f64> = self
+            .series
+            .iter()
+            .flat_map(|s| s.x.iter().map(|&x| self.to_axis(x)))
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
+        xs
+    }
+
+    /// The sideways shift of series `i` in plotted units: with `dodge`, series are spread over a quarter of
+    /// the smallest gap between x values, centred on the true x.
+    fn offset(&self, i: usize) -> f64 {
+        let n = self.series.len();
+        if !self.dodge || n < 2 {
+            return 0.0;
+        }
+        let xs = self.axis_xs();
+        let gap = xs
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(f64::INFINITY, f64::min);
+        let span = if gap.is_finite() { gap } else { 1.0 };
+        let step = 0.25 * span / (n - 1) as f64;
+        (i as f64 - (n - 1) as f64 / 2.0) * step
+    }
+
+    /// Tick positions on the x axis in plotted coordinates: on a log2 axis the data's x values (or the whole
+    /// powers of two in range, when there are many); on a linear axis round numbers (1, 2 or 5 x 10^k apart).
+    fn x_ticks(&self, x0: f64, x1: f64) -> Vec<f64> {
+        if self.x_scale == XScale::Log2 {
+            let xs = self.axis_xs();
+            if xs.len() <= 12 {
+                return xs;
+            }
+            return (x0.ceil() as i64..=x1.floor() as i64)
+                .map(|e| e as f64)
+                .collect();
+        }
+        nice_ticks(x0, x1, 8)
+    }
+
+    /// Bounds of everything drawn in plotted coordinates, padded by 5% (x) and 8% (y; 14% above when stars
+    /// are drawn).
     fn bounds(&self) -> ((f64, f64), (f64, f64)) {
         let (mut x0, mut x1, mut y0, mut y1) = (
             f64::INFINITY,
@@ -91,9 +195,10 @@ impl LineChart {
             f64::INFINITY,
             f64::NEG_INFINITY,
         );
-        for s in &self.series {
+        for (si, s) in self.series.iter().enumerate() {
             for (i, (&x, &m)) in s.x.iter().zip(&s.mean).enumerate() {
                 let e = s.sem.as_ref().map_or(0.0, |e| e[i].abs());
+                let x = self.to_axis(x) + self.offset(si);
                 x0 = x0.min(x);
                 x1 = x1.max(x);
                 y0 = y0.min(m - e);
@@ -104,11 +209,13 @@ impl LineChart {
             y0 = y0.min(r);
             y1 = y1.max(r);
         }
-        let pad = |a: f64, b: f64, f: f64| {
+        let stars = self.series.iter().any(|s| s.significant.contains(&true));
+        let pad = |a: f64, b: f64, lo: f64, hi: f64| {
             let w = if b > a { b - a } else { a.abs().max(1.0) };
-            (a - f * w, b + f * w)
+            (a - lo * w, b + hi * w)
         };
-        (pad(x0, x1, 0.05), pad(y0, y1, 0.08))
+        let top = if stars { 0.14 } else { 0.08 };
+        (pad(x0, x1, 0.05, 0.05), pad(y0, y1, 0.08, top))
     }
 }
 
@@ -116,13 +223,22 @@ impl Figure for LineChart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(msg)?;
         let ((x0, x1), (y0, y1)) = self.bounds();
+        let log2 = self.x_scale == XScale::Log2;
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, ("sans-serif", 22))
             .margin(14)
             .x_label_area_size(52)
             .y_label_area_size(72)
-            .build_cartesian_2d(x0..x1, y0..y1)
+            .build_cartesian_2d(
+                super::TickedAxis {
+                    lo: x0,
+                    hi: x1,
+                    ticks: self.x_ticks(x0, x1),
+                },
+                y0..y1,
+            )
             .map_err(msg)?;
+        let x_label = |v: &f64| if log2 { trim(v.exp2()) } else { trim(*v) };
         chart
             .configure_mesh()
             .light_line_style(WHITE.mix(0.0))
@@ -131,7 +247,7 @@ impl Figure for LineChart {
             .y_desc(self.y_label.as_str())
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 18))
-            .x_label_formatter(&|v| trim(*v))
+            .x_label_formatter(&x_label)
             .y_label_formatter(&|v| trim(*v))
             .draw()
             .map_err(msg)?;
@@ -145,9 +261,18 @@ impl Figure for LineChart {
                 ))
                 .map_err(msg)?;
         }
+        let star = ("sans-serif", 20)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Bottom));
         for (i, s) in self.series.iter().enumerate() {
             let c = series_color(i);
-            let pts: Vec<(f64, f64)> = s.x.iter().copied().zip(s.mean.iter().copied()).collect();
+            let dx = self.offset(i);
+            let pts: Vec<(f64, f64)> =
+                s.x.iter()
+                    .map(|&x| self.to_axis(x) + dx)
+                    .zip(s.mean.iter().copied())
+                    .collect();
             chart
                 .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
                 .map_err(msg)?
@@ -160,20 +285,27 @@ impl Figure for LineChart {
                     .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
                     .map_err(msg)?;
             }
-            if let Some(sem) = &s.sem {
+            let sem = |k: usize| s.sem.as_ref().map_or(0.0, |e| e[k].abs());
+            if s.sem.is_some() {
                 chart
-                    .draw_series(pts.iter().zip(sem).map(|(&(x, m), &e)| {
-                        ErrorBar::new_vertical(
-                            x,
-                            m - e.abs(),
-                            m,
-                            m + e.abs(),
-                            c.stroke_width(2),
-                            10,
-                        )
+                    .draw_series(pts.iter().enumerate().map(|(k, &(x, m))| {
+                        ErrorBar::new_vertical(x, m - sem(k), m, m + sem(k), c.stroke_width(2), 10)
                     }))
                     .map_err(msg)?;
             }
+            // A star above the error bar of every significant point, in the series' colour.
+            let star = star.clone().color(&c);
+            chart
+                .draw_series(
+                    pts.iter()
+                        .enumerate()
+                        .filter(|&(k, _)| s.significant.get(k) == Some(&true))
+                        .map(|(k, &(x, m))| {
+                            EmptyElement::at((x, m + sem(k)))
+                                + Text::new("*", (0, -2), star.clone())
+                        }),
+                )
+                .map_err(msg)?;
         }
         chart
             .configure_series_labels()
@@ -192,8 +324,26 @@ impl Figure for LineChart {
     }
 }
 
+/// Round tick values in `lo..=hi`, at most about `max` of them, spaced 1, 2 or 5 times a power of ten.
+pub fn nice_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) || max == 0 {
+        return vec![lo];
+    }
+    let raw = (hi - lo) / max as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    // Multiples of the step, so that 0.1 + 0.2 style sums never reach a label.
+    (first..=last).map(|k| k as f64 * step).collect()
+}
+
 /// A tick label without trailing zeros (`2`, `0.5`, `1.25`).
-fn trim(v: f64) -> String {
+pub(super) fn trim(v: f64) -> String {
     let s = format!("{v:.3}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" {
@@ -225,25 +375,74 @@ mod tests {
     }
 
     #[test]
+    fn nice_ticks_are_round_multiples() {
+        assert_eq!(
+            nice_ticks(0.0, 10.0, 5),
+            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        );
+        assert_eq!(
+            nice_ticks(-57.0, 57.0, 6),
+            vec![-40.0, -20.0, 0.0, 20.0, 40.0]
+        );
+        assert_eq!(nice_ticks(3.0, 3.0, 5), vec![3.0]);
+        let t = nice_ticks(0.0, 1.0, 10);
+        assert!(t.iter().all(|v| trim(*v).len() <= 3), "{t:?}");
+    }
+
+    #[test]
+    fn dodged_series_are_centred_and_fit_between_x_values() {
+        let mut c = chart_of(vec![
+            Series::new("a", vec![4.0, 8.0, 16.0], vec![1.0; 3]),
+            Series::new("b", vec![4.0, 8.0, 16.0], vec![1.0; 3]),
+            Series::new("c", vec![4.0, 8.0, 16.0], vec![1.0; 3]),
+        ]);
+        assert_eq!(c.offset(1), 0.0, "no dodge unless asked");
+        c.dodge = true;
+        c.x_scale = XScale::Log2;
+        // log2 spacing of doublings is 1: the three series sit at -1/8, 0, +1/8.
+        assert_eq!(
+            (c.offset(0), c.offset(1), c.offset(2)),
+            (-0.125, 0.0, 0.125)
+        );
+        assert_eq!(c.x_ticks(1.0, 5.0), vec![2.0, 3.0, 4.0]);
+        assert_eq!(trim(c.x_ticks(1.0, 5.0)[1].exp2()), "8");
+        c.series[0].x[0] = 0.0;
+        assert!(c.check().unwrap_err().contains("log2"));
+    }
+
+    fn chart_of(series: Vec<Series>) -> LineChart {
+        LineChart {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            series,
+            reference: None,
+            markers: true,
+            legend: Corner::default(),
+            x_scale: XScale::Linear,
+            dodge: false,
+        }
+    }
+
+    #[test]
     fn bad_series_are_refused() {
         let mut c = LineChart {
             title: "t".into(),
             x_label: "x".into(),
             y_label: "y".into(),
-            series: vec![Series {
-                label: "a".into(),
-                x: vec![1.0, 2.0],
-                mean: vec![1.0],
-                sem: None,
-            }],
+            series: vec![Series::new("a", vec![1.0, 2.0], vec![1.0])],
             reference: None,
             markers: true,
             legend: Corner::default(),
+            x_scale: XScale::Linear,
+            dodge: false,
         };
         assert!(c.check().is_err());
         c.series[0].mean.push(f64::NAN);
         assert!(c.check().is_err());
         c.series[0].mean[1] = 2.0;
         assert!(c.check().is_ok());
+        c.series[0].significant = vec![true];
+        assert!(c.check().unwrap_err().contains("significant"));
     }
 }

@@ -50,8 +50,13 @@ pub struct Heatmap {
     pub annotate: Option<usize>,
     /// Colour scale.
     pub colormap: ColorMap,
-    /// Value range of the colour scale; default: `±max|v|` (diverging) or `min..max` (sequential).
+    /// Value range of the colour scale; default: `±max|v|` (diverging) or `min..max` (sequential). Panels
+    /// drawn together with equal ranges share one colour bar ([`share_scale`] sets that up).
     pub range: Option<(f64, f64)>,
+    /// What the colours mean (e.g. "relative improvement %"), written along the colour bar.
+    pub value_label: String,
+    /// Cells marked significant (e.g. p < 0.05): a star follows the cell's value. Empty or `rows x cols`.
+    pub significant: Vec<bool>,
 }
 
 impl Heatmap {
@@ -72,6 +77,8 @@ impl Heatmap {
             annotate: None,
             colormap: ColorMap::Diverging,
             range: None,
+            value_label: String::new(),
+            significant: Vec::new(),
         }
     }
 
@@ -91,6 +98,13 @@ impl Heatmap {
         }
         if self.masked.as_ref().is_some_and(|m| m.len() != n) {
             return Err(format!("heatmap '{}': mask size differs", self.title));
+        }
+        if !self.significant.is_empty() && self.significant.len() != n {
+            return Err(format!(
+                "heatmap '{}': significance marks for {} of {n} cells",
+                self.title,
+                self.significant.len()
+            ));
         }
         if self
             .row_labels
@@ -132,6 +146,55 @@ impl Heatmap {
                 }
             }
         }
+    }
+}
+
+/// The smallest "round" number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) at least `v > 0`.
+fn nice_ceil(v: f64) -> f64 {
+    if v.is_nan() || v <= 0.0 || !v.is_finite() {
+        return 1.0;
+    }
+    let mag = 10f64.powf(v.log10().floor());
+    [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|&s| s >= v * (1.0 - 1e-12))
+        .unwrap_or(10.0 * mag)
+}
+
+/// Gives every panel one colour scale: the range covering all their values (diverging: `±m` with `m` rounded
+/// up to a round number, so the colour bar ends on a tick), so equal colours mean equal values across the
+/// panels, which are then drawn with a single colour bar. Panels must share their colour map.
+pub fn share_scale(panels: &mut [Heatmap]) {
+    let Some(map) = panels.first().map(|p| p.colormap) else {
+        return;
+    };
+    let ranges: Vec<(f64, f64)> = panels
+        .iter()
+        .map(|p| {
+            Heatmap {
+                range: None,
+                ..p.clone()
+            }
+            .value_range()
+        })
+        .collect();
+    let range = match map {
+        ColorMap::Diverging => {
+            let m = ranges
+                .iter()
+                .fold(0f64, |a, r| a.max(r.1.abs()).max(r.0.abs()));
+            let m = nice_ceil(m);
+            (-m, m)
+        }
+        ColorMap::Sequential => ranges
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |a, r| {
+                (a.0.min(r.0), a.1.max(r.1))
+            }),
+    };
+    for p in panels {
+        p.range = Some(range);
     }
 }
 
@@ -191,20 +254,49 @@ impl Figure for Panels<'_> {
         } else {
             root.titled(self.title, ("sans-serif", 26)).map_err(msg)?
         };
-        let areas = body.split_evenly((1, self.panels.len()));
-        for (area, p) in areas.iter().zip(self.panels) {
+        let first = &self.panels[0];
+        let shared = self.panels.len() > 1
+            && self.panels.iter().all(|p| {
+                p.colormap == first.colormap
+                    && p.value_range() == first.value_range()
+                    && p.value_label == first.value_label
+            });
+        if !shared {
+            let areas = body.split_evenly((1, self.panels.len()));
+            for (area, p) in areas.iter().zip(self.panels) {
+                let (w, _) = area.dim_in_pixel();
+                let (main, bar) = area.split_horizontally(w.saturating_sub(BAR_PX));
+                draw_panel(&main, p)?;
+                colorbar(&bar, p.colormap, p.value_range(), &p.value_label)?;
+            }
+            return Ok(());
+        }
+        // One colour scale: the panels side by side, one colour bar at the right.
+        let (w, _) = body.dim_in_pixel();
+        let (main, bar) = body.split_horizontally(w.saturating_sub(BAR_PX));
+        for (area, p) in main
+            .split_evenly((1, self.panels.len()))
+            .iter()
+            .zip(self.panels)
+        {
             draw_panel(area, p)?;
         }
-        Ok(())
+        colorbar(
+            &bar,
+            first.colormap,
+            first.value_range(),
+            &first.value_label,
+        )
     }
 }
 
+/// Width of a colour bar with its ticks and label, in pixels.
+const BAR_PX: u32 = 120;
+
 fn draw_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
+    main: &DrawingArea<DB, Shift>,
     p: &Heatmap,
 ) -> Result<(), String> {
-    let (w, _) = area.dim_in_pixel();
-    let (main, bar) = area.split_horizontally(w.saturating_sub(100));
     let (rows, cols) = (p.rows, p.cols);
     let range = p.value_range();
     let ylab_width = p
@@ -212,7 +304,7 @@ fn draw_panel<DB: DrawingBackend>(
         .as_ref()
         .map_or(3, |l| l.iter().map(String::len).max().unwrap_or(1))
         .max(2) as u32;
-    let mut chart = ChartBuilder::on(&main)
+    let mut chart = ChartBuilder::on(main)
         .caption(&p.title, ("sans-serif", 20))
         .margin(8)
         .x_label_area_size(48)
@@ -265,17 +357,23 @@ fn draw_panel<DB: DrawingBackend>(
             .draw_series((0..rows * cols).map(|i| {
                 let v = p.values[i];
                 let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
-                let ink = if p.colormap == ColorMap::Sequential && t < 0.55 {
-                    WHITE
+                // White on the dark ends of the scale, black elsewhere.
+                let dark = match p.colormap {
+                    ColorMap::Sequential => t < 0.55,
+                    ColorMap::Diverging => !(0.12..=0.85).contains(&t),
+                };
+                let ink = if dark { WHITE } else { BLACK };
+                let star = if p.significant.get(i) == Some(&true) {
+                    "*"
                 } else {
-                    BLACK
+                    ""
                 };
                 let style = ("sans-serif", 13)
                     .into_font()
                     .color(&ink)
                     .pos(Pos::new(HPos::Center, VPos::Center));
                 Text::new(
-                    format!("{v:.dec$}"),
+                    format!("{v:.dec$}{star}"),
                     ((i % cols) as f64, y_of(i / cols)),
                     style,
                 )
@@ -305,29 +403,33 @@ fn draw_panel<DB: DrawingBackend>(
                 }),
         )
         .map_err(msg)?;
-    colorbar(&bar, p.colormap, range)
+    Ok(())
 }
 
+/// A vertical colour bar over `lo..hi` with round tick values and `label` written along its right side.
 fn colorbar<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     map: ColorMap,
     (lo, hi): (f64, f64),
+    label: &str,
 ) -> Result<(), String> {
-    let mut chart = ChartBuilder::on(area)
-        .margin_top(40)
-        .margin_bottom(56)
+    let (w, h) = area.dim_in_pixel();
+    let (bar_area, label_area) = area.split_horizontally(w.saturating_sub(26));
+    let ticks = super::nice_ticks(lo, hi, 6);
+    let mut chart = ChartBuilder::on(&bar_area)
+        .margin_top(44)
+        .margin_bottom(60)
         .margin_right(4)
         .y_label_area_size(0)
-        .right_y_label_area_size(66)
-        .build_cartesian_2d(0f64..1.0, lo..hi)
+        .right_y_label_area_size(58)
+        .build_cartesian_2d(0f64..1.0, super::TickedAxis { lo, hi, ticks })
         .map_err(msg)?;
     chart
         .configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_labels(6)
-        .label_style(("sans-serif", 12))
-        .y_label_formatter(&|v| format!("{v:.2}"))
+        .label_style(("sans-serif", 13))
+        .y_label_formatter(&|v| super::curves::trim(*v))
         .draw()
         .map_err(msg)?;
     let n = 100;
@@ -341,6 +443,18 @@ fn colorbar<DB: DrawingBackend>(
             )
         }))
         .map_err(msg)?;
+    if !label.is_empty() {
+        // Centred on the bar (whose plotting area runs from 44 px below the top to 60 px above the bottom).
+        let mid = 44 + (h.saturating_sub(104) / 2) as i32;
+        let style = ("sans-serif", 15)
+            .into_font()
+            .transform(FontTransform::Rotate90)
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        label_area
+            .draw(&Text::new(label.to_string(), (12, mid), style))
+            .map_err(msg)?;
+    }
     Ok(())
 }
 
@@ -439,6 +553,30 @@ pub fn gram_panel(layer: &Linear, groups: Option<&[Vec<usize>]>) -> Heatmap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_scales_are_one_round_range() {
+        // The case: panels of +-28 and +-57 get one scale, +-60, whose ends are round ticks.
+        let mut panels = vec![
+            Heatmap::new("a", 1, 2, vec![-3.0, 28.1]),
+            Heatmap::new("b", 1, 2, vec![57.4, 0.0]),
+        ];
+        share_scale(&mut panels);
+        assert_eq!(panels[0].range, Some((-60.0, 60.0)));
+        assert_eq!(panels[1].range, panels[0].range);
+        assert_eq!(nice_ceil(28.1), 30.0);
+        assert_eq!(nice_ceil(0.07), 0.08);
+        assert_eq!(nice_ceil(20.0), 20.0);
+        let seq = |v: f64| Heatmap {
+            colormap: ColorMap::Sequential,
+            ..Heatmap::new("s", 1, 1, vec![v])
+        };
+        let mut panels = vec![seq(-3.0), seq(90.0)];
+        share_scale(&mut panels);
+        assert_eq!(panels[1].range, panels[0].range);
+        let (lo, hi) = panels[0].range.unwrap();
+        assert!(lo <= -3.0 && hi >= 90.0, "{lo}..{hi}");
+    }
 
     #[test]
     fn colour_scale_ends_and_middle() {

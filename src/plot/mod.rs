@@ -16,10 +16,12 @@
 mod curves;
 mod heatmap;
 mod regression;
+mod text;
 
-pub use curves::{draw_line_chart, Corner, LineChart, Series};
-pub use heatmap::{draw_heatmaps, gram_panel, weights_panel, ColorMap, Heatmap};
+pub use curves::{draw_line_chart, nice_ticks, Corner, LineChart, Series, XScale};
+pub use heatmap::{draw_heatmaps, gram_panel, share_scale, weights_panel, ColorMap, Heatmap};
 pub use regression::{draw_regression_chart, RegressionChart, RegressionGroup};
+pub use text::Typeset;
 
 use std::path::Path;
 use std::sync::Once;
@@ -81,7 +83,7 @@ fn render(fig: &impl Figure, path: &Path, size: (u32, u32)) -> Result<()> {
     // Drawn to a temporary file beside `path`, then renamed over it: a failed drawing leaves no half picture.
     crate::io::atomic::write_with(path, |tmp| match format {
         Format::Png => {
-            let root = BitMapBackend::new(tmp, size).into_drawing_area();
+            let root = Typeset(BitMapBackend::new(tmp, size)).into_drawing_area();
             fig.draw(&root).map_err(err)?;
             root.present().map_err(|e| err(e.to_string()))
         }
@@ -91,6 +93,35 @@ fn render(fig: &impl Figure, path: &Path, size: (u32, u32)) -> Result<()> {
             root.present().map_err(|e| err(e.to_string()))
         }
     })
+}
+
+/// A linear `f64` axis with ticks exactly at given values (plotters picks its own otherwise).
+#[derive(Clone, Debug)]
+struct TickedAxis {
+    lo: f64,
+    hi: f64,
+    ticks: Vec<f64>,
+}
+
+impl plotters::coord::ranged1d::Ranged for TickedAxis {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        if self.hi == self.lo {
+            return (limit.0 + limit.1) / 2;
+        }
+        let t = (v - self.lo) / (self.hi - self.lo);
+        limit.0 + ((limit.1 - limit.0) as f64 * t + 1e-3).floor() as i32
+    }
+
+    fn key_points<H: plotters::coord::ranged1d::KeyPointHint>(&self, _hint: H) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
 }
 
 /// Turns any displayable plotting error into the message [`Figure::draw`] returns.

@@ -11,6 +11,7 @@ use neurosplit::nn::{Regularizer, TrainConfig};
 use neurosplit::Result;
 
 mod expand;
+mod export;
 mod finetune;
 mod inspect;
 mod merge;
@@ -19,6 +20,7 @@ mod theory;
 mod train;
 
 use expand::ExpandArgs;
+use export::ExportArgs;
 use finetune::FinetuneArgs;
 use inspect::InspectArgs;
 use merge::MergeArgs;
@@ -51,6 +53,8 @@ enum Command {
     Reproduce(Box<ReproduceArgs>),
     /// Join results files (e.g. the shards of a job array) into one.
     Merge(MergeArgs),
+    /// Write a results file as CSV: one row per trial x model, a column per grid axis and per number.
+    Export(ExportArgs),
     /// Train one model on DNF data: dense, then optionally expanded with FPE and trained on.
     Train(Box<TrainArgs>),
     /// Expand a saved model with FPE (same non-zero budget, alpha times the neurons) and save the result.
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Reproduce(args) => reproduce::reproduce(*args),
         Command::Merge(args) => merge::merge(args),
+        Command::Export(args) => export::export(args),
         Command::Train(args) => train::train(*args),
         Command::Expand(args) => expand::expand(args),
         Command::Finetune(args) => finetune::finetune(*args),

@@ -35,6 +35,13 @@ pub struct ReproduceArgs {
     /// Run only slice K of N of the grid (e.g. 3/8), for a cluster job array; join with `neurosplit merge`.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
+    /// Join the N slices of a sharded run (OUT/trials.shard-K-of-N.jsonl) into OUT/trials.jsonl and write the
+    /// report; fails, naming them, if any slice is absent or unfinished (nothing is run).
+    #[arg(long, value_name = "N", conflicts_with = "shard")]
+    pub merge_shards: Option<usize>,
+    /// Print the estimated run time of this run (of one slice with --shard) on --threads threads and exit.
+    #[arg(long)]
+    pub estimate: bool,
     /// Worker threads (0 = all cores). Results do not depend on it.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -54,8 +61,55 @@ pub struct ReproduceArgs {
     /// No progress output; print only the final table.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Set any spec key, as TOML (e.g. --set model.depth=[3,5] --set train.curve_every=10); repeatable,
+    /// applied after the flags above, shown by --print-spec, part of the fingerprint.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub assign: Vec<String>,
     #[command(flatten)]
     pub set: Overrides,
+}
+
+/// Applies `--set KEY=VALUE` assignments to a spec: the spec as a TOML table, each dotted key set to its value
+/// parsed as TOML (a bare word that is not TOML is taken as a string), then parsed and validated again, so an
+/// unknown key or a bad value is an error that names it.
+fn assign(spec: &Spec, assignments: &[String]) -> Result<Spec> {
+    if assignments.is_empty() {
+        return Ok(spec.clone());
+    }
+    let bad = |what: &str, msg: String| Error::invalid(format!("--set {what}"), msg);
+    let mut root = toml::Table::try_from(spec).map_err(|e| bad("", e.to_string()))?;
+    for a in assignments {
+        let (key, text) = a
+            .split_once('=')
+            .ok_or_else(|| bad(a, "is not KEY=VALUE (e.g. model.depth=[3,5])".into()))?;
+        let key = key.trim();
+        let value = match toml::from_str::<toml::Table>(&format!("v = {text}")) {
+            Ok(mut t) => t.remove("v").expect("parsed the key v"),
+            Err(_) if !text.trim().is_empty() && !text.contains(['[', '{', '"', '\'', '=']) => {
+                toml::Value::String(text.trim().to_string())
+            }
+            Err(e) => return Err(bad(a, format!("the value is not TOML: {e}"))),
+        };
+        let parts: Vec<&str> = key.split('.').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(bad(a, "empty key".into()));
+        }
+        let mut table = &mut root;
+        for p in &parts[..parts.len() - 1] {
+            let entry = table
+                .entry(p.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table = entry
+                .as_table_mut()
+                .ok_or_else(|| bad(a, format!("'{p}' is a value, not a table of keys")))?;
+        }
+        table.insert(parts[parts.len() - 1].to_string(), value);
+    }
+    let text = toml::to_string(&root).map_err(|e| bad("", e.to_string()))?;
+    Spec::parse(
+        &text,
+        &format!("after --set {}", assignments.join(" --set ")),
+    )
 }
 
 /// Overrides of spec values (a list flag replaces the whole axis, e.g. --neurons 4,8).
@@ -281,6 +335,101 @@ fn list(threads: usize) -> Result<()> {
     Ok(())
 }
 
+/// `--estimate`: the estimated wall time of this run (one slice of `shard.n` with `--shard`) on `threads`.
+fn print_estimate(spec: &Spec, shard: Option<Shard>, threads: usize) -> Result<()> {
+    let threads = if threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        threads
+    };
+    eprintln!("measuring the per-step cost on this machine ...");
+    let cost = CostModel::measure();
+    // The whole grid's work on one thread, then this run's share of it on the threads its trials can use.
+    let serial = estimate(spec, &cost, 1);
+    let grid = runner::cells(spec);
+    let (todo, _) = runner::pending(spec, &grid, shard, &HashSet::new());
+    let jobs = grid.len() * spec.trials;
+    let n_post = 1 + spec.model.alpha.len() * spec.model.strategies.len();
+    let busy = threads.min(todo.len() * n_post).max(1);
+    let seconds = serial.seconds * todo.len() as f64 / jobs.max(1) as f64 / busy as f64;
+    println!(
+        "{seconds:.0} s estimated for {} of {jobs} trials{} on {threads} threads{}",
+        todo.len(),
+        shard.map_or(String::new(), |s| format!(" (slice {}/{})", s.k, s.n)),
+        if serial.exact_shape {
+            ""
+        } else {
+            " (embeddings assumed 50 000 x 512, 100 classes)"
+        }
+    );
+    Ok(())
+}
+
+/// `--merge-shards N`: checks that every slice of an N-way sharded run is present and finished, then joins the
+/// slices (and any earlier `trials.jsonl`) into `results`. Names every missing slice, with the array task id
+/// that reruns it, instead of merging a partial run.
+fn merge_shards(
+    spec: &Spec,
+    out: &std::path::Path,
+    n: usize,
+    results: &std::path::Path,
+) -> Result<()> {
+    if n == 0 {
+        return Err(Error::invalid("--merge-shards", "must be at least 1"));
+    }
+    let fp = format!("{:016x}", spec.fingerprint());
+    let grid = runner::cells(spec);
+    let mut files = Vec::new();
+    let mut missing = Vec::new();
+    let mut ids = Vec::new();
+    for k in 1..=n {
+        let shard = Shard { k, n };
+        let path = out.join(format!("trials.shard-{k}-of-{n}.jsonl"));
+        let owed = runner::pending(spec, &grid, Some(shard), &HashSet::new())
+            .0
+            .len();
+        let done: HashSet<(String, usize)> = runner::read_records(&path, Some(&fp))?
+            .iter()
+            .map(|r| (r.cell.clone(), r.trial))
+            .collect();
+        let left = runner::pending(spec, &grid, Some(shard), &done).0.len();
+        if left > 0 {
+            let what = if path.is_file() {
+                format!("{left} of {owed} trials not finished")
+            } else {
+                "no results file".to_string()
+            };
+            missing.push(format!("slice {k}/{n} (array task {}): {what}", k - 1));
+            ids.push((k - 1).to_string());
+        }
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::invalid(
+            "merge",
+            format!(
+                "{} of {n} slices are incomplete in {}:\n  {}\nrerun them (e.g. sbatch --array={} \
+                 scripts/slurm-array.sh ... --shards {n}), then merge again",
+                missing.len(),
+                out.display(),
+                missing.join("\n  "),
+                ids.join(",")
+            ),
+        ));
+    }
+    if results.is_file() {
+        files.insert(0, results.to_path_buf());
+    }
+    let count = runner::merge(&files, results)?;
+    println!(
+        "{count} trials from {n} slices merged into {}",
+        results.display()
+    );
+    Ok(())
+}
+
 pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
     let (threads, warning) = neurosplit::limits::cap_threads(args.threads);
     if let Some(w) = warning {
@@ -296,6 +445,7 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
         .expect("clap requires a name without --list");
     let mut spec = Spec::load(name)?;
     args.set.apply(&mut spec)?;
+    let spec = assign(&spec, &args.assign)?;
     // The overrides may have made the spec invalid or too large: check before anything is planned.
     spec.validate()?;
     if args.print_spec {
@@ -306,6 +456,9 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
         return Ok(());
     }
     spec.check_available()?;
+    if args.estimate {
+        return print_estimate(&spec, args.shard, args.threads);
+    }
     let fp = runner::fingerprint(&spec, args.device);
     let out = args
         .out
@@ -326,6 +479,9 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
         args.threads
     };
     let grid = runner::cells(&spec);
+    if let Some(n) = args.merge_shards {
+        merge_shards(&spec, &out, n, &results)?;
+    }
     let before = runner::read_records(&results, Some(&format!("{fp:016x}")))?;
     let done: HashSet<(String, usize)> = before.iter().map(|r| (r.cell.clone(), r.trial)).collect();
     let (todo, skipped) = runner::pending(&spec, &grid, args.shard, &done);
@@ -456,6 +612,10 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
             compute_seconds: report::compute_seconds(&outcome.records),
             threads,
             expected_trials: grid.len() * spec.trials,
+            provenance: outcome.provenance.clone(),
+            trial_provenance: neurosplit::provenance::Provenance::tally(
+                outcome.records.iter().map(|r| r.provenance.as_ref()),
+            ),
         };
         let figs = figures::write(&spec, &summaries, &out);
         let md = report::markdown(&spec, &summaries, &ctx, &figs);

@@ -13,6 +13,7 @@ pub mod export;
 pub mod figures;
 pub mod finetune;
 pub mod paper_tables;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod spec;

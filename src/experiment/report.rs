@@ -370,12 +370,15 @@ pub struct ReportContext {
     pub trial_provenance: Vec<(String, usize)>,
 }
 
-/// The markdown report of one experiment; `figs` are the markdown fragments of its pictures (see
-/// `crate::experiment::figures::write`), placed under a Figures heading.
+/// The markdown report of one experiment. `readings` is the comparison of the paper's tables with every
+/// reading of their metrics (see `crate::experiment::paper_tables::markdown`; empty when the spec has none);
+/// `figs` are the markdown fragments of its pictures (see `crate::experiment::figures::write`), placed under a
+/// Figures heading. Both are made by the caller from this report's summaries, so the report imports neither.
 pub fn markdown(
     spec: &Spec,
     summaries: &[CellSummary],
     ctx: &ReportContext,
+    readings: &str,
     figs: &[String],
 ) -> String {
     let found: usize = summaries.iter().map(|c| c.trials).sum();
@@ -414,10 +417,9 @@ pub fn markdown(
              means.\n",
         );
     }
-    let readings = crate::experiment::paper_tables::markdown(spec, summaries);
     if !readings.is_empty() {
         s.push_str("\n## The paper's tables beside every reading of their metrics\n\n");
-        s.push_str(&readings);
+        s.push_str(readings);
         s.push_str(
             "\nRelative deviation: (ours - paper) / paper per row; the summary averages its absolute value over \
              the rows of one definition and alpha (dense rows apart: they do not depend on alpha). The paper does \

@@ -20,7 +20,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::experiment::runner::TrialRecord;
+use crate::experiment::record::TrialRecord;
 
 /// Records read from a results file, one per (cell, trial), in file order, and the warnings reading gave.
 #[derive(Clone, Debug, Default)]

@@ -11,6 +11,7 @@ use neurosplit::device::Device;
 use neurosplit::expand::{Alpha, Strategy};
 use neurosplit::experiment::estimate::{estimate, CostModel};
 use neurosplit::experiment::figures;
+use neurosplit::experiment::paper_tables;
 use neurosplit::experiment::report::{self, ReportContext};
 use neurosplit::experiment::runner::{self, RunOptions, Shard, TrialRecord};
 use neurosplit::experiment::spec::{self, DatasetSpec, Spec, BUILTIN};
@@ -560,7 +561,7 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
     }
     let summaries = report::summarize(&spec, &outcome.records);
     println!("\n{}", report::table(&spec, &summaries));
-    let readings = neurosplit::experiment::paper_tables::summary(&spec, &summaries);
+    let readings = paper_tables::summary(&spec, &summaries);
     if !readings.is_empty() {
         println!("the paper's tables beside each reading (mean abs. relative deviation; rows in report.md):");
         for (key, alpha, dev, n) in readings {
@@ -618,7 +619,8 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
             ),
         };
         let figs = figures::write(&spec, &summaries, &out);
-        let md = report::markdown(&spec, &summaries, &ctx, &figs);
+        let tables = paper_tables::markdown(&spec, &summaries);
+        let md = report::markdown(&spec, &summaries, &ctx, &tables, &figs);
         let path = out.join("report.md");
         neurosplit::io::atomic::write(&path, md)?;
         println!("report written to {}", path.display());

@@ -24,6 +24,8 @@ pub mod purpose {
     pub const SPLIT: u64 = 6;
     /// Mask rewiring during training after the split.
     pub const REWIRE: u64 = 7;
+    /// Cutting a user's data into train / validation / test sets.
+    pub const DATA_SPLIT: u64 = 8;
 }
 
 /// SplitMix64 finaliser: a bijective mixer with full avalanche.

@@ -1,4 +1,9 @@
-//! Summary statistics over trials, and Welch's t-test (Student's t CDF via the regularized incomplete beta).
+//! Summary statistics over trials; Welch's and the paired t-test (Student's t CDF via the regularized
+//! incomplete beta); the Holm-Bonferroni correction for a family of tests (a grid such as the heatmap).
+//!
+//! Which test: FPE and dense models of one trial share the pre-training and the batch order, so their
+//! accuracies are paired by trial and [`paired_t_test`] (on the per-trial differences) is the matched test;
+//! [`welch_t_test`] treats the two samples as independent and is kept beside it.
 
 /// Arithmetic mean (0 for an empty slice).
 pub fn mean(xs: &[f64]) -> f64 {
@@ -133,6 +138,74 @@ pub fn welch_t_test(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
     Some((t, df, t_two_sided_p(t, df)))
 }
 
+/// Paired t-test of `a` against `b` (same length, `a[i]` and `b[i]` from the same trial): the one-sample t-test
+/// of the differences `a[i] - b[i]` against 0, `t = mean(diff) / (sd(diff) / sqrt(n))`, `df = n - 1`.
+/// Returns `(t, df, two-sided p)`, or `None` when the lengths differ, there are fewer than two pairs, or every
+/// difference is the same (zero variance: the test is undefined).
+pub fn paired_t_test(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
+    if a.len() != b.len() || a.len() < 2 {
+        return None;
+    }
+    let diff: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let se = sem(&diff);
+    if se == 0.0 {
+        return None;
+    }
+    let t = mean(&diff) / se;
+    let df = (diff.len() - 1) as f64;
+    Some((t, df, t_two_sided_p(t, df)))
+}
+
+/// Holm-Bonferroni adjusted p-values of a family of `m` tests, in the input order: with the p-values sorted
+/// ascending `p_(1) <= ... <= p_(m)`, `adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))`. Rejecting where
+/// `adj < 0.05` controls the family-wise error rate at 5%. Ties keep their input order; NaN p-values stay NaN
+/// and do not count in `m`.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..p.len()).filter(|&i| !p[i].is_nan()).collect();
+    order.sort_by(|&i, &j| p[i].total_cmp(&p[j]));
+    let m = order.len();
+    let mut out = vec![f64::NAN; p.len()];
+    let mut running = 0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        out[i] = running;
+    }
+    out
+}
+
+/// Ordinary least-squares line `y = intercept + slope * x` through the points `(xs[i], ys[i])`, with the
+/// coefficient of determination `R^2 = 1 - SS_res / SS_tot`: `(slope, intercept, r2)`, or `None` with fewer
+/// than two points, different lengths, or all `x` equal (no line is defined). `R^2` is `1` when every `y` is
+/// equal (the line fits exactly).
+pub fn linear_fit(xs: &[f64], ys: &[f64]) -> Option<(f64, f64, f64)> {
+    if xs.len() != ys.len() || xs.len() < 2 {
+        return None;
+    }
+    let (mx, my) = (mean(xs), mean(ys));
+    let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
+    if sxx == 0.0 {
+        return None;
+    }
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let slope = sxy / sxx;
+    let intercept = my - slope * mx;
+    let ss_tot: f64 = ys.iter().map(|y| (y - my) * (y - my)).sum();
+    let ss_res: f64 = xs
+        .iter()
+        .zip(ys)
+        .map(|(x, y)| {
+            let e = y - (intercept + slope * x);
+            e * e
+        })
+        .sum();
+    let r2 = if ss_tot == 0.0 {
+        1.0
+    } else {
+        1.0 - ss_res / ss_tot
+    };
+    Some((slope, intercept, r2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +246,58 @@ mod tests {
         assert!((p - t_two_sided_p(t, 4.0)).abs() < 1e-15 && p > 0.01 && p < 0.05);
         assert!(welch_t_test(&[1.0], &[2.0, 3.0]).is_none());
         assert!(welch_t_test(&[1.0, 1.0], &[2.0, 2.0]).is_none());
+    }
+
+    #[test]
+    fn paired_matches_scipy() {
+        // tests/data/stats_reference.py: scipy.stats.ttest_rel.
+        let a = [0.912, 0.874, 0.901, 0.935, 0.888];
+        let b = [0.881, 0.869, 0.879, 0.902, 0.880];
+        let (t, df, p) = paired_t_test(&a, &b).unwrap();
+        assert!((t - 3.439_449_507_538_446).abs() < 1e-9, "{t}");
+        assert_eq!(df, 4.0);
+        assert!((p - 0.026_306_992_452_457_295).abs() < 1e-9, "{p}");
+        let c = [1.0, 2.5, 2.0, 4.0, 3.5, 6.0];
+        let d = [1.5, 2.0, 3.0, 3.0, 5.0, 5.5];
+        let (t, df, p) = paired_t_test(&c, &d).unwrap();
+        assert!((t + 0.415_227_399_268_699_84).abs() < 1e-9, "{t}");
+        assert_eq!(df, 5.0);
+        assert!((p - 0.695_192_295_931_711_1).abs() < 1e-9, "{p}");
+        // Pairing matters: a constant shift has zero variance of differences (undefined), while Welch's
+        // test on the same samples is defined.
+        assert!(paired_t_test(&[1.0, 2.0, 3.0], &[0.5, 1.5, 2.5]).is_none());
+        assert!(welch_t_test(&[1.0, 2.0, 3.0], &[0.5, 1.5, 2.5]).is_some());
+        assert!(paired_t_test(&[1.0, 2.0], &[1.0]).is_none());
+        assert!(paired_t_test(&[1.0], &[2.0]).is_none());
+    }
+
+    #[test]
+    fn holm_by_hand() {
+        // Sorted 0.005, 0.01, 0.03, 0.04, 0.04, 0.2 times 6, 5, 4, 3, 2, 1 = 0.03, 0.05, 0.12, 0.12, 0.08, 0.2;
+        // the running maximum lifts the 0.08 to 0.12 (also printed by tests/data/stats_reference.py).
+        let adj = holm(&[0.01, 0.04, 0.03, 0.005, 0.2, 0.04]);
+        let want = [0.05, 0.12, 0.12, 0.03, 0.2, 0.12];
+        for (a, w) in adj.iter().zip(want) {
+            assert!((a - w).abs() < 1e-12, "{adj:?}");
+        }
+        // Capped at 1; NaN stays NaN and does not count.
+        let adj = holm(&[0.6, f64::NAN, 0.3]);
+        assert!((adj[0] - 0.6).abs() < 1e-12 && adj[1].is_nan() && (adj[2] - 0.6).abs() < 1e-12);
+        assert_eq!(holm(&[0.9, 0.8]), vec![1.0, 1.0]);
+        assert!(holm(&[]).is_empty());
+    }
+
+    #[test]
+    fn linear_fit_by_hand() {
+        // (0,1), (1,3), (2,2): mean x 1, mean y 2; sxy = (-1)(-1) + 0 + (1)(0) = 1, sxx = 2 -> slope 0.5,
+        // intercept 1.5; residuals -0.5, 1, -0.5 -> SS_res 1.5, SS_tot 2 -> R^2 0.25.
+        let (b, a, r2) = linear_fit(&[0.0, 1.0, 2.0], &[1.0, 3.0, 2.0]).unwrap();
+        assert!((b - 0.5).abs() < 1e-12 && (a - 1.5).abs() < 1e-12 && (r2 - 0.25).abs() < 1e-12);
+        // An exact line.
+        let (b, a, r2) = linear_fit(&[1.0, 2.0, 4.0], &[-1.0, -3.0, -7.0]).unwrap();
+        assert!((b + 2.0).abs() < 1e-12 && (a - 1.0).abs() < 1e-12 && (r2 - 1.0).abs() < 1e-12);
+        assert!(linear_fit(&[1.0, 1.0], &[2.0, 3.0]).is_none());
+        assert!(linear_fit(&[1.0], &[2.0]).is_none());
+        assert!(linear_fit(&[1.0, 2.0], &[2.0]).is_none());
     }
 }

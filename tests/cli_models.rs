@@ -114,6 +114,70 @@ fn train_expand_inspect() {
             .len(),
         8
     );
+    // Every reading, with its definition; the feature-level ones over the recorded clauses.
+    let clauses: Vec<Vec<usize>> = wide_meta.groups.clone().unwrap();
+    let w1 = &wide_model.layers()[0];
+    let fc: f64 = metrics::grouped_capacity(w1, &clauses)
+        .unwrap()
+        .iter()
+        .sum();
+    assert!(same(&json["metrics"]["feature_capacity_total"], fc));
+    assert!(same(
+        &json["metrics"]["mean_abs_cosine_full"],
+        metrics::mean_abs_cosine_full(w1)
+    ));
+    for (key, _) in metrics::DEFINITIONS {
+        assert!(
+            json["definitions"][key].is_string(),
+            "no definition of {key}"
+        );
+        assert!(
+            stdout.contains(key) || *key == "gram",
+            "{key} not printed: {stdout}"
+        );
+    }
+    // User groups from a file, and Gram clusters.
+    let groups_file = dir.join("groups.json");
+    std::fs::write(&groups_file, "[[0,1,2],[3]]").unwrap();
+    let (code, _, err) = run(&[
+        "inspect",
+        s(&wide),
+        "--out",
+        s(&out),
+        "--groups",
+        s(&groups_file),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let user = metrics::grouped_capacity(w1, &[vec![0, 1, 2], vec![3]]).unwrap();
+    assert!(same(
+        &json["metrics"]["feature_capacity_total"],
+        user.iter().sum()
+    ));
+    let (code, _, err) = run(&[
+        "inspect",
+        s(&wide),
+        "--out",
+        s(&out),
+        "--gram-clusters",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(json["groups"].as_array().unwrap().len(), 3);
+    std::fs::write(&groups_file, "[[0, 100000]]").unwrap();
+    let (code, _, err) = run(&[
+        "inspect",
+        s(&wide),
+        "--out",
+        s(&out),
+        "--groups",
+        s(&groups_file),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("100000"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

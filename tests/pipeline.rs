@@ -257,3 +257,29 @@ fn layernorm_follows_the_depth_unless_the_spec_says_otherwise() {
     assert!(runner::trial_config(&s, cell, Device::Cpu).uses_layernorm());
     assert!(!runner::trial_config(&off, cell, Device::Cpu).uses_layernorm());
 }
+
+#[test]
+fn a_cell_with_fewer_clauses_than_alpha_runs_no_clause_split_at_that_alpha() {
+    use neurosplit::expand::Strategy;
+    let s = Spec::load("capacity-tables").unwrap();
+    let all = cells(&s);
+    let get = |c: usize| all.iter().find(|x| x.clauses == Some(c)).unwrap();
+    let alphas = |c: usize, st: Strategy| -> Vec<usize> {
+        runner::trial_config(&s, get(c), Device::Cpu)
+            .expansions
+            .iter()
+            .filter(|(_, x)| *x == st)
+            .map(|(a, _)| a.get())
+            .collect()
+    };
+    assert_eq!(alphas(3, Strategy::Clause), vec![2]);
+    assert_eq!(alphas(3, Strategy::Random), vec![2, 4]);
+    assert_eq!(alphas(8, Strategy::Clause), vec![2, 4]);
+    // A spec where no alpha fits the smallest clause count is still refused.
+    let text = toml::to_string(&s)
+        .unwrap()
+        .replace("alpha = [2, 4]", "alpha = [4]");
+    assert!(text.contains("alpha = [4]"), "{text}");
+    let err = Spec::parse(&text, "x").unwrap_err().to_string();
+    assert!(err.contains("use alpha <= 3"), "{err}");
+}

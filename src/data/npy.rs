@@ -1,7 +1,7 @@
 //! Pre-computed embeddings (e.g. CLIP ViT-B/16 features of CIFAR-100) from NumPy files.
 //!
 //! Two layouts are accepted:
-//! - one `.npz` archive (written by `numpy.savez`, uncompressed) holding `x_train`, `y_train`, `x_test`,
+//! - one `.npz` archive (written by `numpy.savez` or `numpy.savez_compressed`) holding `x_train`, `y_train`, `x_test`,
 //!   `y_test`;
 //! - a folder holding `x_train.npy`, `y_train.npy`, `x_test.npy`, `y_test.npy`.
 //!
@@ -139,7 +139,7 @@ impl Source {
                 "embeddings",
                 format!(
                     "{} is neither a folder nor a readable .npz archive ({e}); save with numpy.savez \
-                     (uncompressed)",
+                     or numpy.savez_compressed",
                     path.display()
                 ),
             )

@@ -3,7 +3,10 @@
 //! * a sweep over hidden widths or clause counts (Fig. 3a/3b): relative improvement with SEM bars per
 //!   alpha x strategy (and depth, for deep specs), and accuracy per non-zero weight per model;
 //! * a grid over clauses x neurons (Fig. 3c): one heatmap file per strategy, one panel per alpha;
-//! * interference metrics (Fig. 4): fold change of every metric against the dense model along the sweep;
+//! * interference metrics (Fig. 4a/4b): fold change of every metric against the dense model along the sweep;
+//!   along a neuron sweep also Fig. 4c, the least-squares regression of the relative improvement on the
+//!   feature-capacity and the cosine-similarity fold changes ([`regression_groups`]), one line per strategy and
+//!   alpha (alpha 2 dotted, others solid), `R^2` in the legend and in the report;
 //! * training curves when recorded (Fig. 6b): test accuracy against the epoch, dense and FPE, per split point.
 //!
 //! Which pictures are drawn follows from the shape of the grid, so a user's spec gets the same pictures.
@@ -17,8 +20,8 @@ use crate::experiment::report::{CellSummary, MeanSem, ModelSummary};
 use crate::experiment::runner::Cell;
 use crate::experiment::spec::Spec;
 use crate::plot::{
-    draw_heatmaps, draw_line_chart, share_scale, ColorMap, Corner, Heatmap, LineChart, Series,
-    XScale,
+    draw_heatmaps, draw_line_chart, draw_regression_chart, share_scale, ColorMap, Corner, Heatmap,
+    LineChart, RegressionChart, RegressionGroup, Series, XScale,
 };
 
 const SIZE: (u32, u32) = (960, 640);
@@ -335,6 +338,98 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
             dodge: true,
         };
         out.push(save_chart(dir, &format!("{name}-fold-vs-{what}"), &chart));
+    }
+    if axis == Axis::Neurons {
+        out.extend(regressions(spec, summaries, dir));
+    }
+    out
+}
+
+/// The fold-change metrics Fig. 4c regresses the relative improvement on.
+const FIG4C_METRICS: [&str; 2] = ["feature-capacity", "cosine-similarity"];
+
+/// Fig. 4c's groups for fold-change metric `name`: per strategy and alpha, one point per cell of the sweep,
+/// x = the metric's fold change against dense (mean ± SEM over trials), y = the relative improvement in %
+/// (mean ± SEM).
+pub fn regression_groups(summaries: &[CellSummary], name: &str) -> Vec<RegressionGroup> {
+    let mut out: Vec<RegressionGroup> = Vec::new();
+    let mut strategies: Vec<String> = Vec::new();
+    for s in summaries {
+        for m in s.models.iter().filter(|m| m.alpha.is_some()) {
+            let (Some(f), Some(ri)) = (m.metric_fold.get(name), m.ri) else {
+                continue;
+            };
+            if !(f.mean.is_finite() && ri.mean.is_finite()) {
+                continue;
+            }
+            let label = model_label(m);
+            let i = match out.iter().position(|g| g.label == label) {
+                Some(i) => i,
+                None => {
+                    let color = match strategies.iter().position(|x| *x == m.model) {
+                        Some(c) => c,
+                        None => {
+                            strategies.push(m.model.clone());
+                            strategies.len() - 1
+                        }
+                    };
+                    out.push(RegressionGroup {
+                        label,
+                        x: Vec::new(),
+                        y: Vec::new(),
+                        x_sem: Some(Vec::new()),
+                        y_sem: Some(Vec::new()),
+                        dotted: m.alpha == Some(2),
+                        color,
+                    });
+                    out.len() - 1
+                }
+            };
+            let g = &mut out[i];
+            let fin = |v: f64| if v.is_finite() { v } else { 0.0 };
+            g.x.push(f.mean);
+            g.y.push(100.0 * ri.mean);
+            g.x_sem.get_or_insert_with(Vec::new).push(fin(f.sem));
+            g.y_sem
+                .get_or_insert_with(Vec::new)
+                .push(fin(100.0 * ri.sem));
+        }
+    }
+    out
+}
+
+/// Fig. 4c: one chart per fold-change metric, and a markdown line per group with the fitted line and `R^2`.
+fn regressions(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in FIG4C_METRICS {
+        let groups = regression_groups(summaries, name);
+        if groups.is_empty() {
+            continue;
+        }
+        let mut text = format!(
+            "Fig. 4c, relative improvement (%) on the {name} fold change, least squares across the sweep \
+             (one point per width):\n"
+        );
+        for g in &groups {
+            text.push_str(&match g.fit() {
+                Some((b, a, r2)) => format!(
+                    "\n- {}: RI = {a:.2} + {b:.2} x fold, R^2 = {r2:.3} ({} points)",
+                    g.label,
+                    g.x.len()
+                ),
+                None => format!("\n- {}: no line ({} points)", g.label, g.x.len()),
+            });
+        }
+        let chart = RegressionChart {
+            title: format!("{}: relative improvement vs {name} fold change", spec.name),
+            x_label: format!("{name}, FPE / dense"),
+            y_label: "relative improvement %".into(),
+            groups,
+        };
+        let file = format!("ri-vs-{name}-fold");
+        let drawn = draw_regression_chart(&dir.join(format!("{file}.png")), &chart, SIZE)
+            .and_then(|_| draw_regression_chart(&dir.join(format!("{file}.svg")), &chart, SIZE));
+        out.push(format!("{}\n\n{text}", link(&file, &chart.title, drawn)));
     }
     out
 }

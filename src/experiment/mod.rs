@@ -11,6 +11,8 @@
 pub mod estimate;
 pub mod export;
 pub mod figures;
+pub mod finetune;
+pub mod paper_tables;
 pub mod report;
 pub mod runner;
 pub mod spec;

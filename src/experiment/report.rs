@@ -50,6 +50,13 @@ pub struct ModelSummary {
     pub ri: Option<MeanSem>,
     /// Welch t-test p-value against the dense model, FPE models only (None when undefined).
     pub p_value: Option<f64>,
+    /// Paired t-test p-value against the dense model of the same trial (they share the pre-training and the
+    /// batch order), FPE models only (None when undefined).
+    #[serde(default)]
+    pub p_paired: Option<f64>,
+    /// The best test accuracy over the trials (Alg. A3 returns the best of T trials).
+    #[serde(default)]
+    pub best_test_acc: f64,
     /// Mean test accuracy per non-zero weight.
     pub acc_per_nnz: f64,
     /// Interference metrics, by name.
@@ -159,6 +166,12 @@ pub fn summarize(spec: &Spec, records: &[TrialRecord]) -> Vec<CellSummary> {
                     } else {
                         None
                     },
+                    p_paired: if fpe {
+                        stats::paired_t_test(&a, &dense).map(|t| t.2)
+                    } else {
+                        None
+                    },
+                    best_test_acc: a.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                     acc_per_nnz: ms.mean / m.nnz.max(1) as f64,
                     metrics,
                     metric_fold,
@@ -221,15 +234,15 @@ fn label(spec: &Spec, cell: &Cell, m: &ModelSummary) -> String {
 /// The result table as markdown: one row per cell and model, the paper's figures beside ours.
 pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
     let mut s = String::from(
-        "| cell | model | hidden | non-zero weights | test accuracy % (mean ± SEM) | paper % | RI % (± SEM) | paper RI % | p (Welch) | accuracy % per 1k non-zero |",
+        "| cell | model | hidden | non-zero weights | test accuracy % (mean ± SEM) | paper % | RI % (± SEM) | paper RI % | p (Welch) | accuracy % per 1k non-zero | best of n % | p (paired) |",
     );
-    s.push_str("\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in summaries {
         let cell = &c.cell;
         let key = format!("{} (n={})", cell.key(), c.trials);
         let pre = paper_value(spec, cell, "dense-pre", None, "test_acc");
         s.push_str(&format!(
-            "| {key} | dense @ {} epochs (before split) | {} | {} | {:.1} ± {:.1} | {} | | | | {:.2} |\n",
+            "| {key} | dense @ {} epochs (before split) | {} | {} | {:.1} ± {:.1} | {} | | | | {:.2} | | |\n",
             cell.pre_epochs,
             cell.neurons,
             c.pre_nnz,
@@ -252,8 +265,11 @@ pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
             let p = m.p_value.map_or(String::new(), |p| {
                 format!("{p:.3}{}", if p < 0.05 { " *" } else { "" })
             });
+            let paired = m.p_paired.map_or(String::new(), |p| {
+                format!("{p:.3}{}", if p < 0.05 { " *" } else { "" })
+            });
             s.push_str(&format!(
-                "| {key} | {} | {} | {} | {:.1} ± {:.1} | {} | {ri} | {} | {p} | {:.2} |",
+                "| {key} | {} | {} | {} | {:.1} ± {:.1} | {} | {ri} | {} | {p} | {:.2} | {:.1} | {paired} |",
                 label(spec, cell, m),
                 m.hidden,
                 m.nnz,
@@ -262,6 +278,7 @@ pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
                 paper_text(acc),
                 ri_p,
                 100.0 * m.acc_per_nnz * 1000.0,
+                100.0 * m.best_test_acc,
             ));
             s.push('\n');
         }
@@ -376,6 +393,9 @@ pub fn markdown(
         "\nRI: relative improvement of the FPE model over the dense model trained as long, \
          mean(FPE) / mean(dense) - 1; its SEM by the delta method for a ratio of means. \
          p: Welch's two-sided t-test of FPE against dense accuracies over trials; * marks p < 0.05. \
+         p (paired): the two-sided paired t-test on the per-trial differences (FPE and dense of one trial \
+         share the pre-training and the batch order). Best of n: the best trial's accuracy (Alg. A3 returns \
+         the best of its T trials); the mean ± SEM is what the paper's figures show. \
          Non-zero weights count the live weights of every layer (biases and LayerNorm parameters not counted).\n",
     );
     let metrics = metrics_table(spec, summaries);
@@ -386,9 +406,22 @@ pub fn markdown(
             "\nMetrics of the first layer of every final model (see `neurosplit::metrics`): feature-capacity is \
              the total feature capacity over its input columns, clause-capacity-min/-mean the smallest and the \
              mean capacity of a clause (summed over its literals); cosine-similarity is the mean signed cosine \
-             similarity over all pairs of neurons, cosine-similarity-abs the mean of |cos|. Fold change: \
+             similarity over all pairs of neurons, cosine-similarity-abs the mean of |cos| over the same pairs, \
+             cosine-similarity-abs-full the mean of |cos| over the full neuron x neuron matrix (diagonal included); \
+             feature-capacity-clauses the feature-level total capacity with each clause as one feature \
+             (v_f = W1 1_f). Fold change: \
              metric(FPE) / metric(dense) per trial, mean ± SEM; the paper's fold is the ratio of its printed \
              means.\n",
+        );
+    }
+    let readings = crate::experiment::paper_tables::markdown(spec, summaries);
+    if !readings.is_empty() {
+        s.push_str("\n## The paper's tables beside every reading of their metrics\n\n");
+        s.push_str(&readings);
+        s.push_str(
+            "\nRelative deviation: (ours - paper) / paper per row; the summary averages its absolute value over \
+             the rows of one definition and alpha (dense rows apart: they do not depend on alpha). The paper does \
+             not say which reading, nor which alpha, its Tables A1 and A2 use; see `neurosplit::metrics`.\n",
         );
     }
     if !figs.is_empty() {
@@ -487,6 +520,12 @@ mod tests {
         assert!((ri.sem - want).abs() < 1e-12);
         let (_, _, p) = crate::stats::welch_t_test(&clause, &dense).unwrap();
         assert_eq!(c.p_value, Some(p));
+        // Paired by trial: differences 0.25, 0.17, 0.09.
+        let (_, _, pp) = crate::stats::paired_t_test(&clause, &dense).unwrap();
+        assert_eq!(c.p_paired, Some(pp));
+        assert!(pp != p);
+        assert!(d.p_paired.is_none());
+        assert!((c.best_test_acc - 0.99).abs() < 1e-15 && (d.best_test_acc - 0.90).abs() < 1e-15);
         assert!((c.acc_per_nnz - 0.97 / 264.0).abs() < 1e-15);
         // The paper's numbers sit beside ours.
         let table = table(&spec, &s);

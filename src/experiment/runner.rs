@@ -229,12 +229,17 @@ pub fn fingerprint(spec: &Spec, device: Device) -> u64 {
     }
 }
 
-/// The trial pipeline's configuration of `cell` (on `device`).
+/// The trial pipeline's configuration of `cell` (on `device`). A clause split needs at least as many clauses
+/// as children: in a cell with fewer clauses than `alpha`, the clause split at that `alpha` is left out (e.g.
+/// Table A1's 3 clauses at alpha 4).
 pub fn trial_config(spec: &Spec, cell: &Cell, device: Device) -> TrialConfig {
     let post_epochs = spec.post_epochs(cell.pre_epochs);
     let mut expansions = Vec::new();
     for &a in &spec.model.alpha {
         for &s in &spec.model.strategies {
+            if s == crate::expand::Strategy::Clause && cell.clauses.is_some_and(|c| c < a.get()) {
+                continue;
+            }
             expansions.push((a, s));
         }
     }

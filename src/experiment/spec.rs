@@ -507,15 +507,17 @@ impl Spec {
         }
         if let DatasetSpec::Dnf { clauses, .. } = &self.dataset {
             if uses(Strategy::Clause) {
-                let (&cmin, &amax) = (
+                // A cell with fewer clauses than an alpha runs no clause split at that alpha (see
+                // `runner::trial_config`); a cell where no alpha allows one is an error.
+                let (&cmin, &amin) = (
                     clauses.iter().min().expect("non-empty"),
-                    alphas.iter().max().expect("non-empty"),
+                    alphas.iter().min().expect("non-empty"),
                 );
-                if amax > cmin {
+                if amin > cmin {
                     return Err(Error::invalid(
                         "alpha",
                         format!(
-                            "a clause split deals {cmin} clauses to {amax} children, leaving some empty: \
+                            "a clause split deals {cmin} clauses to {amin} children, leaving some empty: \
                              use alpha <= {cmin}"
                         ),
                     ));

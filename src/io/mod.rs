@@ -28,9 +28,25 @@
 //!
 //! # Importing a model trained elsewhere
 //!
-//! Any file with `W1, b1, ..., WL, bL` (`F32` or `F64`) loads as a dense MLP with ReLU between layers; the
-//! task is read from `task`, or else taken from the last width (1 output = binary, more = multiclass). Every
-//! shape is checked, and an error names the tensor and the shape it should have.
+//! Any file with `W1, b1, ..., WL, bL` (`F16`, `BF16`, `F32` or `F64`) loads as a dense MLP with ReLU between
+//! layers; the task is read from `task`, or else taken from the last width (1 output = binary, more =
+//! multiclass). Every shape is checked, and an error names the tensor and the shape it should have.
+//!
+//! PyTorch state dicts saved with `safetensors.torch.save_file(net.state_dict(), path)` load as they are:
+//!
+//! | names in the file | read as |
+//! |---|---|
+//! | `0.weight`, `0.bias`, `2.weight`, ... (`nn.Sequential`) | `W1`, `b1`, `W2`, ...: linear modules in index order |
+//! | `fc1.weight`, `fc2.weight`, ... (any prefix with a number) | the same, in the numbers' order (`fc2` < `fc10`) |
+//! | `0.weight_orig` + `0.weight_mask` (`torch.nn.utils.prune`) | `W1 = weight_orig ⊙ weight_mask`, `M1 = weight_mask` |
+//! | `0.weight_mask` beside `0.weight` (what `--format pt` writes) | `M1` |
+//! | a 1-D `weight` + `bias` after a linear module (`nn.LayerNorm`) | `G1`, `B1` (the LayerNorm of that layer) |
+//! | a linear module without bias (`bias=False`) | a zero bias |
+//!
+//! Anything else is renamed with a [`NameMap`] (`--map encoder.weight=W1,...` on the command line, or a file
+//! of `from=to` lines). [`save_as`] with [`Layout::Torch`] writes the state dict of the matching
+//! `nn.Sequential(Linear, [LayerNorm,] ReLU, ..., Linear)` with the masks as separate `U8` tensors
+//! (`0.weight_mask`, ...) and metadata `format = pt`.
 //!
 //! # Example
 //!
@@ -56,5 +72,10 @@
 
 pub mod atomic;
 mod model_file;
+mod torch;
 
-pub use model_file::{check_save_path, from_bytes, load, save, to_bytes, ModelMeta, FORMAT};
+pub use model_file::{
+    check_save_path, from_bytes, from_bytes_with, load, load_with, save, save_as, to_bytes,
+    to_bytes_as, ModelMeta, FORMAT, FORMAT_PT,
+};
+pub use torch::{Layout, NameMap};

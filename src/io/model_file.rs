@@ -10,8 +10,14 @@ use crate::error::{Error, Result};
 use crate::nn::{LayerNorm, Linear, Mlp};
 use crate::sparse::Mask;
 
+use super::torch::{self, Layout, NameMap};
+
 /// Value of the `format` metadata key in files neurosplit writes.
 pub const FORMAT: &str = "neurosplit-mlp";
+
+/// Value of the `format` metadata key in files written in the PyTorch layout ([`Layout::Torch`]), the value
+/// Hugging Face loaders expect.
+pub const FORMAT_PT: &str = "pt";
 
 /// Keys neurosplit writes and reads itself; everything else goes to [`ModelMeta::extra`].
 const KNOWN: [&str; 10] = [
@@ -52,13 +58,22 @@ pub struct ModelMeta {
 /// order (all `F32` tensors `W1, b1, W2, b2, ...`, then the `U8` masks), so saving the same model twice gives
 /// identical files.
 pub fn to_bytes(model: &Mlp, meta: &ModelMeta) -> Result<Vec<u8>> {
+    to_bytes_as(model, meta, Layout::Neurosplit)
+}
+
+/// Serialises `model` and `meta` with the tensor names of `layout` (same order, same metadata otherwise).
+pub fn to_bytes_as(model: &Mlp, meta: &ModelMeta, layout: Layout) -> Result<Vec<u8>> {
     let mut info: BTreeMap<String, String> = meta
         .extra
         .iter()
         .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    info.insert("format".into(), FORMAT.into());
+    let format = match layout {
+        Layout::Neurosplit => FORMAT,
+        Layout::Torch => FORMAT_PT,
+    };
+    info.insert("format".into(), format.into());
     info.insert(
         "neurosplit_version".into(),
         env!("CARGO_PKG_VERSION").into(),
@@ -84,24 +99,25 @@ pub fn to_bytes(model: &Mlp, meta: &ModelMeta) -> Result<Vec<u8>> {
 
     // (name, dtype, shape, little-endian bytes), F32 tensors first so that every one stays 4-byte aligned.
     let mut tensors: Vec<(String, &str, Vec<usize>, Vec<u8>)> = Vec::new();
+    let normed: Vec<bool> = model.norms().iter().map(Option::is_some).collect();
     for (i, l) in model.layers().iter().enumerate() {
-        let n = i + 1;
+        let [w_name, b_name, _, g_name, nb_name] = torch::layer_names(layout, &normed, i);
         let w = l.weight().iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.push((format!("W{n}"), "F32", vec![l.out_dim(), l.in_dim()], w));
+        tensors.push((w_name, "F32", vec![l.out_dim(), l.in_dim()], w));
         let b = l.bias().iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.push((format!("b{n}"), "F32", vec![l.out_dim()], b));
+        tensors.push((b_name, "F32", vec![l.out_dim()], b));
         if let Some(norm) = &model.norms()[i] {
             let g = norm.gain.iter().flat_map(|v| v.to_le_bytes()).collect();
-            tensors.push((format!("G{n}"), "F32", vec![norm.width], g));
+            tensors.push((g_name, "F32", vec![norm.width], g));
             let b = norm.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
-            tensors.push((format!("B{n}"), "F32", vec![norm.width], b));
+            tensors.push((nb_name, "F32", vec![norm.width], b));
         }
     }
     for (i, l) in model.layers().iter().enumerate() {
         if let Some(m) = &l.mask() {
             let bytes = m.to_bools().into_iter().map(u8::from).collect();
             tensors.push((
-                format!("M{}", i + 1),
+                torch::layer_names(layout, &normed, i)[2].clone(),
                 "U8",
                 vec![l.out_dim(), l.in_dim()],
                 bytes,
@@ -136,7 +152,18 @@ pub fn to_bytes(model: &Mlp, meta: &ModelMeta) -> Result<Vec<u8>> {
 /// Writes `model` and `meta` to `path` atomically: a failure (a full disk, a killed process) leaves the old
 /// file as it was, and `path` may be the file the model was loaded from.
 pub fn save(path: impl AsRef<Path>, model: &Mlp, meta: &ModelMeta) -> Result<()> {
-    let bytes = to_bytes(model, meta)?;
+    save_as(path, model, meta, Layout::Neurosplit)
+}
+
+/// Writes `model` and `meta` to `path` (atomically) with the tensor names of `layout`.
+pub fn save_as(
+    path: impl AsRef<Path>,
+    model: &Mlp,
+    meta: &ModelMeta,
+    layout: Layout,
+) -> Result<()> {
+    let path = path.as_ref();
+    let bytes = to_bytes_as(model, meta, layout)?;
     super::atomic::write(path, bytes)
 }
 
@@ -156,9 +183,14 @@ pub fn check_save_path(path: impl AsRef<Path>) -> Result<()> {
 
 /// Reads a model file.
 pub fn load(path: impl AsRef<Path>) -> Result<(Mlp, ModelMeta)> {
+    load_with(path, &NameMap::default())
+}
+
+/// Reads a model file whose tensor names are first renamed through `map` (see [`NameMap`]).
+pub fn load_with(path: impl AsRef<Path>, map: &NameMap) -> Result<(Mlp, ModelMeta)> {
     let path = path.as_ref();
     let bytes = crate::limits::read_file(path)?;
-    from_bytes(&bytes).map_err(|why| Error::ModelFile {
+    from_bytes_with(&bytes, map).map_err(|why| Error::ModelFile {
         path: path.display().to_string(),
         why,
     })
@@ -166,13 +198,39 @@ pub fn load(path: impl AsRef<Path>) -> Result<(Mlp, ModelMeta)> {
 
 /// Parses safetensors bytes into a model; the error is a sentence saying what is wrong.
 pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
+    from_bytes_with(bytes, &NameMap::default())
+}
+
+/// [`from_bytes`] with the tensor names first renamed through `map`; PyTorch names (`0.weight`, `fc1.bias`,
+/// `0.weight_orig` + `0.weight_mask`) are recognised without a map.
+pub fn from_bytes_with(bytes: &[u8], map: &NameMap) -> Result<(Mlp, ModelMeta), String> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| {
         format!("not a readable safetensors file ({e}); it may be truncated or corrupt")
     })?;
     let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| format!("not a readable safetensors file ({e})"))?;
     let info = header.metadata().clone().unwrap_or_default();
+    let st = torch::resolve(&st, map)?;
+    let explain = |why: String| {
+        let renamed: Vec<String> = st
+            .renamed
+            .iter()
+            .filter(|(to, _)| why.contains(to.as_str()))
+            .map(|(to, from)| format!("{to} = '{from}'"))
+            .collect();
+        if renamed.is_empty() {
+            why
+        } else {
+            format!("{why} (read as {})", renamed.join(", "))
+        }
+    };
+    from_resolved(&st, &info).map_err(explain)
+}
 
+fn from_resolved(
+    st: &torch::Resolved<'_>,
+    info: &HashMap<String, String>,
+) -> Result<(Mlp, ModelMeta), String> {
     let mut n_layers = 0;
     for name in st.names() {
         match parse_name(name) {
@@ -190,12 +248,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
     }
     // Every layer 1..=n needs tensors, so a layer index above the number of distinct indices names a layer
     // with a gap below it: refuse it before sizing anything by it (a name such as `W1000000000`).
-    let indices: std::collections::BTreeSet<usize> = st
-        .names()
-        .iter()
-        .filter_map(|n| parse_name(n))
-        .map(|(_, n)| n)
-        .collect();
+    let indices: std::collections::BTreeSet<usize> =
+        st.names().filter_map(parse_name).map(|(_, n)| n).collect();
     if n_layers > indices.len() {
         let missing = (1..=n_layers).find(|k| !indices.contains(k)).unwrap_or(1);
         return Err(format!(
@@ -205,7 +259,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
     }
     let mut layers = Vec::with_capacity(n_layers);
     for n in 1..=n_layers {
-        let w = st.tensor(&format!("W{n}")).map_err(|_| {
+        let w = st.tensor(&format!("W{n}")).ok_or_else(|| {
             format!("tensor W{n} is missing (the file has layers up to {n_layers})")
         })?;
         let &[out, inp] = w.shape() else {
@@ -228,7 +282,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
         let weight = floats(&w, &format!("W{n}"))?;
         let b = st
             .tensor(&format!("b{n}"))
-            .map_err(|_| format!("tensor b{n} is missing: expected shape [{out}]"))?;
+            .ok_or_else(|| format!("tensor b{n} is missing: expected shape [{out}]"))?;
         if b.shape() != [out] {
             return Err(format!(
                 "tensor b{n} has shape {:?}; expected [{out}] (one bias per row of W{n})",
@@ -237,8 +291,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
         }
         let bias = floats(&b, &format!("b{n}"))?;
         let mask = match st.tensor(&format!("M{n}")) {
-            Ok(m) => Some(mask(&m, n, out, inp, &weight)?),
-            Err(_) => None,
+            Some(m) => Some(mask(&m, n, out, inp, &weight)?),
+            None => None,
         };
         layers.push(Linear::from_parts(out, inp, weight, bias, mask).map_err(|e| e.to_string())?);
     }
@@ -258,10 +312,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
     let mut model = Mlp::from_layers(layers, task).map_err(|e| e.to_string())?;
     let mut norms = model.norms().to_vec();
     for n in 1..=n_layers {
-        let (gain, bias) = (
-            st.tensor(&format!("G{n}")).ok(),
-            st.tensor(&format!("B{n}")).ok(),
-        );
+        let (gain, bias) = (st.tensor(&format!("G{n}")), st.tensor(&format!("B{n}")));
         let (gain, bias) = match (gain, bias) {
             (None, None) => continue,
             (Some(g), Some(b)) => (g, b),
@@ -291,8 +342,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
         norms[n - 1] = Some(norm);
     }
     model.set_norms(norms).map_err(|e| e.to_string())?;
-    check_recorded(&info, &model)?;
-    let expanded_layer: Option<usize> = parse_opt(&info, "expanded_layer")?;
+    check_recorded(info, &model)?;
+    let expanded_layer: Option<usize> = parse_opt(info, "expanded_layer")?;
     if let Some(l) = expanded_layer.filter(|&l| l + 1 >= n_layers) {
         return Err(format!(
             "metadata expanded_layer = {l} names no hidden layer: the model has {} (0..{})",
@@ -300,7 +351,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
             n_layers.saturating_sub(2)
         ));
     }
-    let alpha: Option<usize> = parse_opt(&info, "alpha")?;
+    let alpha: Option<usize> = parse_opt(info, "alpha")?;
     if let Some(a) = alpha.filter(|&a| a < 2) {
         return Err(format!(
             "metadata alpha = {a} is not an expansion factor (>= 2)"
@@ -310,8 +361,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
         strategy: info.get("strategy").cloned(),
         alpha,
         expanded_layer,
-        seed: parse_opt(&info, "seed")?,
-        groups: groups(&info, model.input_dim())?,
+        seed: parse_opt(info, "seed")?,
+        groups: groups(info, model.input_dim())?,
         version: info.get("neurosplit_version").cloned(),
         extra: info
             .iter()
@@ -336,26 +387,12 @@ fn parse_name(name: &str) -> Option<(char, usize)> {
 }
 
 fn floats(t: &TensorView<'_>, name: &str) -> Result<Vec<f32>, String> {
-    let data = t.data();
-    let values: Vec<f32> = match t.dtype() {
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F64 => data
-            .chunks_exact(8)
-            .map(|c| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(c);
-                f64::from_le_bytes(a) as f32
-            })
-            .collect(),
-        other => {
-            return Err(format!(
-                "tensor {name} has dtype {other}; neurosplit reads F32 or F64 (in PyTorch: tensor.float())"
-            ))
-        }
-    };
+    let values = torch::decode_floats(t.dtype(), t.data()).ok_or_else(|| {
+        format!(
+            "tensor {name} has dtype {}; neurosplit reads F16, BF16, F32 or F64 (in PyTorch: tensor.float())",
+            t.dtype()
+        )
+    })?;
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
         return Err(format!(
             "tensor {name} holds a non-finite value ({}) at flat index {i}",

@@ -14,10 +14,12 @@ use crate::nn::Mlp;
 #[serde(try_from = "String", into = "String")]
 pub enum Metric {
     /// `feature-capacity`: the total feature capacity of the first layer's inputs ([`super::feature_capacity`]),
-    /// and per clause on data with known clauses.
+    /// and per clause on data with known clauses, both per input and feature-level
+    /// ([`super::grouped_capacity`]).
     FeatureCapacity,
-    /// `cosine-similarity`: the mean cosine similarity of the first layer's neurons, signed and absolute
-    /// ([`super::mean_cosine`], [`super::mean_abs_cosine`]).
+    /// `cosine-similarity`: the mean cosine similarity of the first layer's neurons, signed and absolute over
+    /// distinct pairs, and absolute over the full matrix ([`super::mean_cosine`], [`super::mean_abs_cosine`],
+    /// [`super::mean_abs_cosine_full`]).
     CosineSimilarity,
 }
 
@@ -42,14 +44,55 @@ impl Metric {
         }
     }
 
+    /// Every value key [`Metric::compute`] can record for this metric (the per-clause ones only with groups),
+    /// with its exact definition on the first layer `W1`; the first key is the metric's own name.
+    pub fn readings(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Metric::FeatureCapacity => &[
+                (
+                    "feature-capacity",
+                    "per input: sum_i C_i, C_i = G_ii^2 / sum_j G_ij^2, G = W1^T W1",
+                ),
+                (
+                    "clause-capacity-min",
+                    "smallest per-input capacity of a clause (sum of C_i over its literals)",
+                ),
+                (
+                    "clause-capacity-mean",
+                    "mean per-input capacity of a clause (sum of C_i over its literals)",
+                ),
+                (
+                    "feature-capacity-clauses",
+                    "per clause: sum_f C_f, v_f = W1 1_f, C_f = (v_f.v_f)^2 / sum_g (v_f.v_g)^2",
+                ),
+            ],
+            Metric::CosineSimilarity => &[
+                (
+                    "cosine-similarity",
+                    "signed mean of cos over distinct neuron pairs",
+                ),
+                (
+                    "cosine-similarity-abs",
+                    "mean |cos| over distinct neuron pairs",
+                ),
+                (
+                    "cosine-similarity-abs-full",
+                    "mean |cos| over the full neuron x neuron matrix, diagonal included (cos.abs().mean())",
+                ),
+            ],
+        }
+    }
+
     /// The metric's values on the first layer of a trained `model`, the per-clause capacities too when `groups`
     /// (the DNF clauses) are known:
     ///
     /// * feature capacity: `feature-capacity` = the total capacity `sum_i C_i` over the layer's input columns;
     ///   with groups also `clause-capacity-min` and `clause-capacity-mean`, the smallest and the mean capacity
-    ///   of a clause (the sum of `C_i` over its literals), and the per-clause vector;
+    ///   of a clause (the sum of `C_i` over its literals), the per-clause vector, and
+    ///   `feature-capacity-clauses` = the feature-level total `sum_f C_f` with each clause as one feature;
     /// * cosine similarity: `cosine-similarity` = the mean signed cosine similarity over all pairs of the
-    ///   layer's neurons, and `cosine-similarity-abs` = the mean of `|cos|` over the same pairs.
+    ///   layer's neurons, `cosine-similarity-abs` = the mean of `|cos|` over the same pairs, and
+    ///   `cosine-similarity-abs-full` = the mean of `|cos|` over the full matrix, diagonal included.
     pub fn compute(self, model: &Mlp, groups: Option<&[Vec<usize>]>) -> Result<MetricValues> {
         let layer = &model.layers()[0];
         let name = self.name().to_string();
@@ -66,6 +109,10 @@ impl Metric {
                         "clause-capacity-mean".into(),
                         crate::stats::mean(&per_clause),
                     ));
+                    values.push((
+                        "feature-capacity-clauses".into(),
+                        super::grouped_capacity(layer, g)?.iter().sum(),
+                    ));
                 }
                 Ok(MetricValues { values, per_clause })
             }
@@ -75,6 +122,10 @@ impl Metric {
                     (
                         "cosine-similarity-abs".into(),
                         super::mean_abs_cosine(layer),
+                    ),
+                    (
+                        "cosine-similarity-abs-full".into(),
+                        super::mean_abs_cosine_full(layer),
                     ),
                 ],
                 per_clause: Vec::new(),
@@ -135,5 +186,48 @@ mod tests {
             .to_string();
         assert!(err.contains("unknown metric 'entropy'"), "{err}");
         assert!(err.contains("feature-capacity, cosine-similarity"), "{err}");
+    }
+
+    #[test]
+    fn every_recorded_key_is_a_documented_reading() {
+        use crate::nn::Linear;
+        // W1 = [[1,2,0,1],[0,1,1,-1]], two clauses {0,1} and {2,3}.
+        let w1 = Linear::from_parts(
+            2,
+            4,
+            vec![1., 2., 0., 1., 0., 1., 1., -1.],
+            vec![0.; 2],
+            None,
+        )
+        .unwrap();
+        let head = Linear::from_parts(1, 2, vec![1., 1.], vec![0.], None).unwrap();
+        let model = Mlp::from_layers(vec![w1.clone(), head], crate::data::Task::Binary).unwrap();
+        let groups = vec![vec![0, 1], vec![2, 3]];
+        for m in Metric::ALL {
+            let v = m.compute(&model, Some(&groups)).unwrap();
+            assert_eq!(v.values[0].0, m.name());
+            assert_eq!(m.readings()[0].0, m.name());
+            let keys: Vec<&str> = m.readings().iter().map(|r| r.0).collect();
+            assert_eq!(
+                v.values.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                keys
+            );
+        }
+        let v = Metric::FeatureCapacity
+            .compute(&model, Some(&groups))
+            .unwrap();
+        let fc = v
+            .values
+            .iter()
+            .find(|(k, _)| k == "feature-capacity-clauses")
+            .unwrap()
+            .1;
+        let want: f64 = super::super::grouped_capacity(&w1, &groups)
+            .unwrap()
+            .iter()
+            .sum();
+        assert_eq!(fc, want);
+        let v = Metric::CosineSimilarity.compute(&model, None).unwrap();
+        assert_eq!(v.values[2].1, super::super::mean_abs_cosine_full(&w1));
     }
 }

@@ -10,13 +10,17 @@
 //!   [`weights_panel`] and [`gram_panel`] build the Fig. 2 pair from a layer.
 //! * [`Series`] / [`LineChart`] / [`draw_line_chart`]: curves of means with SEM error bars and an optional
 //!   dashed reference line (Fig. 3a/b relative improvement, Fig. 4 fold changes, Fig. 6b training curves).
+//! * [`RegressionChart`] / [`draw_regression_chart`]: points with least-squares lines, dotted or solid, and
+//!   `R^2` in the legend (Fig. 4c).
 
 mod curves;
 mod heatmap;
+mod regression;
 mod text;
 
 pub use curves::{draw_line_chart, nice_ticks, Corner, LineChart, Series, XScale};
 pub use heatmap::{draw_heatmaps, gram_panel, share_scale, weights_panel, ColorMap, Heatmap};
+pub use regression::{draw_regression_chart, RegressionChart, RegressionGroup};
 pub use text::Typeset;
 
 use std::path::Path;

@@ -12,6 +12,7 @@ use neurosplit::Result;
 
 mod expand;
 mod export;
+mod finetune;
 mod inspect;
 mod merge;
 mod reproduce;
@@ -20,6 +21,7 @@ mod train;
 
 use expand::ExpandArgs;
 use export::ExportArgs;
+use finetune::FinetuneArgs;
 use inspect::InspectArgs;
 use merge::MergeArgs;
 use reproduce::ReproduceArgs;
@@ -57,6 +59,13 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Expand a saved model with FPE (same non-zero budget, alpha times the neurons) and save the result.
     Expand(ExpandArgs),
+    /// FPE on your own trained model and data: load (PyTorch state dicts too), optionally expand, retrain at the
+    /// same non-zero budget, evaluate, write the model and a report.
+    #[command(
+        after_help = "Examples:\n  neurosplit finetune net.safetensors --data data.npz --alpha 2 --epochs 20 -o wide.safetensors\n  \
+        neurosplit finetune net.safetensors --data data.npz --alpha 2 --epochs 20 --torch -o wide_pt.safetensors"
+    )]
+    Finetune(Box<FinetuneArgs>),
     /// Write a saved model's interference metrics (JSON) and its Fig. 2 pictures (W and Gram heatmaps).
     Inspect(InspectArgs),
     /// Coverage and collisions of a random FPE layer (Sec. 2.5): exact, approximate, Monte Carlo.
@@ -138,6 +147,7 @@ fn main() -> ExitCode {
         Command::Export(args) => export::export(args),
         Command::Train(args) => train::train(*args),
         Command::Expand(args) => expand::expand(args),
+        Command::Finetune(args) => finetune::finetune(*args),
         Command::Inspect(args) => inspect::inspect(args),
         Command::Theory(args) => theory::theory(args),
     };

@@ -560,6 +560,18 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
     }
     let summaries = report::summarize(&spec, &outcome.records);
     println!("\n{}", report::table(&spec, &summaries));
+    let readings = neurosplit::experiment::paper_tables::summary(&spec, &summaries);
+    if !readings.is_empty() {
+        println!("the paper's tables beside each reading (mean abs. relative deviation; rows in report.md):");
+        for (key, alpha, dev, n) in readings {
+            let models = alpha.map_or("dense".to_string(), |a| format!("FPE alpha={a}"));
+            println!(
+                "  {key:<28} {models:<12} {:>6.1}% over {n} rows",
+                100.0 * dev
+            );
+        }
+        println!();
+    }
     let equal = outcome
         .records
         .iter()

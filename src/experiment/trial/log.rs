@@ -68,7 +68,7 @@ impl<'a> Log<'a> {
                 let name = if phase == Phase::Pre { "dense" } else { "fpe" };
                 vec![format!("  [{name}] epoch {epoch:>5}/{of}  loss {loss:.4}")]
             }
-            Event::Epoch { .. } => Vec::new(),
+            Event::Epoch { .. } | Event::Snapshot { .. } => Vec::new(),
             Event::PreTrained {
                 model,
                 test_acc,

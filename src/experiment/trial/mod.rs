@@ -387,6 +387,15 @@ pub enum Event<'a> {
         /// The accounting of the expansion.
         report: &'a DeepReport,
     },
+    /// The model after a post-split epoch, every `curve_every` epochs (for checkpoints).
+    Snapshot {
+        /// The model index (0 = the dense baseline, `1 + i` = expansion `i`).
+        index: usize,
+        /// The post-split epoch, from 1.
+        epoch: usize,
+        /// The model after that epoch.
+        model: &'a Mlp,
+    },
 }
 
 /// One post-split model: its record, the model, and what produced it.
@@ -513,6 +522,69 @@ pub fn run(
     })
 }
 
+/// The post-split stage alone, on a model trained elsewhere (`neurosplit finetune`): `model` plays the pre-trained
+/// dense model, is expanded with `cfg.expansions[0]` (alternating expansion when deep) or, with no expansion,
+/// trained on as it is, for `cfg.post`, and measured, exactly as [`run`] treats its post-split models (same
+/// streams under `streams`, same rewiring, same metrics). `cfg.hidden`, `cfg.pre` and `cfg.dense_baseline`
+/// are not used; more than one expansion is an error.
+pub fn post_stage(
+    cfg: &TrialConfig,
+    model: &Mlp,
+    train: &Dataset,
+    test: &Dataset,
+    streams: Streams,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<PostOutcome> {
+    if cfg.expansions.len() > 1 {
+        return Err(Error::invalid(
+            "expansions",
+            "the post-split stage of one model takes at most one expansion",
+        ));
+    }
+    let check = TrialConfig {
+        hidden: model.dims()[1..model.dims().len() - 1].to_vec(),
+        layernorm: Some(model.norms().iter().any(Option::is_some)),
+        dense_baseline: true,
+        pre: cfg.post,
+        ..cfg.clone()
+    };
+    if check.hidden.is_empty() && !cfg.expansions.is_empty() {
+        return Err(Error::invalid(
+            "model",
+            "it has no hidden layer to expand (only the output head)",
+        ));
+    }
+    if !check.hidden.is_empty() {
+        check.validate()?;
+    }
+    if train.d != model.input_dim() || train.task != model.task() {
+        return Err(Error::invalid(
+            "data",
+            format!(
+                "the model takes {} inputs with {:?} outputs but the data has {} features for {:?}",
+                model.input_dim(),
+                model.task(),
+                train.d,
+                train.task
+            ),
+        ));
+    }
+    let inputs = DeepInputs {
+        groups: train.groups.as_deref(),
+        assignments: &cfg.assignments,
+        clusters: cfg.clusters,
+    };
+    let backend = Backend::open(cfg.device, cfg.formats, cfg.par(), cfg.gpu_format())?;
+    on_event(Event::Start {
+        model,
+        device: backend.describe(),
+    });
+    let index = usize::from(!cfg.expansions.is_empty());
+    post_train(
+        cfg, &backend, model, train, test, streams, index, &inputs, on_event,
+    )
+}
+
 /// Expands (model `index >= 1`) or copies (`index = 0`) the dense model, trains it on, measures it.
 #[allow(clippy::too_many_arguments)]
 fn post_train(
@@ -576,6 +648,11 @@ fn post_train(
         |epoch, loss, snapshot| {
             if let Some(m) = snapshot {
                 curve.push((epoch, accuracy(m, test)));
+                on_event(Event::Snapshot {
+                    index,
+                    epoch,
+                    model: m,
+                });
             }
             on_event(Event::Epoch {
                 phase: Phase::Post(index),

@@ -232,6 +232,7 @@ mod tests {
                     ),
                 ],
                 pre_seconds: 1.0,
+                provenance: None,
             })
             .collect();
         let s = summarize(&spec, &records);

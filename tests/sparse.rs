@@ -128,7 +128,7 @@ fn products(
 
 #[test]
 fn sparse_products_match_dense_oracle_bit_identical_across_threads_and_isas_within_rounding() {
-    // Batch sizes cover every block tier (128, 64, 48, 32, 16) and scalar tails; widths cover partial mask
+    // Batch sizes cover every block tier (128, 64, 48, 32, 16) and partly filled last blocks; widths cover partial mask
     // words; the last three shapes have enough entries a row to be cut into input-row tiles (2 tiles of 32,
     // 3 of 80 that cross mask words, 4 of 48 in both directions).
     let shapes = [
@@ -142,6 +142,14 @@ fn sparse_products_match_dense_oracle_bit_identical_across_threads_and_isas_with
         (64, 64, 211, 1.0),
         (20, 200, 140, 0.5),
         (150, 150, 70, 0.9),
+        // Batches whose last row-product block is partly filled at each tier (7 + 1/4 chunks in the
+        // 8-chunk block, 3 + 1/16 in the 4-chunk one, a 3-chunk and a 1-chunk remainder), one of them with
+        // input-row tiles.
+        (9, 40, 116, 0.4),
+        (6, 30, 49, 0.3),
+        (4, 12, 33, 0.5),
+        (12, 300, 372, 0.5),
+        (3, 7, 5, 0.7),
     ];
     for (s, &(n, k, b, density)) in shapes.iter().enumerate() {
         let (mask, w) = random_layer(n, k, density, 10 + s as u64);
@@ -221,6 +229,50 @@ fn sparse_products_match_dense_oracle_bit_identical_across_threads_and_isas_with
                     assert!(
                         g.iter().zip(r).all(|(p, q)| p.to_bits() == q.to_bits()),
                         "shape {s} output {o}: {isa:?} {par:?} is not bit-identical to {isa:?} sequential"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_samples_outputs_do_not_depend_on_the_batch_around_it() {
+    // The row products cut the batch into blocks and pad the last one: each output element must still see the
+    // same terms in the same order, so a sample's outputs are bit-identical whether it is computed in a batch
+    // of 1, of 37 or of 500 samples, at any position.
+    for (n, k, density) in [(24, 300, 0.45), (17, 40, 0.2), (5, 1, 1.0)] {
+        let (mask, w) = random_layer(n, k, density, 77);
+        let big = 500;
+        let x = random_vec(k * big, 78);
+        let dy = random_vec(n * big, 79);
+        let bias = random_vec(n, 80);
+        for isa in Isa::available() {
+            let all = products(isa, Par::Seq, &mask, &w, &x, &dy, &bias, big);
+            for (start, b) in [(0, 1), (499, 1), (13, 37), (100, 128), (371, 129)] {
+                let cols = |m: &[f32], rows: usize| -> Vec<f32> {
+                    (0..rows)
+                        .flat_map(|r| m[r * big + start..r * big + start + b].to_vec())
+                        .collect()
+                };
+                let part = products(
+                    isa,
+                    Par::Seq,
+                    &mask,
+                    &w,
+                    &cols(&x, k),
+                    &cols(&dy, n),
+                    &bias,
+                    b,
+                );
+                // Forward (4 variants) and input gradient (2): the same columns of the full batch's result.
+                for o in 0..6 {
+                    let rows = if o < 4 { n } else { k };
+                    let want = cols(&all[o], rows);
+                    assert!(
+                        part[o].iter().zip(&want).all(|(p, q)| p.to_bits() == q.to_bits()),
+                        "{n}x{k} output {o} {isa:?}: samples {start}..{} differ from the batch of {big}",
+                        start + b
                     );
                 }
             }

@@ -4,11 +4,12 @@
 //! * **Row products** (forward `Y = W X + bias` and input gradient `dX = W^T dY`): output row `i` is
 //!   `init_i + sum_{(w, c) in row i} w * X[c, :]`, so each stored entry drives one SIMD axpy over the batch.
 //!   The batch is cut into blocks of 128 columns (eight 16-lane accumulators held in registers), then 64, 48,
-//!   32 and 16, then a scalar tail. Every block reads a packed copy of `X` with each lane chunk on its own
-//!   64-byte line (rows of `b` floats are not line-aligned, and a 512-bit
-//!   load across two lines costs two). Rows
-//!   with many entries also cut the input rows into tiles (`tile_rows`) small enough for the packed tile to
-//!   stay in L1 while every row reads it; partial sums go through `Y` between tiles.
+//!   32 and 16; the last block may be partly filled (its packed input padded with zeros), so the batch tail
+//!   (`b % 16` columns) runs in vector registers too. Every block reads a packed copy of `X` with each lane
+//!   chunk on its own 64-byte line (rows of `b` floats are not line-aligned, and a 512-bit load across two
+//!   lines costs two). Rows with many entries also cut the input rows into tiles (`tile_rows`), so that
+//!   every row reads one tile of the packed slab before the next; partial sums go through a line-aligned
+//!   scratch between tiles.
 //! * **Sampled products** (weight gradient `dW = dY X^T` on the live pattern only, an SDDMM): each live entry
 //!   is a dot product of two rows, `dY[i, :] . X[c, :]`, read from line-aligned packed copies, eight (then four,
 //!   then one) live entries of a row at a time so that `dY[i, :]` is loaded once per chunk for several
@@ -37,6 +38,8 @@ thread_local! {
     static SLAB: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Per-thread scratch for the per-tile entry offsets of a CSR row product.
     static TILE_STARTS: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-thread scratch for the partial sums of a row product between input tiles (see `rows_generic`).
+    static ACC: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[inline(always)]
@@ -99,48 +102,75 @@ fn rows_generic<const F: bool, T, I>(
     // Taken out of the thread-local rather than used inside `with`: a closure would not inherit the caller's
     // target features, and its FMAs would become libm calls.
     let mut slab = SLAB.take();
-    if slab.len() < kt.min(inner.max(1)) * 8 {
-        slab.resize(kt.min(inner.max(1)) * 8, Line([0.0; LANES]));
+    if slab.len() < inner.max(1) * 8 {
+        slab.resize(inner.max(1) * 8, Line([0.0; LANES]));
+    }
+    let mut acc = ACC.take();
+    if ntiles > 1 && acc.len() < rows * 8 {
+        acc.resize(rows * 8, Line([0.0; LANES]));
     }
     // One pass over the tiles and rows for each block of `N` lane chunks, with `N` named accumulators (named
     // locals stay in registers; an array of lane arrays would spill). Each block reads a packed copy of its
-    // tile: activations have a row stride of `b` floats, so in place most 512-bit loads would straddle two
-    // cache lines, and the packed tile is small enough to stay in L1 while every row reads it.
+    // input slab, packed once per block: activations have a row stride of `b` floats, so in place most 512-bit
+    // loads would straddle two cache lines. Between tiles the partial sums go through `acc`, line-aligned like
+    // the slab (through `y`, with its row stride, most of those loads and stores would straddle lines too).
     macro_rules! block {
         ($($acc:ident $j:literal),+) => {{
             const N: usize = [$($j),+].len();
             const W: usize = LANES * N;
-            while c0 + W <= b {
-                for t in 0..ntiles {
-                    let (lo, hi) = tile(t);
-                    for (c, dst) in slab[..(hi - lo) * N].chunks_exact_mut(N).enumerate() {
+            // A block runs while the columns left fill its `N` lane chunks, the last one possibly in part:
+            // the packed copy pads that chunk with zeros and only the `valid` columns are written back.
+            while (b - c0).div_ceil(LANES) >= N {
+                let valid = (b - c0).min(W);
+                for (c, dst) in slab[..inner * N].chunks_exact_mut(N).enumerate() {
+                    if valid == W {
                         for (j, d) in dst.iter_mut().enumerate() {
-                            d.0 = *lane(x, (lo + c) * b + c0 + j * LANES);
+                            d.0 = *lane(x, c * b + c0 + j * LANES);
+                        }
+                    } else {
+                        let src = &x[c * b + c0..c * b + c0 + valid];
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            for (l, v) in d.0.iter_mut().enumerate() {
+                                *v = src.get(j * LANES + l).copied().unwrap_or(0.0);
+                            }
                         }
                     }
+                }
+                for t in 0..ntiles {
+                    let (lo, hi) = tile(t);
                     let (first, last) = (t == 0, t + 1 == ntiles);
-                    let fin = relu && last;
                     for i in 0..rows {
                         let it = terms(i, t, lo, hi);
-                        let out: &mut [f32; W] =
-                            (&mut y[i * b + c0..i * b + c0 + W]).try_into().unwrap();
                         $(let mut $acc: Lane = if first {
                             [init(i); LANES]
                         } else {
-                            *lane(out, $j * LANES)
+                            acc[i * N + $j].0
                         };)+
                         for (w, c) in it {
-                            let xs: &[Line; N] = slab[(c - lo) * N..(c - lo) * N + N].try_into().unwrap();
+                            let xs: &[Line; N] = slab[c * N..c * N + N].try_into().unwrap();
                             for l in 0..LANES {
                                 $($acc[l] = madd::<F>(w, xs[$j].0[l], $acc[l]);)+
                             }
                         }
-                        for l in 0..LANES {
-                            $(out[$j * LANES + l] = if fin { $acc[l].max(0.0) } else { $acc[l] };)+
+                        if last {
+                            let mut tmp = [0f32; W];
+                            let out: &mut [f32; W] = if valid == W {
+                                (&mut y[i * b + c0..i * b + c0 + W]).try_into().unwrap()
+                            } else {
+                                &mut tmp
+                            };
+                            for l in 0..LANES {
+                                $(out[$j * LANES + l] = if relu { $acc[l].max(0.0) } else { $acc[l] };)+
+                            }
+                            if valid < W {
+                                y[i * b + c0..i * b + c0 + valid].copy_from_slice(&tmp[..valid]);
+                            }
+                        } else {
+                            $(acc[i * N + $j].0 = $acc;)+
                         }
                     }
                 }
-                c0 += W;
+                c0 += valid;
             }
         }};
     }
@@ -149,25 +179,9 @@ fn rows_generic<const F: bool, T, I>(
     block!(a0 0, a1 1, a2 2);
     block!(a0 0, a1 1);
     block!(a0 0);
+    ACC.set(acc);
     SLAB.set(slab);
-    let tail = b - c0;
-    if tail > 0 {
-        for i in 0..rows {
-            let mut a0 = [init(i); LANES];
-            for t in 0..ntiles {
-                let (lo, hi) = tile(t);
-                for (w, c) in terms(i, t, lo, hi) {
-                    let xs = &x[c * b + c0..c * b + b];
-                    for (a, &xv) in a0.iter_mut().zip(xs) {
-                        *a = madd::<F>(w, xv, *a);
-                    }
-                }
-            }
-            for (o, &a) in y[i * b + c0..i * b + b].iter_mut().zip(&a0) {
-                *o = if relu { a.max(0.0) } else { a };
-            }
-        }
-    }
+    debug_assert_eq!(c0, b, "sparse rows: every column in a block");
 }
 
 /// CSR row product: `y[i, :] = bias_i + sum_{p in row i} vals[idx(p)] * x[col[p], :]` for `i < rows`, where

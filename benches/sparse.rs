@@ -6,7 +6,8 @@
 //!
 //! Short by default (10 samples, 0.5 s of measurement per benchmark; one group such as `step/512x512/t2`,
 //! 12 benchmarks, took 21 s on the development machine). Filter as usual, e.g.
-//! `cargo bench --bench sparse -- 'fwd/512x512'`. `examples/sparse_sweep.rs` prints the same sweep as one
+//! `cargo bench --bench sparse -- 'fwd/512x512'`; `fwd_batch` times the row products at batch sizes
+//! with and without a partly filled last block. `examples/sparse_sweep.rs` prints the same sweep as one
 //! table with the ratios to dense sgemm.
 
 use std::time::Duration;
@@ -117,5 +118,33 @@ fn sweep(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, sweep);
+/// The row products at batch sizes that fill their last 128-column block fully (512), all but a partial lane
+/// chunk (500, the paper's batch) and in one full chunk less (496): the partly filled block should cost about
+/// what its share of columns does. 512 x 512 at 14.5 % (the CLIP model's W1'), CSR, one thread.
+fn batch_tails(c: &mut Criterion) {
+    let isa = Isa::best();
+    let (n, k) = (512, 512);
+    let l = layer(n, k, 0.145);
+    let mut g = c.benchmark_group("fwd_batch/512x512/t1");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(500));
+    for b in [496, 500, 512] {
+        let x: Vec<f32> = (0..k * b).map(|i| ((i % 13) as f32 - 6.0) * 0.1).collect();
+        let dy: Vec<f32> = (0..n * b).map(|i| ((i % 11) as f32 - 5.0) * 0.01).collect();
+        let (mut y, mut dx) = (vec![0f32; n * b], vec![0f32; k * b]);
+        let mut e = LayerExec::new(&l, FormatChoice::Force(Format::Csr));
+        e.forward(isa, Par::Seq, &l, &x, b, true, &mut y);
+        g.throughput(Throughput::Elements((2 * l.nnz() * b) as u64));
+        g.bench_function(BenchmarkId::new("csr fwd", b), |bch| {
+            bch.iter(|| e.forward(isa, Par::Seq, &l, &x, b, true, &mut y))
+        });
+        g.bench_function(BenchmarkId::new("csr dx", b), |bch| {
+            bch.iter(|| e.backward_input(isa, Par::Seq, &l, &dy, b, &mut dx))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, sweep, batch_tails);
 criterion_main!(benches);

@@ -12,6 +12,7 @@ pub mod estimate;
 pub mod export;
 pub mod figures;
 pub mod finetune;
+pub mod paper_scope;
 pub mod paper_tables;
 pub mod record;
 pub mod report;

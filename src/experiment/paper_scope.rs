@@ -25,9 +25,9 @@ use crate::experiment::spec::{DatasetSpec, PaperValue, Spec};
 pub struct Override {
     /// Dotted spec key (`train.post_epochs`).
     pub key: String,
-    /// The committed value as TOML (`absent` when the committed spec does not set it).
+    /// The committed value as TOML (`unset` when the committed spec does not set it: its default).
     pub committed: String,
-    /// The effective value as TOML (`absent` when the run removed it).
+    /// The effective value as TOML (`unset` when the run removed it).
     pub effective: String,
     /// What the difference does to the paper comparison.
     pub kind: OverrideKind,
@@ -108,7 +108,7 @@ impl PaperScope {
             } else {
                 OverrideKind::Blocking
             };
-            let text = |v: Option<&toml::Value>| v.map_or("absent".to_string(), show);
+            let text = |v: Option<&toml::Value>| v.map_or("unset".to_string(), show);
             overrides.push(Override {
                 key: key.clone(),
                 committed: text(x),

@@ -571,11 +571,27 @@ pub fn markdown(
         ctx.wall_seconds, ctx.threads, ctx.compute_seconds
     ));
     s.push_str("\n## Spec\n\n```toml\n");
+    let shown = spec_as_shown(spec, &ctx.scope);
+    if shown.paper.len() < spec.paper.len() {
+        s.push_str(
+            "# The paper's numbers ([[paper]]) are left out: this run is another configuration.\n",
+        );
+    }
     s.push_str(
-        &toml::to_string(spec).unwrap_or_else(|e| format!("# cannot print the spec: {e}\n")),
+        &toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot print the spec: {e}\n")),
     );
     s.push_str("```\n");
     s
+}
+
+/// The effective spec as a report or an export prints it: without the paper's numbers when `scope` makes every
+/// cell another configuration than the paper's (so that none of them is shown beside this run's results).
+pub fn spec_as_shown(spec: &Spec, scope: &PaperScope) -> Spec {
+    let mut shown = spec.clone();
+    if scope.blocking().next().is_some() {
+        shown.paper.clear();
+    }
+    shown
 }
 
 /// Sum of the per-trial seconds recorded in `records`.
@@ -704,5 +720,104 @@ mod tests {
         assert!(t.contains("| 3.000 ± 1.000 |  | 1.896 ± 0.377 |  |"), "{t}");
         let cs = Spec::load("case-study").unwrap();
         assert!(metrics_table(&cs, &PaperScope::committed(&cs), &[]).is_empty());
+    }
+
+    /// Records of `cells` with per-trial accuracies `dense[t]` and `fpe[t]` (one clause-split model).
+    fn grid_records(spec: &Spec, dense: &[f64], fpe: &[&[f64]]) -> Vec<TrialRecord> {
+        let grid = cells(spec);
+        let mut out = Vec::new();
+        for (c, cell) in grid.iter().enumerate().take(fpe.len()) {
+            for (t, &d) in dense.iter().enumerate() {
+                out.push(TrialRecord {
+                    spec: spec.name.clone(),
+                    fingerprint: String::new(),
+                    cell: cell.key(),
+                    trial: t,
+                    seed: 0,
+                    pre_test_acc: 0.7,
+                    pre_nnz: 264,
+                    models: vec![model("dense", None, d), model("clause", Some(2), fpe[c][t])],
+                    pre_seconds: 1.0,
+                    provenance: None,
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn holm_adjusts_every_cell_of_the_grid_and_the_stars_follow() {
+        let mut spec = Spec::load("heatmap").unwrap();
+        spec.model.alpha.truncate(1);
+        spec.model.strategies = vec![crate::expand::Strategy::Clause];
+        let dense = [0.70, 0.80, 0.90, 0.75, 0.85];
+        // Three cells: a clear gain, a borderline one, none.
+        let clear: &[f64] = &[0.95, 0.96, 0.97, 0.95, 0.96];
+        let border: &[f64] = &[0.84, 0.90, 0.97, 0.89, 0.96];
+        let none: &[f64] = &[0.71, 0.79, 0.91, 0.74, 0.86];
+        let mut s = summarize(&spec, &grid_records(&spec, &dense, &[clear, border, none]));
+        assert_eq!(s.len(), 3);
+        let raw: Vec<f64> = s.iter().map(|c| c.models[1].p_value.unwrap()).collect();
+        let raw_paired: Vec<f64> = s.iter().map(|c| c.models[1].p_paired.unwrap()).collect();
+        assert!(s.iter().all(|c| c.models[1].p_value_adjusted.is_none()));
+        correct(&mut s, Correction::Holm);
+        let adjusted: Vec<f64> = s
+            .iter()
+            .map(|c| c.models[1].p_value_adjusted.unwrap())
+            .collect();
+        assert_eq!(adjusted, crate::stats::holm(&raw));
+        let paired: Vec<f64> = s
+            .iter()
+            .map(|c| c.models[1].p_paired_adjusted.unwrap())
+            .collect();
+        assert_eq!(paired, crate::stats::holm(&raw_paired));
+        // The raw values stay; the dense rows have none; the shown values are the adjusted ones.
+        assert_eq!(s[1].models[1].p_value, Some(raw[1]));
+        assert!(s[0].models[0].p_value_adjusted.is_none());
+        assert_eq!(s[1].models[1].p_welch_shown(), Some(adjusted[1]));
+        // The borderline cell is significant alone but not after the correction: its star goes.
+        assert!(raw[1] < 0.05 && adjusted[1] >= 0.05, "{raw:?} {adjusted:?}");
+        let star = |p: f64| format!("| {p:.3} * |");
+        spec.report.correction = Correction::Holm;
+        let t = table(&spec, &PaperScope::committed(&spec), &s);
+        assert!(
+            t.contains("p (Welch, Holm)") && t.contains("p (paired, Holm)"),
+            "{t}"
+        );
+        assert!(
+            !t.contains(&star(adjusted[1])) && !t.contains(&star(raw[1])),
+            "{t}"
+        );
+        assert!(t.contains(&format!("| {:.3} |", adjusted[1])), "{t}");
+        // Undone by Correction::None.
+        correct(&mut s, Correction::None);
+        assert!(s.iter().all(|c| c.models[1].p_value_adjusted.is_none()));
+        spec.report.correction = Correction::None;
+        let t = table(&spec, &PaperScope::committed(&spec), &s);
+        assert!(t.contains(&star(raw[1])), "{t}");
+    }
+
+    #[test]
+    fn no_paper_number_beside_another_configuration() {
+        let committed = Spec::load("case-study").unwrap();
+        let recs = grid_records(&committed, &[0.7, 0.8, 0.9], &[&[0.95, 0.97, 0.99]]);
+        let s = summarize(&committed, &recs);
+        let t = table(&committed, &PaperScope::committed(&committed), &s);
+        assert!(
+            t.contains("| 99.4 |") && !t.contains("other configuration"),
+            "{t}"
+        );
+        let mut shorter = committed.clone();
+        shorter.train.post_epochs = Some(10);
+        let scope = PaperScope::new(&committed, &shorter);
+        let t = table(&shorter, &scope, &s);
+        assert!(!t.contains("99.4") && !t.contains("78.7"), "{t}");
+        assert!(t.contains("| other configuration |"), "{t}");
+        let lookup = paper_value(&shorter, &scope, &s[0].cell, "clause", Some(2), "test_acc");
+        assert_eq!(lookup, PaperLookup::OtherConfiguration);
+        assert_eq!(
+            paper_value(&shorter, &scope, &s[0].cell, "clause", Some(2), "entropy"),
+            PaperLookup::None
+        );
     }
 }

@@ -656,7 +656,11 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
     }
     if let Some(path) = &args.json {
         let value = serde_json::json!({
-            "result": { "spec": spec, "trials": outcome.records, "wall_seconds": outcome.wall_seconds },
+            "result": {
+                "spec": report::spec_as_shown(&spec, &scope),
+                "trials": outcome.records,
+                "wall_seconds": outcome.wall_seconds
+            },
             "summary": summaries,
         });
         write_json(path, &value)?;

@@ -92,6 +92,20 @@ fn sweep_series(
     value: impl Fn(&CellSummary, &ModelSummary) -> Option<MeanSem>,
     mark: impl Fn(&ModelSummary) -> bool,
 ) -> Vec<Series> {
+    // Series in one order whatever cell comes first (a first cell without some model, e.g. no clause split
+    // at alpha 4 on 3 clauses, must not change the colours): by group, then in the fullest cell's model order.
+    let fullest = summaries
+        .iter()
+        .max_by_key(|s| s.models.len())
+        .map_or(&[][..], |s| &s.models[..]);
+    let rank = |m: &ModelSummary| {
+        fullest
+            .iter()
+            .position(|f| f.model == m.model && f.alpha == m.alpha)
+            .unwrap_or(usize::MAX)
+    };
+    let mut groups: Vec<String> = Vec::new();
+    let mut keys: Vec<(usize, usize)> = Vec::new();
     let mut out: Vec<Series> = Vec::new();
     for s in summaries {
         let group = group_label(summaries, &s.cell, axis);
@@ -107,6 +121,11 @@ fn sweep_series(
             let i = match out.iter().position(|x| x.label == label) {
                 Some(i) => i,
                 None => {
+                    let g = groups.iter().position(|x| *x == group).unwrap_or_else(|| {
+                        groups.push(group.clone());
+                        groups.len() - 1
+                    });
+                    keys.push((g, rank(m)));
                     out.push(Series {
                         label,
                         x: Vec::new(),
@@ -126,6 +145,9 @@ fn sweep_series(
             x.significant.push(mark(m));
         }
     }
+    let mut keyed: Vec<((usize, usize), Series)> = keys.into_iter().zip(out).collect();
+    keyed.sort_by_key(|k| k.0);
+    let mut out: Vec<Series> = keyed.into_iter().map(|(_, s)| s).collect();
     // No marks at all: leave the field empty (nothing to draw, nothing to list in the CSV).
     for s in &mut out {
         if !s.significant.contains(&true) {

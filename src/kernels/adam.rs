@@ -90,7 +90,9 @@ const CHUNK: usize = 16;
 /// Adam over the live entries of a masked row-major `rows x cols` weight: `words` holds `wpr` mask words per row
 /// (bit `c % 64` of word `c / 64` is column `c`). Each chunk of 16 columns with a live entry is computed as a
 /// whole and stored back with a select on its mask bits, so masked entries keep their value and moments (the
-/// garbage computed for them is dropped) and the cost does not depend on how the live columns are scattered.
+/// garbage computed for them is dropped) and the cost does not depend on how the live columns are scattered. Even
+/// at 14.5 % density (2.3 live entries a chunk) this beat updating the live entries one by one (1.4-2x with the
+/// penalty fused, `docs/PERFORMANCE.md`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn adam_masked_body(
@@ -142,12 +144,16 @@ pub fn adam_masked_body(
                     v[i] = if live { nv } else { v[i] };
                 }
             } else {
-                for i in 0..n {
-                    if bits >> i & 1 != 0 {
-                        let c = c0 + i;
-                        (p[c], m[c], v[c]) =
-                            update(p[c], penalised(g[c], p[c], pen), m[c], v[c], h);
-                    }
+                // Bits past the row's end (a last, partial chunk) are not entries.
+                let mut live = if n == CHUNK {
+                    bits
+                } else {
+                    bits & ((1 << n) - 1)
+                };
+                while live != 0 {
+                    let c = c0 + live.trailing_zeros() as usize;
+                    (p[c], m[c], v[c]) = update(p[c], penalised(g[c], p[c], pen), m[c], v[c], h);
+                    live &= live - 1;
                 }
             }
         }

@@ -106,7 +106,7 @@ pub fn adam_masked_body(
     h: [f32; 5],
     pen: Option<Penalty>,
 ) {
-    let rows = if cols == 0 { 0 } else { p.len() / cols };
+    let rows = p.len().checked_div(cols).unwrap_or(0);
     assert!(
         p.len() == rows * cols
             && g.len() == p.len()

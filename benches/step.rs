@@ -4,7 +4,9 @@
 //!
 //! Also the CLIP-sized step of `examples/clip_epoch.rs` (d = 512, C = 100, dense h = 128 and FPE h' = 512,
 //! alpha 4) on one and two threads, and its parts outside the products: the penalty and Adam over the FPE model's
-//! live weights, the softmax cross-entropy, and the gathering of a shuffled batch.
+//! live weights (as two passes, and fused in one pass on one and two threads), the softmax cross-entropy, the
+//! gathering of a shuffled batch; and a whole epoch of 2000 samples on one and two threads (the next batch
+//! gathered during a step on two).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::seq::SliceRandom;
@@ -118,12 +120,29 @@ fn clip(c: &mut Criterion) {
     let mut ws = m.workspace(batch);
     m.backward(&xt, &yt, batch, &mut ws, &mut grads);
     group.throughput(Throughput::Elements(m.nnz() as u64));
+    // The penalty as a separate pass, then Adam (what a step did before the two were fused).
     group.bench_function("adam_penalty_fpe_h512", |b| {
         b.iter(|| {
             Regularizer::default().add_grad(&m, &mut grads);
             adam.step(&mut m, &grads)
         })
     });
+    // The penalty inside the Adam pass (what `Trainer::step` runs), masked rows split over 1 and 2 threads.
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let par = if threads == 1 {
+            Par::Seq
+        } else {
+            Par::Rayon(threads)
+        };
+        let reg = Regularizer::default();
+        group.bench_function(format!("adam_fused_penalty_fpe_h512/t{threads}"), |b| {
+            b.iter(|| pool.install(|| adam.step_penalised(&mut m, &grads, &reg, par)))
+        });
+    }
     let logits: Vec<f32> = (0..classes * batch)
         .map(|i| ((i * 7919) % 1000) as f32 * 0.01 - 5.0)
         .collect();
@@ -140,6 +159,31 @@ fn clip(c: &mut Criterion) {
             data.gather_t(order[at..at + batch].iter().copied(), &mut xt, &mut yt)
         })
     });
+    group.finish();
+
+    // A whole epoch over the 2000 samples (4 steps): on two threads the next batch is gathered during a step.
+    let mut group = c.benchmark_group("clip_epoch_2000");
+    group.sample_size(10);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let par = if threads == 1 {
+            Par::Seq
+        } else {
+            Par::Rayon(threads)
+        };
+        group.throughput(Throughput::Elements(useful_flops(&wide, n)));
+        let mut m = wide.clone();
+        let mut trainer = Trainer::new(&m, cfg)
+            .unwrap()
+            .with_format(&m, FormatChoice::Auto, par);
+        let mut rng = stream(0, &[5]);
+        group.bench_function(format!("fpe_h512/t{threads}"), |b| {
+            b.iter(|| pool.install(|| trainer.epoch(&mut m, &data, &mut rng)))
+        });
+    }
     group.finish();
 }
 

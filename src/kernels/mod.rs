@@ -115,49 +115,63 @@ pub fn adam_update(isa: Isa, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f
     simd::adam(isa, p, g, m, v, h);
 }
 
-/// Runs of live columns shorter than this are updated inline rather than through the instruction-set dispatch.
-const SHORT_RUN: usize = 16;
+/// [`adam_update`] with the penalty `pen` (see [`adam::Penalty`]) added to each gradient first,
+/// as [`crate::nn::Regularizer::add_grad`] would; `None` is exactly [`adam_update`].
+pub fn adam_update_penalised(
+    isa: Isa,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    h: [f32; 5],
+    pen: Option<adam::Penalty>,
+) {
+    simd::adam_penalised(isa, p, g, m, v, h, pen);
+}
 
-/// One Adam step ([`adam::adam_body`]) over the live entries of `mask` only; `p`, `g`, `m`, `v` are dense row-major
-/// `mask.rows() x mask.cols()`. Masked entries of `p`, `m` and `v` are left untouched.
+/// One Adam step ([`adam::adam_masked_body`]) over the live entries of `mask` only, the penalty `pen` (if any)
+/// added to each gradient first; `p`, `g`, `m`, `v` are dense row-major `mask.rows() x mask.cols()`. Masked
+/// entries of `p`, `m` and `v` keep their bits. `par` splits the rows over threads (each entry is updated by one
+/// thread in the same way, so results do not depend on it).
 #[allow(clippy::too_many_arguments)]
 pub fn adam_update_masked(
     isa: Isa,
+    par: Par,
     mask: &Mask,
     p: &mut [f32],
     g: &[f32],
     m: &mut [f32],
     v: &mut [f32],
     h: [f32; 5],
+    pen: Option<adam::Penalty>,
 ) {
-    let (rows, cols) = (mask.rows(), mask.cols());
+    let (rows, cols, wpr) = (mask.rows(), mask.cols(), mask.words_per_row());
     assert!(
         p.len() == rows * cols && g.len() == p.len() && m.len() == p.len() && v.len() == p.len(),
         "adam_update_masked: length mismatch"
     );
-    for r in 0..rows {
-        for (wi, &word) in mask.row_words(r).iter().enumerate() {
-            let mut w = word;
-            while w != 0 {
-                let start = w.trailing_zeros() as usize;
-                let len = (w >> start).trailing_ones() as usize;
-                let lo = r * cols + wi * 64 + start;
-                let hi = lo + len;
-                let (p, g, m, v) = (&mut p[lo..hi], &g[lo..hi], &mut m[lo..hi], &mut v[lo..hi]);
-                if len < SHORT_RUN {
-                    // Short runs skip the dispatch: the same body, so the same bits on every instruction set.
-                    adam::adam_body(p, g, m, v, h);
-                } else {
-                    simd::adam(isa, p, g, m, v, h);
-                }
-                w = if start + len >= 64 {
-                    0
-                } else {
-                    w & !(((1u64 << len) - 1) << start)
-                };
-            }
-        }
+    let words = mask.words();
+    let bounds = parallel::even_rows(rows, par);
+    if bounds.len() <= 2 || cols == 0 {
+        return simd::adam_masked(isa, cols, words, wpr, p, g, m, v, h, pen);
     }
+    // One piece of rows per task: `p`, `m` and `v` cut at the same row boundaries.
+    let mut pieces = Vec::with_capacity(bounds.len() - 1);
+    let (mut pr, mut mr, mut vr) = (p, m, v);
+    for w in bounds.windows(2) {
+        let len = (w[1] - w[0]) * cols;
+        let (pp, pt) = pr.split_at_mut(len);
+        let (mp, mt) = mr.split_at_mut(len);
+        let (vp, vt) = vr.split_at_mut(len);
+        (pr, mr, vr) = (pt, mt, vt);
+        pieces.push((w[0], w[1], pp, mp, vp));
+    }
+    rayon::scope(|s| {
+        for (r0, r1, pp, mp, vp) in pieces {
+            let (wp, gp) = (&words[r0 * wpr..r1 * wpr], &g[r0 * cols..r1 * cols]);
+            s.spawn(move |_| simd::adam_masked(isa, cols, wp, wpr, pp, gp, mp, vp, h, pen));
+        }
+    });
 }
 
 #[cfg(test)]
@@ -389,7 +403,17 @@ mod tests {
             vec![0f32; rows * cols],
             vec![0f32; rows * cols],
         );
-        adam_update_masked(Isa::best(), &mask, &mut p, &g, &mut m, &mut v, h);
+        adam_update_masked(
+            Isa::best(),
+            Par::Seq,
+            &mask,
+            &mut p,
+            &g,
+            &mut m,
+            &mut v,
+            h,
+            None,
+        );
         for i in 0..rows * cols {
             let (mut pe, mut me, mut ve) = ([1f32], [0f32], [0f32]);
             adam::adam_body(&mut pe, &g[i..=i], &mut me, &mut ve, h);
@@ -397,6 +421,125 @@ mod tests {
                 assert_eq!((p[i], m[i], v[i]), (pe[0], me[0], ve[0]), "live entry {i}");
             } else {
                 assert_eq!((p[i], m[i], v[i]), (1.0, 0.0, 0.0), "masked entry {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn masked_penalised_update_is_add_grad_then_adam_at_every_tail_isa_and_split() {
+        use crate::kernels::adam::Penalty;
+        let h = [1e-2, 0.9, 0.999, 0.5, 1e-8];
+        for (rows, cols) in [
+            (1, 1),
+            (3, 15),
+            (4, 16),
+            (5, 17),
+            (7, 64),
+            (6, 65),
+            (9, 130),
+        ] {
+            let mut mask = Mask::full(rows, cols);
+            for i in 0..rows * cols {
+                // Scattered singletons, short runs and whole empty chunks.
+                if i % 3 == 0 || (i / 16) % 5 == 2 {
+                    mask.set(i / cols, i % cols, false);
+                }
+            }
+            let g: Vec<f32> = (0..rows * cols).map(|i| (i as f32 * 0.37).sin()).collect();
+            let p0: Vec<f32> = (0..rows * cols)
+                .map(|i| {
+                    if mask.get_flat(i) {
+                        (i as f32 * 0.91).cos()
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let m0: Vec<f32> = (0..rows * cols)
+                .map(|i| (i as f32 * 0.13).sin() * 0.1)
+                .collect();
+            let v0: Vec<f32> = (0..rows * cols)
+                .map(|i| (i as f32 * 0.29).cos().abs())
+                .collect();
+            let pen = Penalty::Weight {
+                l1: 1e-3,
+                two_l2: 2e-2,
+            };
+            // Reference: the penalty added as `Regularizer::add_grad` does, then the plain body per entry.
+            let (mut pe, mut me, mut ve) = (p0.clone(), m0.clone(), v0.clone());
+            for i in 0..rows * cols {
+                if mask.get_flat(i) {
+                    let w = pe[i];
+                    let sign = if w > 0.0 {
+                        1.0
+                    } else if w < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    };
+                    let gi = [g[i] + (2e-2 * w + 1e-3 * sign)];
+                    let r = i..=i;
+                    adam::adam_body(&mut pe[r.clone()], &gi, &mut me[r.clone()], &mut ve[r], h);
+                }
+            }
+            for isa in Isa::available() {
+                for par in [Par::Seq, Par::Rayon(2), Par::Rayon(3)] {
+                    let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+                    adam_update_masked(isa, par, &mask, &mut p, &g, &mut m, &mut v, h, Some(pen));
+                    let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    let at = format!("{rows}x{cols} {isa:?} {par:?}");
+                    assert_eq!(bits(&p), bits(&pe), "values {at}");
+                    assert_eq!(bits(&m), bits(&me), "first moments {at}");
+                    assert_eq!(bits(&v), bits(&ve), "second moments {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn penalised_update_is_add_grad_then_adam() {
+        use crate::kernels::adam::Penalty;
+        let h = [1e-2, 0.9, 0.999, 0.5, 1e-8];
+        let n = 37;
+        let g: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        // Positive, negative and zero values, so every branch of the subgradient is taken.
+        let p0: Vec<f32> = (0..n)
+            .map(|i| if i % 5 == 0 { 0.0 } else { (i as f32).cos() })
+            .collect();
+        for (pen, l1, two_l2) in [
+            (
+                Penalty::Weight {
+                    l1: 1e-3,
+                    two_l2: 2e-2,
+                },
+                1e-3,
+                2e-2,
+            ),
+            (Penalty::Bias { two_l2: 2e-2 }, 0.0, 2e-2),
+        ] {
+            let (mut pe, mut me, mut ve) = (p0.clone(), vec![0f32; n], vec![0f32; n]);
+            let ge: Vec<f32> = g
+                .iter()
+                .zip(&p0)
+                .map(|(&g, &w)| match pen {
+                    Penalty::Weight { .. } => {
+                        let sign = if w > 0.0 {
+                            1.0
+                        } else if w < 0.0 {
+                            -1.0
+                        } else {
+                            0.0
+                        };
+                        g + (two_l2 * w + l1 * sign)
+                    }
+                    Penalty::Bias { .. } => g + two_l2 * w,
+                })
+                .collect();
+            adam::adam_body(&mut pe, &ge, &mut me, &mut ve, h);
+            for isa in Isa::available() {
+                let (mut p, mut m, mut v) = (p0.clone(), vec![0f32; n], vec![0f32; n]);
+                adam_update_penalised(isa, &mut p, &g, &mut m, &mut v, h, Some(pen));
+                assert_eq!((&p, &m, &v), (&pe, &me, &ve), "{pen:?} {isa:?}");
             }
         }
     }

@@ -158,3 +158,15 @@ dispatch!(
     adam => super::adam::adam_body,
     (p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: [f32; 5])
 );
+
+dispatch!(
+    /// Adam over contiguous values with an optional penalty, see [`super::adam::adam_penalised_body`].
+    adam_penalised => super::adam::adam_penalised_body,
+    (p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: [f32; 5], pen: Option<super::adam::Penalty>)
+);
+
+dispatch!(
+    /// Adam over the live entries of a masked weight, see [`super::adam::adam_masked_body`].
+    adam_masked => super::adam::adam_masked_body,
+    (cols: usize, words: &[u64], wpr: usize, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: [f32; 5], pen: Option<super::adam::Penalty>)
+);

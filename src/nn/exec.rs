@@ -75,9 +75,12 @@ enum Kind {
     Csr {
         /// The layer's live weights, gathered at each forward pass.
         w: Csr,
-        /// `W^T`: its values are `w`'s permuted by `perm`.
+        /// `W^T`: its values are `w`'s permuted by `perm`, by the first input gradient after each forward pass
+        /// (a first layer never needs them).
         w_t: Csr,
         perm: Vec<u32>,
+        /// Whether `w_t` holds the values of the last forward pass.
+        t_fresh: bool,
         /// Compact weight gradient, in `w`'s pattern order.
         grad: Vec<f32>,
     },
@@ -122,6 +125,7 @@ impl LayerExec {
                     w: csr(pattern),
                     w_t: csr(pattern_t),
                     perm,
+                    t_fresh: false,
                     grad: vec![0.0; nnz],
                 }
             }
@@ -220,11 +224,9 @@ impl LayerExec {
                 relu,
                 y,
             ),
-            Kind::Csr { w, w_t, perm, .. } => {
+            Kind::Csr { w, t_fresh, .. } => {
                 w.gather(layer.weight());
-                // The input gradient streams the values in transposed order: one permuted copy per step
-                // instead of a random read per entry and batch block.
-                csr::transpose_values(perm, w.values(), w_t.values_mut());
+                *t_fresh = false;
                 csr::csr_forward(
                     isa,
                     par,
@@ -301,7 +303,7 @@ impl LayerExec {
     /// change between a step's forward and backward passes).
     #[allow(clippy::too_many_arguments)]
     pub fn backward_input(
-        &self,
+        &mut self,
         isa: Isa,
         par: Par,
         layer: &Linear,
@@ -314,7 +316,7 @@ impl LayerExec {
             self.dims == (layer.out_dim(), layer.in_dim()) && self.source.as_ref() == layer.mask(),
             "backward_input needs a forward pass on the same layer first"
         );
-        match &self.kind {
+        match &mut self.kind {
             Kind::Dense { wt, wt_fresh } => {
                 if gemm::pays(isa, k, n, b) {
                     return run_pieces(
@@ -360,7 +362,19 @@ impl LayerExec {
             Kind::Bitmask { mask_t, .. } => {
                 bitmask::bitmask_backward_input(isa, par, mask_t, layer.weight(), dy, b, dx)
             }
-            Kind::Csr { w_t, .. } => {
+            Kind::Csr {
+                w,
+                w_t,
+                perm,
+                t_fresh,
+                ..
+            } => {
+                // The input gradient streams the values in transposed order: one permuted copy per step
+                // instead of a random read per entry and batch block.
+                if !*t_fresh {
+                    csr::transpose_values(perm, w.values(), w_t.values_mut());
+                    *t_fresh = true;
+                }
                 csr::csr_backward_input(isa, par, w_t.pattern(), None, w_t.values(), dy, b, dx)
             }
         }

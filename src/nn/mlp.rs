@@ -76,6 +76,11 @@ impl Workspace {
         self
     }
 
+    /// How the kernels may spread their work.
+    pub fn par(&self) -> Par {
+        self.par
+    }
+
     /// The format each layer runs on.
     pub fn formats(&self) -> Vec<Format> {
         self.plans.iter().map(LayerExec::format).collect()

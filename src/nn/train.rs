@@ -73,6 +73,9 @@ pub struct Trainer {
     grads: Grads,
     xb: Vec<f32>,
     yb: Vec<u32>,
+    /// The next batch, gathered during a step when the kernels run on two or more threads (empty otherwise).
+    xn: Vec<f32>,
+    yn: Vec<u32>,
     order: Vec<u32>,
 }
 
@@ -87,6 +90,8 @@ impl Trainer {
             grads: model.zero_grads(),
             xb: vec![0.0; cfg.batch_size * model.input_dim()],
             yb: vec![0; cfg.batch_size],
+            xn: Vec::new(),
+            yn: Vec::new(),
             order: Vec::new(),
         })
     }
@@ -114,8 +119,10 @@ impl Trainer {
     /// batch's mean data loss (without the penalty).
     pub fn step(&mut self, model: &mut Mlp, xt: &[f32], y: &[u32], batch: usize) -> f32 {
         let total = model.backward(xt, y, batch, &mut self.ws, &mut self.grads);
-        self.cfg.reg.add_grad(model, &mut self.grads);
-        self.adam.step(model, &self.grads);
+        // The penalty's gradient is added inside the Adam pass (bit for bit `add_grad` then `step`).
+        let par = self.ws.par();
+        self.adam
+            .step_penalised(model, &self.grads, &self.cfg.reg, par);
         total / batch as f32
     }
 
@@ -153,22 +160,52 @@ impl Trainer {
             self.order = (0..data.n as u32).collect();
         }
         self.order.shuffle(rng);
+        // With two or more threads, the batch of step t + 1 is gathered on another thread during step t (the
+        // gathering reads only the data and the order, so results do not change); sequentially, before each
+        // step.
+        let ahead = self.ws.par().pieces() > 1;
+        let order = std::mem::take(&mut self.order);
+        let (mut xb, mut yb) = (std::mem::take(&mut self.xb), std::mem::take(&mut self.yb));
+        let (mut xn, mut yn) = (std::mem::take(&mut self.xn), std::mem::take(&mut self.yn));
+        if ahead {
+            xn.resize(xb.len(), 0.0);
+            yn.resize(yb.len(), 0);
+        }
+        let gather = |start: usize, b: usize, xb: &mut [f32], yb: &mut [u32]| {
+            let rows = order[start..start + b].iter().map(|&i| i as usize);
+            data.gather_t(rows, xb, yb);
+        };
+        let batch = self.cfg.batch_size;
         let mut total = 0.0f64;
         let mut start = 0;
-        while start < data.n {
-            let b = self.cfg.batch_size.min(data.n - start);
-            data.gather_t(
-                self.order[start..start + b].iter().map(|&i| i as usize),
-                &mut self.xb,
-                &mut self.yb,
-            );
-            let (xb, yb) = (std::mem::take(&mut self.xb), std::mem::take(&mut self.yb));
-            total += self.step(model, &xb[..b * d], &yb[..b], b) as f64 * b as f64;
-            after_step(model, &mut self.adam);
-            self.xb = xb;
-            self.yb = yb;
-            start += b;
+        if ahead && data.n > 0 {
+            gather(0, batch.min(data.n), &mut xb, &mut yb);
         }
+        while start < data.n {
+            let b = batch.min(data.n - start);
+            let next = start + b;
+            let loss = if !ahead {
+                gather(start, b, &mut xb, &mut yb);
+                self.step(model, &xb[..b * d], &yb[..b], b)
+            } else if next < data.n {
+                let (xs, ys) = (&mut xn, &mut yn);
+                let (loss, ()) = rayon::join(
+                    || self.step(model, &xb[..b * d], &yb[..b], b),
+                    || gather(next, batch.min(data.n - next), xs, ys),
+                );
+                loss
+            } else {
+                self.step(model, &xb[..b * d], &yb[..b], b)
+            };
+            total += loss as f64 * b as f64;
+            after_step(model, &mut self.adam);
+            if ahead {
+                std::mem::swap(&mut xb, &mut xn);
+                std::mem::swap(&mut yb, &mut yn);
+            }
+            start = next;
+        }
+        (self.xb, self.yb, self.xn, self.yn, self.order) = (xb, yb, xn, yn, order);
         (total / data.n.max(1) as f64) as f32
     }
 

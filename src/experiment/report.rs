@@ -505,6 +505,9 @@ mod tests {
                     model("clause", Some(2), clause[t]),
                 ],
                 pre_seconds: 1.0,
+                protocol: None,
+                n_train: None,
+                n_test: None,
                 provenance: None,
             })
             .collect();
@@ -563,6 +566,9 @@ mod tests {
                     with("clause", Some(2), caps[t].1, 0.0),
                 ],
                 pre_seconds: 1.0,
+                protocol: None,
+                n_train: None,
+                n_test: None,
                 provenance: None,
             })
             .collect();

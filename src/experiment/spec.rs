@@ -61,6 +61,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("deep", include_str!("../../experiments/deep.toml")),
     ("two-four", include_str!("../../experiments/two-four.toml")),
     ("rewiring", include_str!("../../experiments/rewiring.toml")),
+    (
+        "protocol-ablation",
+        include_str!("../../experiments/protocol-ablation.toml"),
+    ),
 ];
 
 /// Strategies [`Strategy`] knows but a spec cannot use yet: listing one gives a "not available in this build"

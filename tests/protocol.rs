@@ -10,9 +10,7 @@ use neurosplit::experiment::runner::{self, cells};
 use neurosplit::experiment::spec::Spec;
 use neurosplit::experiment::trial::{self, AdamAtSplit, Protocol, Streams, TrialConfig};
 use neurosplit::nn::schedule::orth_penalty;
-use neurosplit::nn::{
-    Mlp, PhaseExtras, Regularizer, TrainConfig, Trainer, Warmup, WarmupTarget,
-};
+use neurosplit::nn::{Mlp, PhaseExtras, Regularizer, TrainConfig, Trainer, Warmup, WarmupTarget};
 use neurosplit::rng::stream;
 
 fn data(seed: u64) -> (Dataset, Dataset) {
@@ -55,9 +53,15 @@ fn split(model: &Mlp, alpha: usize, rules: SplitRules) -> Mlp {
         groups: train.groups.as_deref(),
         ..SplitInputs::default()
     };
-    expand_with_rules(model, &cfg, &inputs, &rules, &mut stream(9, &[alpha as u64]))
-        .unwrap()
-        .0
+    expand_with_rules(
+        model,
+        &cfg,
+        &inputs,
+        &rules,
+        &mut stream(9, &[alpha as u64]),
+    )
+    .unwrap()
+    .0
 }
 
 #[test]
@@ -157,10 +161,16 @@ fn carried_adam_moments_are_the_parents_at_the_same_position() {
                 assert_eq!((cm[r * d + c], cv[r * d + c]), (0.0, 0.0));
             }
         }
-        assert_eq!(carried.bias_moments(0).0[r], adam.bias_moments(0).0[r / alpha]);
+        assert_eq!(
+            carried.bias_moments(0).0[r],
+            adam.bias_moments(0).0[r / alpha]
+        );
         // The duplicated W2 column's moments are copied.
         if wide.layers()[1].is_live(0, r) {
-            assert_eq!(carried.weight_moments(1).0[r], adam.weight_moments(1).0[r / alpha]);
+            assert_eq!(
+                carried.weight_moments(1).0[r],
+                adam.weight_moments(1).0[r / alpha]
+            );
         } else {
             assert_eq!(carried.weight_moments(1).0[r], 0.0);
         }
@@ -229,7 +239,7 @@ fn warmup_scales_what_it_names_from_epoch_one() {
     }
     assert_eq!(
         lrs,
-        vec![0.25, 0.5, 0.75, 1.0, 1.0]
+        [0.25, 0.5, 0.75, 1.0, 1.0]
             .iter()
             .map(|r| base.lr * r)
             .collect::<Vec<f32>>()
@@ -259,24 +269,11 @@ fn pipeline(protocol: Protocol) -> trial::TrialOutcome {
         hidden: vec![6],
         pre: cfg(4),
         post: cfg(3),
-        expansions: vec![(
-            neurosplit::expand::Alpha::new(2).unwrap(),
-            Strategy::Random,
-        )],
+        expansions: vec![(neurosplit::expand::Alpha::new(2).unwrap(), Strategy::Random)],
         protocol,
         ..TrialConfig::default()
     };
-    trial::run(
-        &cfg,
-        &train,
-        &test,
-        Streams {
-            seed: 3,
-            trial: 0,
-        },
-        &|_| {},
-    )
-    .unwrap()
+    trial::run(&cfg, &train, &test, Streams { seed: 3, trial: 0 }, &|_| {}).unwrap()
 }
 
 #[test]
@@ -295,7 +292,11 @@ fn every_switch_runs_through_the_pipeline_and_changes_the_result() {
     ] {
         let p = Protocol::default().with(&[set.to_string()]).unwrap();
         let out = pipeline(p);
-        assert_eq!(out.posts[1].model.nnz(), paper.posts[1].model.nnz(), "{set}");
+        assert_eq!(
+            out.posts[1].model.nnz(),
+            paper.posts[1].model.nnz(),
+            "{set}"
+        );
         assert_ne!(fpe(&out), fpe(&paper), "{set} changed nothing");
     }
     // A post-split warm-up leaves pre-training alone.
@@ -317,17 +318,21 @@ fn switches_that_make_no_sense_are_refused() {
     let cfg = TrialConfig {
         hidden: vec![6],
         post: cfg(2),
-        expansions: vec![(
-            neurosplit::expand::Alpha::new(2).unwrap(),
-            Strategy::Random,
-        )],
+        expansions: vec![(neurosplit::expand::Alpha::new(2).unwrap(), Strategy::Random)],
         protocol: carry,
         ..TrialConfig::default()
     };
     let model = Mlp::new(&[12, 6, 1], Task::Binary, &mut stream(1, &[1])).unwrap();
-    let err = trial::post_stage(&cfg, &model, &train, &test, Streams { seed: 1, trial: 0 }, &|_| {})
-        .unwrap_err()
-        .to_string();
+    let err = trial::post_stage(
+        &cfg,
+        &model,
+        &train,
+        &test,
+        Streams { seed: 1, trial: 0 },
+        &|_| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("optimizer state"), "{err}");
     let gpu = TrialConfig {
         device: Device::Cuda(0),

@@ -106,12 +106,13 @@ pub fn expand_alternating_with(
             strategy,
             layer,
         };
-        let (next, report) = expand_with_rules(&current, &cfg, &split, rules, rng).map_err(|e| match e {
-            Error::InvalidArgument { what, why } => {
-                Error::invalid(what, format!("{why} (expanding layer {layer})"))
-            }
-            other => other,
-        })?;
+        let (next, report) =
+            expand_with_rules(&current, &cfg, &split, rules, rng).map_err(|e| match e {
+                Error::InvalidArgument { what, why } => {
+                    Error::invalid(what, format!("{why} (expanding layer {layer})"))
+                }
+                other => other,
+            })?;
         current = next;
         steps.push((layer, report));
     }

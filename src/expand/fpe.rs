@@ -275,7 +275,7 @@ pub fn expand_with_rules(
     };
     let excess = nnz_after_split.checked_sub(budget).ok_or_else(lost)?;
     let (w1r, w2r) = (&w1, &w2);
-    let live_in = |m1: &Mask| -> Vec<(f32, u8, u32)> {
+    let live_in = |m1: &Mask| -> Vec<Candidate> {
         (0..hp)
             .flat_map(|r| {
                 m1.row_iter(r)
@@ -283,7 +283,7 @@ pub fn expand_with_rules(
             })
             .collect()
     };
-    let live_out = |m2: &Mask| -> Vec<(f32, u8, u32)> {
+    let live_out = |m2: &Mask| -> Vec<Candidate> {
         (0..c)
             .flat_map(|r| {
                 m2.row_iter(r)
@@ -292,7 +292,7 @@ pub fn expand_with_rules(
             .collect()
     };
     // (candidates, how many of them to prune) per pruning group.
-    let groups: Vec<(Vec<(f32, u8, u32)>, usize)> = match rules.pruning {
+    let groups: Vec<(Vec<Candidate>, usize)> = match rules.pruning {
         Pruning::Joint => {
             let mut all = live_in(&m1);
             all.extend(live_out(&m2));
@@ -309,10 +309,9 @@ pub fn expand_with_rules(
             ),
         ],
     };
-    let order = |a: &(f32, u8, u32), b: &(f32, u8, u32)| {
-        a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
-    };
-    let mut doomed: Vec<(f32, u8, u32)> = Vec::with_capacity(excess);
+    let order =
+        |a: &Candidate, b: &Candidate| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2));
+    let mut doomed: Vec<Candidate> = Vec::with_capacity(excess);
     for (mut candidates, k) in groups {
         if k > 0 && k < candidates.len() {
             candidates.select_nth_unstable_by(k - 1, order);
@@ -354,6 +353,9 @@ pub fn expand_with_rules(
     };
     Ok((expanded, report))
 }
+
+/// A live weight in the pruning order: magnitude, matrix (0 = `W_i'`, 1 = `W_{i+1}'`), row-major index.
+type Candidate = (f32, u8, u32);
 
 fn annotate(e: Error, parent: usize) -> Error {
     match e {

@@ -384,6 +384,8 @@ pub fn markdown(
     let found: usize = summaries.iter().map(|c| c.trials).sum();
     let mut s = format!("# {} ({})\n\n{}\n\n", spec.name, spec.paper_ref, spec.title);
     s.push_str(&format!("Produced by `{}`.\n\n", ctx.command));
+    s.push_str(&super::ablation::header(spec));
+    s.push('\n');
     if found < ctx.expected_trials {
         s.push_str(&format!(
             "**Incomplete:** {found} of {} trials are in the results file; rerun the command to finish.\n\n",

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::expand::{Alpha, Strategy};
-pub use crate::experiment::trial::Rewiring;
 use crate::experiment::trial::Protocol;
+pub use crate::experiment::trial::Rewiring;
 use crate::metrics::Metric;
 use crate::nn::{Regularizer, TrainConfig};
 pub use crate::rng::fnv1a;

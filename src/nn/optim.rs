@@ -98,7 +98,7 @@ impl Adam {
             )));
         }
         let ratio = |c: usize, p: usize, what: &str| -> Result<usize> {
-            if p == 0 || c % p != 0 {
+            if p == 0 || !c.is_multiple_of(p) {
                 return Err(bad(format!(
                     "{what} {c} is not a multiple of the parent's {p}"
                 )));

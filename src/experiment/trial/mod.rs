@@ -199,8 +199,7 @@ impl TrialConfig {
                 .protocol
                 .phase_extras(Stage::Post, self.post.epochs)
                 .is_plain();
-        if self.device != Device::Cpu
-            && (!plain_phases || self.protocol.adam == AdamAtSplit::Carry)
+        if self.device != Device::Cpu && (!plain_phases || self.protocol.adam == AdamAtSplit::Carry)
         {
             return Err(Error::invalid(
                 "device",

@@ -113,14 +113,15 @@ impl Protocol {
     /// Sets one switch from text (`key=value` of a spec variant, `--set protocol.KEY=VALUE`), e.g.
     /// `set("warmup", "lr")`; an unknown key or value is an error naming it.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        let mut table = toml::Table::try_from(*self)
-            .map_err(|e| Error::invalid("protocol", e.to_string()))?;
+        let mut table =
+            toml::Table::try_from(*self).map_err(|e| Error::invalid("protocol", e.to_string()))?;
         let v = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
             Ok(mut t) => t.remove("v").expect("parsed the key v"),
             Err(_) => toml::Value::String(value.trim().to_string()),
         };
         table.insert(key.trim().to_string(), v);
-        let text = toml::to_string(&table).map_err(|e| Error::invalid("protocol", e.to_string()))?;
+        let text =
+            toml::to_string(&table).map_err(|e| Error::invalid("protocol", e.to_string()))?;
         let p: Protocol = toml::from_str(&text)
             .map_err(|e| Error::invalid(format!("protocol {key}={value}"), e.to_string()))?;
         p.validate()?;
@@ -248,7 +249,10 @@ mod tests {
         assert!(err.contains("sideways"), "{err}");
         let err = p.with(&["colour=red".into()]).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
-        let err = p.with(&["warmup_epochs=10".into()]).unwrap_err().to_string();
+        let err = p
+            .with(&["warmup_epochs=10".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("warmup is off"), "{err}");
         assert!(p.with(&["orth=-1".into()]).is_err());
         assert!(p.with(&["warmup".into()]).is_err());

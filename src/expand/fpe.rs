@@ -11,6 +11,9 @@
 //!    over both matrices** until exactly `P` remain (ties broken by matrix, then row-major index).
 //!
 //! A LayerNorm after layer `i` is widened with it: every child copies its parent's gain and bias.
+//!
+//! Steps 3-5 are the paper's reading; [`SplitRules`] ([`expand_with_rules`]) can instead divide the child bias or
+//! the duplicated column by `alpha`, or prune each layer back to its own count (`[protocol]` of a spec).
 
 use crate::error::{Error, Result};
 use crate::nn::{Linear, Mlp};

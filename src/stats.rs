@@ -173,6 +173,33 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     out
 }
 
+/// A correction for multiple comparisons, applied to a family of p-values (a report's option: spec key
+/// `[report] correction`, or `reproduce --holm`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Correction {
+    /// The raw p-values.
+    #[default]
+    None,
+    /// Holm-Bonferroni ([`holm`]).
+    Holm,
+}
+
+impl Correction {
+    /// The adjusted p-values of the family `p`, in its order (the raw values for [`Correction::None`]).
+    pub fn adjust(self, p: &[f64]) -> Vec<f64> {
+        match self {
+            Correction::None => p.to_vec(),
+            Correction::Holm => holm(p),
+        }
+    }
+
+    /// Whether this is [`Correction::None`].
+    pub fn is_none(&self) -> bool {
+        *self == Correction::None
+    }
+}
+
 /// Ordinary least-squares line `y = intercept + slope * x` through the points `(xs[i], ys[i])`, with the
 /// coefficient of determination `R^2 = 1 - SS_res / SS_tot`: `(slope, intercept, r2)`, or `None` with fewer
 /// than two points, different lengths, or all `x` equal (no line is defined). `R^2` is `1` when every `y` is
@@ -285,6 +312,8 @@ mod tests {
         assert!((adj[0] - 0.6).abs() < 1e-12 && adj[1].is_nan() && (adj[2] - 0.6).abs() < 1e-12);
         assert_eq!(holm(&[0.9, 0.8]), vec![1.0, 1.0]);
         assert!(holm(&[]).is_empty());
+        assert_eq!(Correction::Holm.adjust(&[0.01, 0.04]), holm(&[0.01, 0.04]));
+        assert_eq!(Correction::None.adjust(&[0.01, 0.04]), vec![0.01, 0.04]);
     }
 
     #[test]

@@ -343,3 +343,116 @@ fn curves_and_split_timing_through_the_library() {
         assert_eq!(again.without_timings(), r.without_timings());
     }
 }
+
+/// The case study's results file with `trials` made-up trials (dense 80 %, clause split 97 %, random split
+/// 84 %, with a little spread), under the fingerprint of `spec`, so that `reproduce` runs nothing and only
+/// writes its report.
+fn made_up_case_study(spec: &neurosplit::experiment::spec::Spec, trials: usize) -> String {
+    let cell = neurosplit::experiment::runner::cells(spec)[0].key();
+    let fp = format!("{:016x}", spec.fingerprint());
+    let model = |name: &str, alpha: Option<usize>, acc: f64| {
+        serde_json::json!({
+            "model": name, "alpha": alpha, "hidden": 8 * alpha.unwrap_or(1), "nnz": 264,
+            "test_acc_at_split": 0.5, "test_acc": acc, "train_acc": acc, "seconds": 0.1
+        })
+    };
+    (0..trials)
+        .map(|t| {
+            let d = 0.01 * t as f64;
+            serde_json::json!({
+                "spec": spec.name, "fingerprint": fp, "cell": cell, "trial": t, "seed": t,
+                "pre_test_acc": 0.8, "pre_nnz": 264, "pre_seconds": 0.1,
+                "models": [model("dense", None, 0.80 + d), model("clause", Some(2), 0.97 - d),
+                           model("random", Some(2), 0.84 + d)],
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn paper_numbers_only_beside_the_paper_configuration() {
+    use neurosplit::experiment::spec::Spec;
+    // The committed settings (results made up, so nothing trains): Sec. 3.1's numbers sit beside ours.
+    let dir = tmp("paper");
+    let committed = Spec::load("case-study").unwrap();
+    std::fs::write(dir.join("trials.jsonl"), made_up_case_study(&committed, 5)).unwrap();
+    let (code, out, err) = run(&["reproduce", "case-study", "--out", s(&dir), "--quiet"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(0 trials run, 5 resumed"), "{out}");
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    for text in [&out, &report] {
+        assert!(
+            text.contains("| 78.7 |") && text.contains("| 99.4 |"),
+            "{text}"
+        );
+        assert!(!text.contains("other configuration"), "{text}");
+    }
+    assert!(report.contains("no overrides"), "{report}");
+    assert!(report.starts_with("# case-study (Sec. 3.1)\n"), "{report}");
+
+    // --holm changes no result (the same results resume) and no configuration (the paper's numbers stay);
+    // the report names the correction and the override.
+    let (code, out, err) = run(&[
+        "reproduce",
+        "case-study",
+        "--out",
+        s(&dir),
+        "--quiet",
+        "--holm",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(0 trials run, 5 resumed"), "{out}");
+    assert!(
+        out.contains("Holm-adjusted") && out.contains("| 99.4 |"),
+        "{out}"
+    );
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("**Holm-adjusted p-values**")
+            && report.contains("p (Welch, Holm)")
+            && report.contains("`report.correction`: unset -> \"holm\" (changes no configuration)"),
+        "{report}"
+    );
+
+    // Fewer epochs after the split: a configuration the paper did not run. It trains for real.
+    let other = tmp("paper-other");
+    let json = other.join("run.json");
+    let (code, out, err) = run(&[
+        "reproduce",
+        "case-study",
+        "--post-epochs",
+        "10",
+        "--out",
+        s(&other),
+        "--json",
+        s(&json),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report = std::fs::read_to_string(other.join("report.md")).unwrap();
+    let json = std::fs::read_to_string(&json).unwrap();
+    assert!(!json.contains("78.7") && !json.contains("99.4"), "{json}");
+    for text in [&out, &report] {
+        assert!(
+            !text.contains("78.7") && !text.contains("99.4") && !text.contains("88.7"),
+            "{text}"
+        );
+        assert!(text.contains("other configuration"), "{text}");
+    }
+    assert!(
+        out.contains("overrides of the committed spec: train.post_epochs = 10")
+            && out.contains("no paper number is shown"),
+        "{out}"
+    );
+    assert!(
+        report.starts_with("# case-study (Sec. 3.1), overridden: train.post_epochs = 10\n")
+            && report.contains(
+                "`train.post_epochs`: 1000 -> 10 (another configuration than the paper's)"
+            ),
+        "{report}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&other).ok();
+}

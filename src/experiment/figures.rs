@@ -19,6 +19,7 @@ use crate::experiment::export::{float, Table};
 use crate::experiment::report::{CellSummary, MeanSem, ModelSummary};
 use crate::experiment::runner::Cell;
 use crate::experiment::spec::Spec;
+use crate::metrics::Metric;
 use crate::plot::{
     draw_heatmaps, draw_line_chart, draw_regression_chart, share_scale, ColorMap, Corner, Heatmap,
     LineChart, RegressionChart, RegressionGroup, Series, XScale,
@@ -91,6 +92,20 @@ fn sweep_series(
     value: impl Fn(&CellSummary, &ModelSummary) -> Option<MeanSem>,
     mark: impl Fn(&ModelSummary) -> bool,
 ) -> Vec<Series> {
+    // Series in one order whatever cell comes first (a first cell without some model, e.g. no clause split
+    // at alpha 4 on 3 clauses, must not change the colours): by group, then in the fullest cell's model order.
+    let fullest = summaries
+        .iter()
+        .max_by_key(|s| s.models.len())
+        .map_or(&[][..], |s| &s.models[..]);
+    let rank = |m: &ModelSummary| {
+        fullest
+            .iter()
+            .position(|f| f.model == m.model && f.alpha == m.alpha)
+            .unwrap_or(usize::MAX)
+    };
+    let mut groups: Vec<String> = Vec::new();
+    let mut keys: Vec<(usize, usize)> = Vec::new();
     let mut out: Vec<Series> = Vec::new();
     for s in summaries {
         let group = group_label(summaries, &s.cell, axis);
@@ -106,6 +121,11 @@ fn sweep_series(
             let i = match out.iter().position(|x| x.label == label) {
                 Some(i) => i,
                 None => {
+                    let g = groups.iter().position(|x| *x == group).unwrap_or_else(|| {
+                        groups.push(group.clone());
+                        groups.len() - 1
+                    });
+                    keys.push((g, rank(m)));
                     out.push(Series {
                         label,
                         x: Vec::new(),
@@ -125,6 +145,9 @@ fn sweep_series(
             x.significant.push(mark(m));
         }
     }
+    let mut keyed: Vec<((usize, usize), Series)> = keys.into_iter().zip(out).collect();
+    keyed.sort_by_key(|k| k.0);
+    let mut out: Vec<Series> = keyed.into_iter().map(|(_, s)| s).collect();
     // No marks at all: leave the field empty (nothing to draw, nothing to list in the CSV).
     for s in &mut out {
         if !s.significant.contains(&true) {
@@ -135,9 +158,17 @@ fn sweep_series(
 }
 
 /// Whether Welch's test puts the model's accuracy apart from the dense model's at p < 0.05 (the paper's
-/// stars).
+/// stars), with the p-value the report shows (Holm-adjusted when the report asks for it).
 fn significant(m: &ModelSummary) -> bool {
-    m.p_value.is_some_and(|p| p < 0.05)
+    m.p_welch_shown().is_some_and(|p| p < 0.05)
+}
+
+/// The star's meaning for a chart title.
+fn star_note(spec: &Spec) -> &'static str {
+    match spec.report.correction {
+        crate::stats::Correction::None => "* p < 0.05",
+        crate::stats::Correction::Holm => "* Holm-adjusted p < 0.05",
+    }
 }
 
 /// A log2 axis where the swept values span several doublings (4, 8, 16, 32: FashionMNIST's widths), else
@@ -268,8 +299,9 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
     if !ri.is_empty() {
         let chart = LineChart {
             title: format!(
-                "{}: relative improvement vs {what} (mean ± SEM, {trials} trials; * p < 0.05)",
-                spec.name
+                "{}: relative improvement vs {what} (mean ± SEM, {trials} trials; {})",
+                spec.name,
+                star_note(spec)
             ),
             x_label: axis.label().into(),
             y_label: "relative improvement % (acc FPE / acc dense - 1)".into(),
@@ -345,8 +377,53 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
     out
 }
 
-/// The fold-change metrics Fig. 4c regresses the relative improvement on.
-const FIG4C_METRICS: [&str; 2] = ["feature-capacity", "cosine-similarity"];
+/// The fold-change metrics Fig. 4c regresses the relative improvement on: every reading of the paper's feature
+/// capacity and cosine similarity ([`Metric::readings`] whose key starts with the metric's name; the paper
+/// does not say which it used, and Tables A1/A2 point at `feature-capacity-clauses` and
+/// `cosine-similarity-abs-full`).
+fn fig4c_metrics() -> impl Iterator<Item = &'static str> {
+    [Metric::FeatureCapacity, Metric::CosineSimilarity]
+        .into_iter()
+        .flat_map(|m| {
+            m.readings()
+                .iter()
+                .map(|&(k, _)| k)
+                .filter(move |k| k.starts_with(m.name()))
+        })
+}
+
+/// The numbers a regression chart draws, one row per point: group, x (± SEM), y (± SEM), and the group's
+/// fitted line (slope, intercept, R^2; empty when no line is defined).
+fn regression_table(chart: &RegressionChart) -> Table {
+    let mut t = Table::new([
+        "group",
+        "x",
+        "x_sem",
+        "y",
+        "y_sem",
+        "slope",
+        "intercept",
+        "r2",
+    ]);
+    for g in &chart.groups {
+        let fit = g.fit();
+        let part = |f: fn((f64, f64, f64)) -> f64| fit.map_or(String::new(), |v| float(f(v)));
+        for i in 0..g.x.len() {
+            let sem = |e: &Option<Vec<f64>>| e.as_ref().map_or(String::new(), |e| float(e[i]));
+            t.push(vec![
+                g.label.clone(),
+                float(g.x[i]),
+                sem(&g.x_sem),
+                float(g.y[i]),
+                sem(&g.y_sem),
+                part(|v| v.0),
+                part(|v| v.1),
+                part(|v| v.2),
+            ]);
+        }
+    }
+    t
+}
 
 /// Fig. 4c's groups for fold-change metric `name`: per strategy and alpha, one point per cell of the sweep,
 /// x = the metric's fold change against dense (mean ± SEM over trials), y = the relative improvement in %
@@ -401,7 +478,7 @@ pub fn regression_groups(summaries: &[CellSummary], name: &str) -> Vec<Regressio
 /// Fig. 4c: one chart per fold-change metric, and a markdown line per group with the fitted line and `R^2`.
 fn regressions(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    for name in FIG4C_METRICS {
+    for name in fig4c_metrics() {
         let groups = regression_groups(summaries, name);
         if groups.is_empty() {
             continue;
@@ -413,8 +490,10 @@ fn regressions(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String
         for g in &groups {
             text.push_str(&match g.fit() {
                 Some((b, a, r2)) => format!(
-                    "\n- {}: RI = {a:.2} + {b:.2} x fold, R^2 = {r2:.3} ({} points)",
+                    "\n- {}: RI = {a:.2} {} {:.2} x fold, R^2 = {r2:.3} ({} points)",
                     g.label,
+                    if b < 0.0 { "-" } else { "+" },
+                    b.abs(),
                     g.x.len()
                 ),
                 None => format!("\n- {}: no line ({} points)", g.label, g.x.len()),
@@ -428,7 +507,8 @@ fn regressions(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String
         };
         let file = format!("ri-vs-{name}-fold");
         let drawn = draw_regression_chart(&dir.join(format!("{file}.png")), &chart, SIZE)
-            .and_then(|_| draw_regression_chart(&dir.join(format!("{file}.svg")), &chart, SIZE));
+            .and_then(|_| draw_regression_chart(&dir.join(format!("{file}.svg")), &chart, SIZE))
+            .and_then(|_| regression_table(&chart).save_csv(&dir.join(format!("{file}.csv"))));
         out.push(format!("{}\n\n{text}", link(&file, &chart.title, drawn)));
     }
     out
@@ -503,8 +583,10 @@ fn heatmaps(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
         share_scale(&mut panels);
         let file = format!("heatmap-{strategy}");
         let title = format!(
-            "{}: relative improvement % of the {strategy} split over dense (mean of {} trials; * p < 0.05)",
-            spec.name, spec.trials
+            "{}: relative improvement % of the {strategy} split over dense (mean of {} trials; {})",
+            spec.name,
+            spec.trials,
+            star_note(spec)
         );
         let drawn = draw_heatmaps(
             &dir.join(format!("{file}.png")),

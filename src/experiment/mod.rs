@@ -2,17 +2,18 @@
 //! [`spec`] (TOML, one per paper result in `experiments/`: data plus validation), [`runner`] (plans grid
 //! cells x trials, runs them in parallel, resumable JSONL results, shards), [`trial`] (data -> pre-train ->
 //! expand -> post-train -> metrics -> record, shared with `neurosplit train`), [`report`] (tables beside the
-//! paper's numbers, Welch tests), [`figures`] (pictures from the report's summaries, with their numbers as CSV), [`export`] (results as CSV) and
+//! paper's numbers where [`paper_scope`] says the paper ran the cell, Welch and paired tests, Holm), [`figures`] (pictures from the report's summaries, with their numbers as CSV), [`export`] (results as CSV) and
 //! [`estimate`]
 //! (run-time estimates for `reproduce --list`).
 //!
-//! Imports point one way: `runner -> {spec, trial}`, `figures -> report -> {runner, spec}`.
+//! Imports point one way: `runner -> {spec, trial}`, `figures -> report -> {paper_scope, runner, spec}`.
 
 pub mod ablation;
 pub mod estimate;
 pub mod export;
 pub mod figures;
 pub mod finetune;
+pub mod paper_scope;
 pub mod paper_tables;
 pub mod record;
 pub mod report;

@@ -4,7 +4,7 @@
 //! per row and the mean absolute relative deviation per definition and alpha. Which reading the paper used is
 //! not stated; this comparison is how `docs/REPRODUCTION.md` decides.
 
-use crate::experiment::report::{paper_value, CellSummary, MeanSem};
+use crate::experiment::report::{paper_value, CellSummary, MeanSem, PaperScope};
 use crate::experiment::spec::Spec;
 use crate::metrics::Metric;
 
@@ -43,8 +43,9 @@ impl Compared {
     }
 }
 
-/// Every row where the spec transcribes the paper's value of a metric we read in several ways.
-pub fn compare(spec: &Spec, summaries: &[CellSummary]) -> Vec<Compared> {
+/// Every row where the spec transcribes the paper's value of a metric we read in several ways, for the cells
+/// `scope` admits (the paper's configurations).
+pub fn compare(spec: &Spec, scope: &PaperScope, summaries: &[CellSummary]) -> Vec<Compared> {
     let mut out = Vec::new();
     for metric in Metric::ALL {
         let paper_metric = metric.name();
@@ -54,7 +55,8 @@ pub fn compare(spec: &Spec, summaries: &[CellSummary]) -> Vec<Compared> {
                     let Some(ours) = m.metrics.get(key) else {
                         continue;
                     };
-                    let Some(p) = paper_value(spec, &c.cell, &m.model, m.alpha, paper_metric)
+                    let Some(p) =
+                        paper_value(spec, scope, &c.cell, &m.model, m.alpha, paper_metric).value()
                     else {
                         continue;
                     };
@@ -86,10 +88,10 @@ fn mean_abs(xs: impl Iterator<Item = f64>) -> Option<(f64, usize)> {
 }
 
 /// The comparison as markdown (empty when the spec transcribes none of the metrics' paper values or no run
-/// recorded them): a summary of the mean absolute relative deviation per definition and alpha (dense rows
-/// apart), then every row.
-pub fn markdown(spec: &Spec, summaries: &[CellSummary]) -> String {
-    let rows = compare(spec, summaries);
+/// recorded them, or `scope` admits none of its cells): a summary of the mean absolute relative deviation per
+/// definition and alpha (dense rows apart), then every row.
+pub fn markdown(spec: &Spec, scope: &PaperScope, summaries: &[CellSummary]) -> String {
+    let rows = compare(spec, scope, summaries);
     if rows.is_empty() {
         return String::new();
     }
@@ -142,9 +144,10 @@ fn describe(key: &str) -> (&'static str, &'static str) {
 /// (`None`: the dense rows), in [`Metric::ALL`] and [`Metric::readings`] order.
 pub fn summary(
     spec: &Spec,
+    scope: &PaperScope,
     summaries: &[CellSummary],
 ) -> Vec<(&'static str, Option<usize>, f64, usize)> {
-    summary_of(&compare(spec, summaries))
+    summary_of(&compare(spec, scope, summaries))
 }
 
 fn summary_of(rows: &[Compared]) -> Vec<(&'static str, Option<usize>, f64, usize)> {
@@ -239,9 +242,10 @@ mod tests {
             })
             .collect();
         let s = summarize(&spec, &records);
-        let rows = compare(&spec, &s);
+        let scope = PaperScope::committed(&spec);
+        let rows = compare(&spec, &scope, &s);
         assert_eq!(rows.len(), 4, "{rows:?}");
-        let sum = summary(&spec, &s);
+        let sum = summary(&spec, &scope, &s);
         let get = |k: &str, a: Option<usize>| {
             sum.iter()
                 .find(|(key, alpha, ..)| *key == k && *alpha == a)
@@ -255,12 +259,19 @@ mod tests {
         let (m, n) = get("feature-capacity-clauses", Some(2));
         assert!((m - 0.05).abs() < 1e-12 && n == 1);
         assert!((get("cosine-similarity-abs-full", Some(2)).0 - 0.5).abs() < 1e-12);
-        let md = markdown(&spec, &s);
+        let md = markdown(&spec, &scope, &s);
         assert!(
             md.contains("| +100.0% |") && md.contains("| 5.0% |") && md.contains("| -50.0% |"),
             "{md}"
         );
+        // Under another configuration (fewer epochs after the split), no row is compared.
+        let mut shorter = spec.clone();
+        shorter.train.post_epochs = Some(10);
+        let other = PaperScope::new(&spec, &shorter);
+        assert!(compare(&shorter, &other, &s).is_empty());
+        assert!(markdown(&shorter, &other, &s).is_empty());
         // Without any of the readings, nothing.
-        assert!(markdown(&Spec::load("case-study").unwrap(), &[]).is_empty());
+        let cs = Spec::load("case-study").unwrap();
+        assert!(markdown(&cs, &PaperScope::committed(&cs), &[]).is_empty());
     }
 }

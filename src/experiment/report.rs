@@ -5,15 +5,20 @@
 //! ratio of independent means, `SEM(RI) = (mean(FPE) / mean(dense)) * sqrt((SEM_F / mean_F)^2 +
 //! (SEM_D / mean_D)^2)` (conservative here: the two share each trial's pre-trained model, so they are positively
 //! correlated); Welch's t-test of FPE against dense accuracies (unequal variances, two-sided), starred at
-//! p < 0.05 as in the paper; and accuracy per non-zero weight.
+//! p < 0.05 as in the paper, and the paired t-test beside it; optionally Holm-adjusted over the grid
+//! ([`correct`]); and accuracy per non-zero weight.
+//!
+//! The paper's numbers sit beside ours only for cells at a configuration the paper ran ([`PaperScope`]); the
+//! header lists every override of the committed spec.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::experiment::paper_scope::PaperScope;
 use crate::experiment::runner::{cells, Cell, TrialRecord};
 use crate::experiment::spec::{PaperValue, Spec};
-use crate::stats;
+use crate::stats::{self, Correction};
 
 /// Mean +- SEM over trials.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +59,12 @@ pub struct ModelSummary {
     /// batch order), FPE models only (None when undefined).
     #[serde(default)]
     pub p_paired: Option<f64>,
+    /// `p_value` adjusted for multiple comparisons over the grid (see [`correct`]); `None` without a correction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value_adjusted: Option<f64>,
+    /// `p_paired` adjusted for multiple comparisons over the grid; `None` without a correction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_paired_adjusted: Option<f64>,
     /// The best test accuracy over the trials (Alg. A3 returns the best of T trials).
     #[serde(default)]
     pub best_test_acc: f64,
@@ -68,6 +79,18 @@ pub struct ModelSummary {
     /// Test accuracy every `curve_every` post-split epochs, mean ± SEM over trials.
     #[serde(default)]
     pub curve: Vec<(usize, MeanSem)>,
+}
+
+impl ModelSummary {
+    /// The Welch p-value the report shows and stars: adjusted when a correction was applied, else raw.
+    pub fn p_welch_shown(&self) -> Option<f64> {
+        self.p_value_adjusted.or(self.p_value)
+    }
+
+    /// The paired p-value the report shows and stars: adjusted when a correction was applied, else raw.
+    pub fn p_paired_shown(&self) -> Option<f64> {
+        self.p_paired_adjusted.or(self.p_paired)
+    }
 }
 
 /// One grid cell over its trials.
@@ -171,6 +194,8 @@ pub fn summarize(spec: &Spec, records: &[TrialRecord]) -> Vec<CellSummary> {
                     } else {
                         None
                     },
+                    p_value_adjusted: None,
+                    p_paired_adjusted: None,
                     best_test_acc: a.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                     acc_per_nnz: ms.mean / m.nnz.max(1) as f64,
                     metrics,
@@ -190,34 +215,106 @@ pub fn summarize(spec: &Spec, records: &[TrialRecord]) -> Vec<CellSummary> {
     out
 }
 
-/// The paper's number for `metric` of `model` (with `alpha`) in `cell`, if the spec transcribes one.
+/// Adjusts the per-cell p-values of `summaries` for multiple comparisons with `correction`: every FPE-vs-dense
+/// Welch test of the grid (all cells, strategies and alphas) is one family, every paired test another. The
+/// raw values stay in `p_value` / `p_paired`; the adjusted ones go to `p_value_adjusted` /
+/// `p_paired_adjusted` (cleared by [`Correction::None`]), which the tables, stars and figures then show.
+pub fn correct(summaries: &mut [CellSummary], correction: Correction) {
+    type Get = fn(&ModelSummary) -> Option<f64>;
+    type Put = fn(&mut ModelSummary, Option<f64>);
+    let families: [(Get, Put); 2] = [
+        (|m| m.p_value, |m, p| m.p_value_adjusted = p),
+        (|m| m.p_paired, |m, p| m.p_paired_adjusted = p),
+    ];
+    for (get, put) in families {
+        let raw: Vec<f64> = summaries
+            .iter()
+            .flat_map(|c| c.models.iter().filter_map(get))
+            .collect();
+        let mut adjusted = match correction {
+            Correction::None => Vec::new(),
+            c => c.adjust(&raw),
+        }
+        .into_iter();
+        for m in summaries.iter_mut().flat_map(|c| c.models.iter_mut()) {
+            let p = get(m).and_then(|_| adjusted.next());
+            put(m, p);
+        }
+    }
+}
+
+/// The paper's number for one cell and model, as far as a report may show it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PaperLookup<'a> {
+    /// The spec transcribes no number for it.
+    None,
+    /// The spec has one, but this run's cell is not the configuration the paper ran (see [`PaperScope`]).
+    OtherConfiguration,
+    /// The paper's number, for this very configuration.
+    Value(&'a PaperValue),
+}
+
+impl<'a> PaperLookup<'a> {
+    /// The value, when it may be shown.
+    pub fn value(self) -> Option<&'a PaperValue> {
+        match self {
+            PaperLookup::Value(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// The paper's number for `metric` of `model` (with `alpha`) in `cell`, if the spec transcribes one and
+/// `scope` says the paper ran this cell as this run did.
 pub fn paper_value<'a>(
     spec: &'a Spec,
+    scope: &PaperScope,
     cell: &Cell,
     model: &str,
     alpha: Option<usize>,
     metric: &str,
-) -> Option<&'a PaperValue> {
+) -> PaperLookup<'a> {
     let fits = |want: Option<usize>, have: Option<usize>| want.is_none() || want == have;
-    spec.paper.iter().find(|p| {
+    let found = spec.paper.iter().find(|p| {
         p.model == model
             && p.metric == metric
             && fits(p.clauses, cell.clauses)
             && fits(p.neurons, Some(cell.neurons))
             && fits(p.depth, Some(cell.depth))
             && (p.alpha.is_none() || p.alpha == alpha)
-    })
+    });
+    match found {
+        None => PaperLookup::None,
+        Some(p) if scope.admits(p, cell, alpha) => PaperLookup::Value(p),
+        Some(_) => PaperLookup::OtherConfiguration,
+    }
 }
 
-fn paper_text(p: Option<&PaperValue>) -> String {
+fn paper_text(p: PaperLookup) -> String {
     match p {
-        Some(PaperValue {
+        PaperLookup::Value(PaperValue {
             value,
             sem: Some(s),
             ..
         }) => format!("{value} ± {s}"),
-        Some(p) => format!("{}", p.value),
-        None => "-".into(),
+        PaperLookup::Value(p) => format!("{}", p.value),
+        PaperLookup::OtherConfiguration => "other configuration".into(),
+        PaperLookup::None => "-".into(),
+    }
+}
+
+/// A p-value with the paper's star at < 0.05.
+fn p_text(p: Option<f64>) -> String {
+    p.map_or(String::new(), |p| {
+        format!("{p:.3}{}", if p < 0.05 { " *" } else { "" })
+    })
+}
+
+/// The p-value column headers: `(Welch, paired)`, naming the correction when one is applied.
+fn p_headers(correction: Correction) -> (String, String) {
+    match correction {
+        Correction::None => ("p (Welch)".into(), "p (paired)".into()),
+        Correction::Holm => ("p (Welch, Holm)".into(), "p (paired, Holm)".into()),
     }
 }
 
@@ -231,16 +328,18 @@ fn label(spec: &Spec, cell: &Cell, m: &ModelSummary) -> String {
     }
 }
 
-/// The result table as markdown: one row per cell and model, the paper's figures beside ours.
-pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
-    let mut s = String::from(
-        "| cell | model | hidden | non-zero weights | test accuracy % (mean ± SEM) | paper % | RI % (± SEM) | paper RI % | p (Welch) | accuracy % per 1k non-zero | best of n % | p (paired) |",
+/// The result table as markdown: one row per cell and model, the paper's figures beside ours where `scope`
+/// admits them; the p-values adjusted when the spec's report asks for a correction (see [`correct`]).
+pub fn table(spec: &Spec, scope: &PaperScope, summaries: &[CellSummary]) -> String {
+    let (welch, paired) = p_headers(spec.report.correction);
+    let mut s = format!(
+        "| cell | model | hidden | non-zero weights | test accuracy % (mean ± SEM) | paper % | RI % (± SEM) | paper RI % | {welch} | accuracy % per 1k non-zero | best of n % | {paired} |",
     );
     s.push_str("\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in summaries {
         let cell = &c.cell;
         let key = format!("{} (n={})", cell.key(), c.trials);
-        let pre = paper_value(spec, cell, "dense-pre", None, "test_acc");
+        let pre = paper_value(spec, scope, cell, "dense-pre", None, "test_acc");
         s.push_str(&format!(
             "| {key} | dense @ {} epochs (before split) | {} | {} | {:.1} ± {:.1} | {} | | | | {:.2} | | |\n",
             cell.pre_epochs,
@@ -252,9 +351,9 @@ pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
             100.0 * c.pre_test_acc.mean / c.pre_nnz.max(1) as f64 * 1000.0,
         ));
         for m in &c.models {
-            let acc = paper_value(spec, cell, &m.model, m.alpha, "test_acc");
-            let ri_p = paper_value(spec, cell, &m.model, m.alpha, "ri");
-            let ri_p = if m.alpha.is_none() && ri_p.is_none() {
+            let acc = paper_value(spec, scope, cell, &m.model, m.alpha, "test_acc");
+            let ri_p = paper_value(spec, scope, cell, &m.model, m.alpha, "ri");
+            let ri_p = if m.alpha.is_none() && ri_p == PaperLookup::None {
                 String::new()
             } else {
                 paper_text(ri_p)
@@ -262,12 +361,8 @@ pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
             let ri = m.ri.map_or(String::new(), |r| {
                 format!("{:+.1} ± {:.1}", 100.0 * r.mean, 100.0 * r.sem)
             });
-            let p = m.p_value.map_or(String::new(), |p| {
-                format!("{p:.3}{}", if p < 0.05 { " *" } else { "" })
-            });
-            let paired = m.p_paired.map_or(String::new(), |p| {
-                format!("{p:.3}{}", if p < 0.05 { " *" } else { "" })
-            });
+            let p = p_text(m.p_welch_shown());
+            let paired = p_text(m.p_paired_shown());
             s.push_str(&format!(
                 "| {key} | {} | {} | {} | {:.1} ± {:.1} | {} | {ri} | {} | {p} | {:.2} | {:.1} | {paired} |",
                 label(spec, cell, m),
@@ -288,8 +383,8 @@ pub fn table(spec: &Spec, summaries: &[CellSummary]) -> String {
 
 /// The interference-metric table as markdown (empty without metrics): per cell and model, every metric
 /// (mean ± SEM over trials) and its fold change against the dense model, with the paper's value and the fold
-/// change its values imply beside ours where the spec transcribes them.
-pub fn metrics_table(spec: &Spec, summaries: &[CellSummary]) -> String {
+/// change its values imply beside ours where the spec transcribes them and `scope` admits them.
+pub fn metrics_table(spec: &Spec, scope: &PaperScope, summaries: &[CellSummary]) -> String {
     let names: Vec<String> = summaries
         .iter()
         .flat_map(|c| c.models.iter().flat_map(|m| m.metrics.keys().cloned()))
@@ -331,9 +426,9 @@ pub fn metrics_table(spec: &Spec, summaries: &[CellSummary]) -> String {
                     .map_or(String::new(), |v| format!("{:.2} ± {:.2}", v.mean, v.sem));
                 s.push_str(&format!(" {ours} | {fold} |"));
                 if has_paper(n) {
-                    let theirs = paper_value(spec, cell, &m.model, m.alpha, n);
-                    let dense = paper_value(spec, cell, "dense", None, n);
-                    let pfold = match (theirs, dense, m.alpha) {
+                    let theirs = paper_value(spec, scope, cell, &m.model, m.alpha, n);
+                    let dense = paper_value(spec, scope, cell, "dense", None, n);
+                    let pfold = match (theirs.value(), dense.value(), m.alpha) {
                         (Some(t), Some(d), Some(_)) if d.value != 0.0 => {
                             format!("{:.2}", t.value / d.value)
                         }
@@ -361,6 +456,8 @@ pub struct ReportContext {
     pub threads: usize,
     /// Trials expected by the spec vs found.
     pub expected_trials: usize,
+    /// Which cells are the paper's configurations, and every override of the committed spec.
+    pub scope: PaperScope,
     /// Version, commit, instruction set, machine, threads and data checksums of the run.
     pub provenance: crate::provenance::Provenance,
     /// Where the trials in the results file were run: each distinct [`Provenance::summary`] with its trial
@@ -382,9 +479,22 @@ pub fn markdown(
     figs: &[String],
 ) -> String {
     let found: usize = summaries.iter().map(|c| c.trials).sum();
-    let mut s = format!("# {} ({})\n\n{}\n\n", spec.name, spec.paper_ref, spec.title);
+    let overridden = ctx.scope.title_suffix();
+    let mut s = format!(
+        "# {} ({}){}\n\n{}\n\n",
+        spec.name,
+        spec.paper_ref,
+        if overridden.is_empty() {
+            String::new()
+        } else {
+            format!(", overridden: {overridden}")
+        },
+        spec.title
+    );
     s.push_str(&format!("Produced by `{}`.\n\n", ctx.command));
     s.push_str(&super::ablation::header(spec));
+    s.push('\n');
+    s.push_str(&ctx.scope.markdown(!spec.paper.is_empty()));
     s.push('\n');
     if found < ctx.expected_trials {
         s.push_str(&format!(
@@ -393,7 +503,7 @@ pub fn markdown(
         ));
     }
     s.push_str("## Results\n\n");
-    s.push_str(&table(spec, summaries));
+    s.push_str(&table(spec, &ctx.scope, summaries));
     s.push_str(
         "\nRI: relative improvement of the FPE model over the dense model trained as long, \
          mean(FPE) / mean(dense) - 1; its SEM by the delta method for a ratio of means. \
@@ -403,7 +513,20 @@ pub fn markdown(
          the best of its T trials); the mean ± SEM is what the paper's figures show. \
          Non-zero weights count the live weights of every layer (biases and LayerNorm parameters not counted).\n",
     );
-    let metrics = metrics_table(spec, summaries);
+    if spec.report.correction == Correction::Holm {
+        let m = summaries
+            .iter()
+            .flat_map(|c| &c.models)
+            .filter(|m| m.p_value.is_some())
+            .count();
+        s.push_str(&format!(
+            "\n**Holm-adjusted p-values** (`[report] correction = \"holm\"` or `reproduce --holm`): the p columns \
+             and their stars are Holm-Bonferroni adjusted over the whole grid, every FPE-vs-dense Welch test one \
+             family ({m} tests here) and every paired test another, which holds the family-wise error rate at \
+             5%. The raw p-values are in the `--json` output (`p_value`, `p_paired`).\n"
+        ));
+    }
+    let metrics = metrics_table(spec, &ctx.scope, summaries);
     if !metrics.is_empty() {
         s.push_str("\n## Interference metrics\n\n");
         s.push_str(&metrics);
@@ -450,11 +573,27 @@ pub fn markdown(
         ctx.wall_seconds, ctx.threads, ctx.compute_seconds
     ));
     s.push_str("\n## Spec\n\n```toml\n");
+    let shown = spec_as_shown(spec, &ctx.scope);
+    if shown.paper.len() < spec.paper.len() {
+        s.push_str(
+            "# The paper's numbers ([[paper]]) are left out: this run is another configuration.\n",
+        );
+    }
     s.push_str(
-        &toml::to_string(spec).unwrap_or_else(|e| format!("# cannot print the spec: {e}\n")),
+        &toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot print the spec: {e}\n")),
     );
     s.push_str("```\n");
     s
+}
+
+/// The effective spec as a report or an export prints it: without the paper's numbers when `scope` makes every
+/// cell another configuration than the paper's (so that none of them is shown beside this run's results).
+pub fn spec_as_shown(spec: &Spec, scope: &PaperScope) -> Spec {
+    let mut shown = spec.clone();
+    if scope.blocking().next().is_some() {
+        shown.paper.clear();
+    }
+    shown
 }
 
 /// Sum of the per-trial seconds recorded in `records`.
@@ -535,7 +674,7 @@ mod tests {
         assert!((c.best_test_acc - 0.99).abs() < 1e-15 && (d.best_test_acc - 0.90).abs() < 1e-15);
         assert!((c.acc_per_nnz - 0.97 / 264.0).abs() < 1e-15);
         // The paper's numbers sit beside ours.
-        let table = table(&spec, &s);
+        let table = table(&spec, &PaperScope::committed(&spec), &s);
         assert!(
             table.contains("| 99.4 |") && table.contains("| 78.7 |"),
             "{table}"
@@ -581,12 +720,115 @@ mod tests {
         assert!((fold.mean - 1.25).abs() < 1e-12 && (fold.sem - 0.25).abs() < 1e-12);
         assert_eq!(clause.metric_fold["cosine-similarity"].mean, 0.0);
         assert!(s[0].models[0].metric_fold.is_empty(), "dense has no fold");
-        let t = metrics_table(&spec, &s);
+        let t = metrics_table(&spec, &PaperScope::committed(&spec), &s);
         assert!(
             t.contains("| 3.500 ± 0.500 | 1.25 ± 0.25 | 2.74 ± 0.114 | 1.45 |"),
             "{t}"
         );
         assert!(t.contains("| 3.000 ± 1.000 |  | 1.896 ± 0.377 |  |"), "{t}");
-        assert!(metrics_table(&Spec::load("case-study").unwrap(), &[]).is_empty());
+        let cs = Spec::load("case-study").unwrap();
+        assert!(metrics_table(&cs, &PaperScope::committed(&cs), &[]).is_empty());
+    }
+
+    /// Records of `cells` with per-trial accuracies `dense[t]` and `fpe[t]` (one clause-split model).
+    fn grid_records(spec: &Spec, dense: &[f64], fpe: &[&[f64]]) -> Vec<TrialRecord> {
+        let grid = cells(spec);
+        let mut out = Vec::new();
+        for (c, cell) in grid.iter().enumerate().take(fpe.len()) {
+            for (t, &d) in dense.iter().enumerate() {
+                out.push(TrialRecord {
+                    spec: spec.name.clone(),
+                    fingerprint: String::new(),
+                    cell: cell.key(),
+                    trial: t,
+                    seed: 0,
+                    pre_test_acc: 0.7,
+                    pre_nnz: 264,
+                    models: vec![model("dense", None, d), model("clause", Some(2), fpe[c][t])],
+                    pre_seconds: 1.0,
+                    protocol: None,
+                    n_train: None,
+                    n_test: None,
+                    provenance: None,
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn holm_adjusts_every_cell_of_the_grid_and_the_stars_follow() {
+        let mut spec = Spec::load("heatmap").unwrap();
+        spec.model.alpha.truncate(1);
+        spec.model.strategies = vec![crate::expand::Strategy::Clause];
+        let dense = [0.70, 0.80, 0.90, 0.75, 0.85];
+        // Three cells: a clear gain, a borderline one, none.
+        let clear: &[f64] = &[0.95, 0.96, 0.97, 0.95, 0.96];
+        let border: &[f64] = &[0.84, 0.90, 0.97, 0.89, 0.96];
+        let none: &[f64] = &[0.71, 0.79, 0.91, 0.74, 0.86];
+        let mut s = summarize(&spec, &grid_records(&spec, &dense, &[clear, border, none]));
+        assert_eq!(s.len(), 3);
+        let raw: Vec<f64> = s.iter().map(|c| c.models[1].p_value.unwrap()).collect();
+        let raw_paired: Vec<f64> = s.iter().map(|c| c.models[1].p_paired.unwrap()).collect();
+        assert!(s.iter().all(|c| c.models[1].p_value_adjusted.is_none()));
+        correct(&mut s, Correction::Holm);
+        let adjusted: Vec<f64> = s
+            .iter()
+            .map(|c| c.models[1].p_value_adjusted.unwrap())
+            .collect();
+        assert_eq!(adjusted, crate::stats::holm(&raw));
+        let paired: Vec<f64> = s
+            .iter()
+            .map(|c| c.models[1].p_paired_adjusted.unwrap())
+            .collect();
+        assert_eq!(paired, crate::stats::holm(&raw_paired));
+        // The raw values stay; the dense rows have none; the shown values are the adjusted ones.
+        assert_eq!(s[1].models[1].p_value, Some(raw[1]));
+        assert!(s[0].models[0].p_value_adjusted.is_none());
+        assert_eq!(s[1].models[1].p_welch_shown(), Some(adjusted[1]));
+        // The borderline cell is significant alone but not after the correction: its star goes.
+        assert!(raw[1] < 0.05 && adjusted[1] >= 0.05, "{raw:?} {adjusted:?}");
+        let star = |p: f64| format!("| {p:.3} * |");
+        spec.report.correction = Correction::Holm;
+        let t = table(&spec, &PaperScope::committed(&spec), &s);
+        assert!(
+            t.contains("p (Welch, Holm)") && t.contains("p (paired, Holm)"),
+            "{t}"
+        );
+        assert!(
+            !t.contains(&star(adjusted[1])) && !t.contains(&star(raw[1])),
+            "{t}"
+        );
+        assert!(t.contains(&format!("| {:.3} |", adjusted[1])), "{t}");
+        // Undone by Correction::None.
+        correct(&mut s, Correction::None);
+        assert!(s.iter().all(|c| c.models[1].p_value_adjusted.is_none()));
+        spec.report.correction = Correction::None;
+        let t = table(&spec, &PaperScope::committed(&spec), &s);
+        assert!(t.contains(&star(raw[1])), "{t}");
+    }
+
+    #[test]
+    fn no_paper_number_beside_another_configuration() {
+        let committed = Spec::load("case-study").unwrap();
+        let recs = grid_records(&committed, &[0.7, 0.8, 0.9], &[&[0.95, 0.97, 0.99]]);
+        let s = summarize(&committed, &recs);
+        let t = table(&committed, &PaperScope::committed(&committed), &s);
+        assert!(
+            t.contains("| 99.4 |") && !t.contains("other configuration"),
+            "{t}"
+        );
+        let mut shorter = committed.clone();
+        shorter.train.post_epochs = Some(10);
+        let scope = PaperScope::new(&committed, &shorter);
+        let t = table(&shorter, &scope, &s);
+        assert!(!t.contains("99.4") && !t.contains("78.7"), "{t}");
+        assert!(t.contains("| other configuration |"), "{t}");
+        let lookup = paper_value(&shorter, &scope, &s[0].cell, "clause", Some(2), "test_acc");
+        assert_eq!(lookup, PaperLookup::OtherConfiguration);
+        assert_eq!(
+            paper_value(&shorter, &scope, &s[0].cell, "clause", Some(2), "entropy"),
+            PaperLookup::None
+        );
     }
 }

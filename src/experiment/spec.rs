@@ -103,6 +103,9 @@ pub struct Spec {
     /// data and initialisations, so variants compare trial by trial. None = one run under `protocol`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<Variant>,
+    /// How the report presents the results (changes no result: not part of the fingerprint).
+    #[serde(default, skip_serializing_if = "ReportSpec::is_default")]
+    pub report: ReportSpec,
     /// Numbers the paper prints for this experiment, shown beside ours in the report.
     #[serde(default)]
     pub paper: Vec<PaperValue>,
@@ -221,6 +224,22 @@ pub struct Extras {
     /// Dynamic mask updates after the split (Sec. A.7).
     #[serde(default)]
     pub rewiring: Option<Rewiring>,
+}
+
+/// How the report presents the results.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    /// Multiple-comparison correction of the per-cell p-values (every FPE-vs-dense test of the grid is one
+    /// family per kind of test): `"none"` (default) or `"holm"`.
+    #[serde(default)]
+    pub correction: crate::stats::Correction,
+}
+
+impl ReportSpec {
+    fn is_default(&self) -> bool {
+        *self == ReportSpec::default()
+    }
 }
 
 /// A number the paper prints, and which cell/model/metric it belongs to (absent keys match any cell).
@@ -647,6 +666,7 @@ impl Spec {
         s.paper_ref.clear();
         s.paper.clear();
         s.shards = None;
+        s.report = ReportSpec::default();
         let text = serde_json::to_string(&s).expect("specs serialise");
         fnv1a(text.as_bytes())
     }
@@ -719,6 +739,7 @@ mod tests {
         b.shards = Some(8);
         b.title = "another title".into();
         b.paper.clear();
+        b.report.correction = crate::stats::Correction::Holm;
         assert_eq!(a.fingerprint(), b.fingerprint());
         b.train.lr = 2e-3;
         assert_ne!(a.fingerprint(), b.fingerprint());

@@ -1,5 +1,6 @@
 //! Least-squares regressions drawn over their points (Fig. 4c): per group, the points (means with SEM bars in
 //! x and y), the fitted line `y = a + b x` over the group's x range, dotted or solid, and `R^2` in the legend.
+//! A dotted group's points are hollow, so points of two groups of one colour stay apart.
 
 use std::path::Path;
 
@@ -134,8 +135,13 @@ impl Figure for RegressionChart {
         for g in &self.groups {
             let c = series_color(g.color);
             let pts: Vec<(f64, f64)> = g.x.iter().copied().zip(g.y.iter().copied()).collect();
+            let marker = if g.dotted {
+                c.stroke_width(2)
+            } else {
+                c.filled()
+            };
             chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 4, marker)))
                 .map_err(msg)?;
             if let Some(e) = &g.y_sem {
                 chart
@@ -175,11 +181,25 @@ impl Figure for RegressionChart {
             };
             let dotted = g.dotted;
             drawn.label(label).legend(move |(x, y)| {
-                if dotted {
-                    PathElement::new(vec![(x, y), (x + 6, y)], c.stroke_width(3))
+                // The line as drawn (three dashes when dotted) and the group's marker in its middle.
+                // Solid: three overlapping pieces make one line.
+                let p = if dotted {
+                    [(0, 4), (9, 13), (18, 22)]
                 } else {
-                    PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3))
-                }
+                    [(0, 8), (7, 15), (14, 22)]
+                };
+                let marker = if dotted {
+                    c.stroke_width(2)
+                } else {
+                    c.filled()
+                };
+                let dash =
+                    |(a, b): (i32, i32)| PathElement::new(vec![(a, 0), (b, 0)], c.stroke_width(3));
+                EmptyElement::at((x, y))
+                    + dash(p[0])
+                    + dash(p[1])
+                    + dash(p[2])
+                    + Circle::new((11, 0), 4, marker)
             });
         }
         chart

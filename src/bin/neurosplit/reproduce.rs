@@ -12,7 +12,7 @@ use neurosplit::expand::{Alpha, Strategy};
 use neurosplit::experiment::estimate::{estimate, CostModel};
 use neurosplit::experiment::figures;
 use neurosplit::experiment::paper_tables;
-use neurosplit::experiment::report::{self, ReportContext};
+use neurosplit::experiment::report::{self, PaperScope, ReportContext};
 use neurosplit::experiment::runner::{self, RunOptions, Shard, TrialRecord};
 use neurosplit::experiment::spec::{self, DatasetSpec, Spec, BUILTIN};
 use neurosplit::{Error, Result};
@@ -62,6 +62,10 @@ pub struct ReproduceArgs {
     /// No progress output; print only the final table.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Holm-adjust the per-cell p-values over the grid (every FPE-vs-dense test one family per kind of test);
+    /// the tables, stars and figures show the adjusted values. Same as `--set report.correction=holm`.
+    #[arg(long)]
+    pub holm: bool,
     /// Set any spec key, as TOML (e.g. --set model.depth=[3,5] --set train.curve_every=10); repeatable,
     /// applied after the flags above, shown by --print-spec, part of the fingerprint. Alg. A3's open choices
     /// are the `protocol` table: --set protocol.warmup=lr|reg|both, protocol.warmup_epochs=W,
@@ -448,8 +452,14 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
         .name
         .as_deref()
         .expect("clap requires a name without --list");
-    let mut spec = Spec::load(name)?;
+    // The committed spec (the built-in file, or the user's file as written): the settings its paper numbers
+    // assume.
+    let committed = Spec::load(name)?;
+    let mut spec = committed.clone();
     args.set.apply(&mut spec)?;
+    if args.holm {
+        spec.report.correction = neurosplit::stats::Correction::Holm;
+    }
     let spec = assign(&spec, &args.assign)?;
     // The overrides may have made the spec invalid or too large: check before anything is planned.
     spec.validate()?;
@@ -563,9 +573,27 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
     for w in &outcome.warnings {
         eprintln!("warning: {w}");
     }
-    let summaries = report::summarize(&spec, &outcome.records);
-    println!("\n{}", report::table(&spec, &summaries));
-    let readings = paper_tables::summary(&spec, &summaries);
+    let mut summaries = report::summarize(&spec, &outcome.records);
+    report::correct(&mut summaries, spec.report.correction);
+    let scope = PaperScope::new(&committed, &spec);
+    if !scope.overrides().is_empty() {
+        println!(
+            "\noverrides of the committed spec: {}",
+            scope.title_suffix()
+        );
+        let blocking: Vec<&str> = scope.blocking().map(|o| o.key.as_str()).collect();
+        if !spec.paper.is_empty() && !blocking.is_empty() {
+            println!(
+                "no paper number is shown: the paper did not run this configuration ({} differ from the committed spec)",
+                blocking.join(", ")
+            );
+        }
+    }
+    if !spec.report.correction.is_none() {
+        println!("p-values: Holm-adjusted over the grid (one family per kind of test)");
+    }
+    println!("\n{}", report::table(&spec, &scope, &summaries));
+    let readings = paper_tables::summary(&spec, &scope, &summaries);
     if !readings.is_empty() {
         println!("the paper's tables beside each reading (mean abs. relative deviation; rows in report.md):");
         for (key, alpha, dev, n) in readings {
@@ -621,13 +649,14 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
             compute_seconds: report::compute_seconds(&outcome.records),
             threads,
             expected_trials: grid.len() * spec.trials,
+            scope: scope.clone(),
             provenance: outcome.provenance.clone(),
             trial_provenance: neurosplit::provenance::Provenance::tally(
                 outcome.records.iter().map(|r| r.provenance.as_ref()),
             ),
         };
         let figs = figures::write(&spec, &summaries, &out);
-        let tables = paper_tables::markdown(&spec, &summaries);
+        let tables = paper_tables::markdown(&spec, &scope, &summaries);
         let md = report::markdown(&spec, &summaries, &ctx, &tables, &figs);
         let md = neurosplit::experiment::ablation::insert_section(md, &variants);
         let path = out.join("report.md");
@@ -636,7 +665,11 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
     }
     if let Some(path) = &args.json {
         let value = serde_json::json!({
-            "result": { "spec": spec, "trials": outcome.records, "wall_seconds": outcome.wall_seconds },
+            "result": {
+                "spec": report::spec_as_shown(&spec, &scope),
+                "trials": outcome.records,
+                "wall_seconds": outcome.wall_seconds
+            },
             "summary": summaries,
         });
         write_json(path, &value)?;

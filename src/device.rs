@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::expand::Rewirer;
 use crate::kernels::Par;
 use crate::nn::FormatChoice;
-use crate::nn::{Mlp, TrainConfig, Trainer};
+use crate::nn::{Adam, Mlp, PhaseExtras, TrainConfig, Trainer};
 use crate::rng::Rng;
 use crate::sparse::Format;
 
@@ -185,15 +185,52 @@ impl Backend {
         data: &Dataset,
         cfg: TrainConfig,
         shuffle: &mut Rng,
+        rewirer: Option<&mut Rewirer>,
+        snapshot_every: usize,
+        on_epoch: impl FnMut(usize, f32, Option<&Mlp>),
+    ) -> Result<PhaseReport> {
+        let plain = PhaseExtras::default();
+        let run = self.train_with(
+            model,
+            data,
+            cfg,
+            &plain,
+            None,
+            shuffle,
+            rewirer,
+            snapshot_every,
+            on_epoch,
+        )?;
+        Ok(run.0)
+    }
+
+    /// [`Backend::train`] with the phase's warm-up and orthogonality penalty (`extras`) and, with `adam`, an
+    /// optimizer state to start from instead of a fresh one (see [`crate::nn::Adam::carried`]); also returns the
+    /// optimizer state at the end. Non-plain `extras` and a given state are CPU-only (an error on a GPU).
+    #[allow(clippy::too_many_arguments)] // one phase's inputs, each its own concern; none has a default
+    pub fn train_with(
+        &self,
+        model: &mut Mlp,
+        data: &Dataset,
+        cfg: TrainConfig,
+        extras: &PhaseExtras,
+        adam: Option<Adam>,
+        shuffle: &mut Rng,
         mut rewirer: Option<&mut Rewirer>,
         snapshot_every: usize,
         mut on_epoch: impl FnMut(usize, f32, Option<&Mlp>),
-    ) -> Result<PhaseReport> {
+    ) -> Result<(PhaseReport, Option<Adam>)> {
         let wants = |e: usize| snapshot_every > 0 && e.is_multiple_of(snapshot_every);
         let mut report = PhaseReport::default();
+        let end_state;
         match self {
             Backend::Cpu { formats, par } => {
-                let mut trainer = Trainer::new(model, cfg)?.with_format(model, *formats, *par);
+                let mut trainer = Trainer::new(model, cfg)?
+                    .with_format(model, *formats, *par)
+                    .with_extras(*extras)?;
+                if let Some(adam) = adam {
+                    trainer = trainer.with_adam(model, adam)?;
+                }
                 report.formats = trainer.formats().iter().map(ToString::to_string).collect();
                 for e in 1..=cfg.epochs {
                     let loss = match rewirer.as_deref_mut() {
@@ -205,12 +242,19 @@ impl Backend {
                     report.losses.push((e, loss));
                     on_epoch(e, loss, wants(e).then_some(&*model));
                 }
+                end_state = Some(trainer.adam().clone());
             }
             #[cfg(feature = "cuda")]
             Backend::Cuda(gpu, format) => {
                 use crate::gpu::{GpuDataset, GpuTrainer};
                 if rewirer.is_some() {
                     return Err(Error::invalid("device", "rewiring runs on the CPU only"));
+                }
+                if !extras.is_plain() || adam.is_some() {
+                    return Err(Error::invalid(
+                        "device",
+                        "warm-up, lambda_orth and a carried Adam state run on the CPU only",
+                    ));
                 }
                 let dev_data = GpuDataset::upload(gpu, data)?;
                 let mut trainer = GpuTrainer::new(gpu, model, cfg, *format)?;
@@ -227,9 +271,10 @@ impl Backend {
                     }
                 }
                 trainer.download(model)?;
+                end_state = None;
             }
         }
-        Ok(report)
+        Ok((report, end_state))
     }
 }
 

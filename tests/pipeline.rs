@@ -254,8 +254,12 @@ fn layernorm_follows_the_depth_unless_the_spec_says_otherwise() {
     assert!(!off.layernorm(3));
     assert_ne!(off.fingerprint(), s.fingerprint());
     let cell = &cells(&s)[0];
-    assert!(runner::trial_config(&s, cell, Device::Cpu).uses_layernorm());
-    assert!(!runner::trial_config(&off, cell, Device::Cpu).uses_layernorm());
+    assert!(runner::trial_config(&s, cell, Device::Cpu)
+        .unwrap()
+        .uses_layernorm());
+    assert!(!runner::trial_config(&off, cell, Device::Cpu)
+        .unwrap()
+        .uses_layernorm());
 }
 
 #[test]
@@ -266,6 +270,7 @@ fn a_cell_with_fewer_clauses_than_alpha_runs_no_clause_split_at_that_alpha() {
     let get = |c: usize| all.iter().find(|x| x.clauses == Some(c)).unwrap();
     let alphas = |c: usize, st: Strategy| -> Vec<usize> {
         runner::trial_config(&s, get(c), Device::Cpu)
+            .unwrap()
             .expansions
             .iter()
             .filter(|(_, x)| *x == st)

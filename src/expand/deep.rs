@@ -16,7 +16,7 @@ use crate::nn::Mlp;
 use crate::rng::Rng;
 
 use super::assignment::Assignment;
-use super::fpe::{expand_with, FpeConfig, FpeReport, SplitInputs};
+use super::fpe::{expand_with_rules, FpeConfig, FpeReport, SplitInputs, SplitRules};
 use super::strategy::Strategy;
 
 /// What the strategies may need for an alternating expansion.
@@ -57,6 +57,18 @@ pub fn expand_alternating(
     inputs: &DeepInputs<'_>,
     rng: &mut Rng,
 ) -> Result<(Mlp, DeepReport)> {
+    expand_alternating_with(model, alpha, strategy, inputs, &SplitRules::default(), rng)
+}
+
+/// [`expand_alternating`] under `rules` (child bias, duplicated column, pruning) at every expanded layer.
+pub fn expand_alternating_with(
+    model: &Mlp,
+    alpha: usize,
+    strategy: Strategy,
+    inputs: &DeepInputs<'_>,
+    rules: &SplitRules,
+    rng: &mut Rng,
+) -> Result<(Mlp, DeepReport)> {
     let layers = expanded_layers(model.layers().len());
     if layers.is_empty() {
         return Err(Error::invalid(
@@ -94,12 +106,13 @@ pub fn expand_alternating(
             strategy,
             layer,
         };
-        let (next, report) = expand_with(&current, &cfg, &split, rng).map_err(|e| match e {
-            Error::InvalidArgument { what, why } => {
-                Error::invalid(what, format!("{why} (expanding layer {layer})"))
-            }
-            other => other,
-        })?;
+        let (next, report) =
+            expand_with_rules(&current, &cfg, &split, rules, rng).map_err(|e| match e {
+                Error::InvalidArgument { what, why } => {
+                    Error::invalid(what, format!("{why} (expanding layer {layer})"))
+                }
+                other => other,
+            })?;
         current = next;
         steps.push((layer, report));
     }

@@ -11,6 +11,9 @@
 //!    over both matrices** until exactly `P` remain (ties broken by matrix, then row-major index).
 //!
 //! A LayerNorm after layer `i` is widened with it: every child copies its parent's gain and bias.
+//!
+//! Steps 3-5 are the paper's reading; [`SplitRules`] ([`expand_with_rules`]) can instead divide the child bias or
+//! the duplicated column by `alpha`, or prune each layer back to its own count (`[protocol]` of a spec).
 
 use crate::error::{Error, Result};
 use crate::nn::{Linear, Mlp};
@@ -30,6 +33,81 @@ pub struct SplitInputs<'a> {
     pub assignment: Option<&'a Assignment>,
     /// Number of Gram clusters (for [`Strategy::Gram`]; default [`default_clusters`]).
     pub clusters: Option<usize>,
+}
+
+/// A child's bias at the split (step 3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChildBias {
+    /// Every child gets its parent's bias, as the paper says (default).
+    #[default]
+    Copy,
+    /// Every child gets its parent's bias divided by `alpha`.
+    Divide,
+}
+
+/// The next layer's column of a child at the split (step 4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutColumn {
+    /// The parent's column, duplicated for every child (default).
+    #[default]
+    Copy,
+    /// The parent's column divided by `alpha` for every child (the children's summed output equals the
+    /// parent's when their pre-activations are all positive).
+    Divide,
+}
+
+/// How the expanded pair is pruned back to its budget (step 5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pruning {
+    /// The smallest-magnitude live weights of both matrices together, as the paper says (default).
+    #[default]
+    Joint,
+    /// Each matrix back to its own count before the split, by its own smallest magnitudes.
+    PerLayer,
+}
+
+impl ChildBias {
+    /// The name used in specs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChildBias::Copy => "copy",
+            ChildBias::Divide => "divide",
+        }
+    }
+}
+
+impl OutColumn {
+    /// The name used in specs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutColumn::Copy => "copy",
+            OutColumn::Divide => "divide",
+        }
+    }
+}
+
+impl Pruning {
+    /// The name used in specs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pruning::Joint => "joint",
+            Pruning::PerLayer => "per-layer",
+        }
+    }
+}
+
+/// The choices of steps 3-5 that the paper leaves open (the defaults are its reading).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SplitRules {
+    /// A child's bias.
+    pub bias: ChildBias,
+    /// A child's column of the next layer.
+    pub column: OutColumn,
+    /// Pruning back to the budget.
+    pub pruning: Pruning,
 }
 
 /// What to expand and how.
@@ -84,6 +162,17 @@ pub fn expand_with(
     model: &Mlp,
     cfg: &FpeConfig,
     inputs: &SplitInputs<'_>,
+    rng: &mut Rng,
+) -> Result<(Mlp, FpeReport)> {
+    expand_with_rules(model, cfg, inputs, &SplitRules::default(), rng)
+}
+
+/// [`expand_with`] under `rules` for the child bias, the duplicated column and the pruning.
+pub fn expand_with_rules(
+    model: &Mlp,
+    cfg: &FpeConfig,
+    inputs: &SplitInputs<'_>,
+    rules: &SplitRules,
     rng: &mut Rng,
 ) -> Result<(Mlp, FpeReport)> {
     let n_layers = model.layers().len();
@@ -153,7 +242,10 @@ pub fn expand_with(
         };
         for (j, part) in parts.iter().enumerate() {
             let child = p * alpha + j;
-            b1[child] = first.bias()[p];
+            b1[child] = match rules.bias {
+                ChildBias::Copy => first.bias()[p],
+                ChildBias::Divide => first.bias()[p] / alpha as f32,
+            };
             for &i in part {
                 w1[child * d + i] = first.weight()[p * d + i];
                 m1.set(child, i, true);
@@ -168,40 +260,69 @@ pub fn expand_with(
             let live = second.is_live(o, p);
             for j in 0..alpha {
                 let child = p * alpha + j;
-                w2[o * hp + child] = second.weight()[o * h + p];
+                w2[o * hp + child] = match rules.column {
+                    OutColumn::Copy => second.weight()[o * h + p],
+                    OutColumn::Divide => second.weight()[o * h + p] / alpha as f32,
+                };
                 m2.set(o, child, live);
             }
         }
     }
-    // Step 5: joint magnitude pruning back to the budget.
+    // Step 5: magnitude pruning back to the budget, jointly (default) or per layer.
     let nnz_after_split = m1.count() + m2.count();
-    let excess = nnz_after_split.checked_sub(budget).ok_or_else(|| {
+    let lost = || {
         Error::invalid(
             "model",
             "the split lost live weights; this is a bug, please report it",
         )
-    })?;
-    let mut candidates: Vec<(f32, u8, u32)> = Vec::with_capacity(nnz_after_split);
-    for r in 0..hp {
-        candidates.extend(
-            m1.row_iter(r)
-                .map(|col| (w1[r * d + col].abs(), 0u8, (r * d + col) as u32)),
-        );
-    }
-    for r in 0..c {
-        candidates.extend(
-            m2.row_iter(r)
-                .map(|col| (w2[r * hp + col].abs(), 1u8, (r * hp + col) as u32)),
-        );
-    }
-    let order = |a: &(f32, u8, u32), b: &(f32, u8, u32)| {
-        a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
     };
-    if excess > 0 && excess < candidates.len() {
-        candidates.select_nth_unstable_by(excess - 1, order);
+    let excess = nnz_after_split.checked_sub(budget).ok_or_else(lost)?;
+    let (w1r, w2r) = (&w1, &w2);
+    let live_in = |m1: &Mask| -> Vec<Candidate> {
+        (0..hp)
+            .flat_map(|r| {
+                m1.row_iter(r)
+                    .map(move |col| (w1r[r * d + col].abs(), 0u8, (r * d + col) as u32))
+            })
+            .collect()
+    };
+    let live_out = |m2: &Mask| -> Vec<Candidate> {
+        (0..c)
+            .flat_map(|r| {
+                m2.row_iter(r)
+                    .map(move |col| (w2r[r * hp + col].abs(), 1u8, (r * hp + col) as u32))
+            })
+            .collect()
+    };
+    // (candidates, how many of them to prune) per pruning group.
+    let groups: Vec<(Vec<Candidate>, usize)> = match rules.pruning {
+        Pruning::Joint => {
+            let mut all = live_in(&m1);
+            all.extend(live_out(&m2));
+            vec![(all, excess)]
+        }
+        Pruning::PerLayer => vec![
+            (
+                live_in(&m1),
+                m1.count().checked_sub(first.nnz()).ok_or_else(lost)?,
+            ),
+            (
+                live_out(&m2),
+                m2.count().checked_sub(second.nnz()).ok_or_else(lost)?,
+            ),
+        ],
+    };
+    let order =
+        |a: &Candidate, b: &Candidate| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2));
+    let mut doomed: Vec<Candidate> = Vec::with_capacity(excess);
+    for (mut candidates, k) in groups {
+        if k > 0 && k < candidates.len() {
+            candidates.select_nth_unstable_by(k - 1, order);
+        }
+        doomed.extend(candidates.into_iter().take(k));
     }
     let (mut pruned_in, mut pruned_out) = (0, 0);
-    for &(_, which, idx) in candidates.iter().take(excess) {
+    for &(_, which, idx) in &doomed {
         let idx = idx as usize;
         if which == 0 {
             m1.set(idx / d, idx % d, false);
@@ -235,6 +356,9 @@ pub fn expand_with(
     };
     Ok((expanded, report))
 }
+
+/// A live weight in the pruning order: magnitude, matrix (0 = `W_i'`, 1 = `W_{i+1}'`), row-major index.
+type Candidate = (f32, u8, u32);
 
 fn annotate(e: Error, parent: usize) -> Error {
     match e {

@@ -11,7 +11,12 @@ pub mod strategy;
 
 pub use alpha::Alpha;
 pub use assignment::Assignment;
-pub use deep::{expand_alternating, expanded_layers, DeepInputs, DeepReport};
-pub use fpe::{expand, expand_with, FpeConfig, FpeReport, SplitInputs};
+pub use deep::{
+    expand_alternating, expand_alternating_with, expanded_layers, DeepInputs, DeepReport,
+};
+pub use fpe::{
+    expand, expand_with, expand_with_rules, ChildBias, FpeConfig, FpeReport, OutColumn, Pruning,
+    SplitInputs, SplitRules,
+};
 pub use rewire::{Decay, RewireConfig, RewireReport, Rewirer};
 pub use strategy::{partition, Strategy};

@@ -8,6 +8,7 @@
 //!
 //! Imports point one way: `runner -> {spec, trial}`, `figures -> report -> {paper_scope, runner, spec}`.
 
+pub mod ablation;
 pub mod estimate;
 pub mod export;
 pub mod figures;

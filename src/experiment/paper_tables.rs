@@ -235,6 +235,9 @@ mod tests {
                     ),
                 ],
                 pre_seconds: 1.0,
+                protocol: None,
+                n_train: None,
+                n_test: None,
                 provenance: None,
             })
             .collect();

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::trial::ModelRecord;
+use crate::experiment::trial::{ModelRecord, Protocol};
 use crate::provenance::Provenance;
 
 /// One finished trial: one line of the results file.
@@ -28,6 +28,15 @@ pub struct TrialRecord {
     pub models: Vec<ModelRecord>,
     /// Seconds for data and pre-training.
     pub pre_seconds: f64,
+    /// The protocol the trial ran under (absent in records written before it was recorded: the paper's).
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
+    /// Training samples (absent in records written before it was recorded).
+    #[serde(default)]
+    pub n_train: Option<usize>,
+    /// Test samples (absent in records written before it was recorded).
+    #[serde(default)]
+    pub n_test: Option<usize>,
     /// Where the record comes from: version, commit, instruction set, machine, threads, data checksums (absent
     /// in records written before it was recorded; not part of the result proper).
     #[serde(default, skip_serializing_if = "Option::is_none")]

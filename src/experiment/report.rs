@@ -492,6 +492,8 @@ pub fn markdown(
         spec.title
     );
     s.push_str(&format!("Produced by `{}`.\n\n", ctx.command));
+    s.push_str(&super::ablation::header(spec));
+    s.push('\n');
     s.push_str(&ctx.scope.markdown(!spec.paper.is_empty()));
     s.push('\n');
     if found < ctx.expected_trials {
@@ -644,6 +646,9 @@ mod tests {
                     model("clause", Some(2), clause[t]),
                 ],
                 pre_seconds: 1.0,
+                protocol: None,
+                n_train: None,
+                n_test: None,
                 provenance: None,
             })
             .collect();
@@ -702,6 +707,9 @@ mod tests {
                     with("clause", Some(2), caps[t].1, 0.0),
                 ],
                 pre_seconds: 1.0,
+                protocol: None,
+                n_train: None,
+                n_test: None,
                 provenance: None,
             })
             .collect();
@@ -738,6 +746,9 @@ mod tests {
                     pre_nnz: 264,
                     models: vec![model("dense", None, d), model("clause", Some(2), fpe[c][t])],
                     pre_seconds: 1.0,
+                    protocol: None,
+                    n_train: None,
+                    n_test: None,
                     provenance: None,
                 });
             }

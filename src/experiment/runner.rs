@@ -44,11 +44,24 @@ pub struct Cell {
     pub neurons: usize,
     /// Epochs before the split.
     pub pre_epochs: usize,
+    /// The protocol variant (spec `[[variants]]`), if the spec has variants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 impl Cell {
-    /// A stable, readable identifier, e.g. `clauses=8 depth=2 neurons=8 pre=1000`.
+    /// A stable, readable identifier, e.g. `clauses=8 depth=2 neurons=8 pre=1000`, followed by
+    /// ` protocol=NAME` for a protocol variant.
     pub fn key(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{} protocol={v}", self.model_key()),
+            None => self.model_key(),
+        }
+    }
+
+    /// The key of the cell's model configuration without its protocol variant: the trials' random streams
+    /// derive from it, so every variant of a cell shares seeds, data and initialisations.
+    pub fn model_key(&self) -> String {
         trial::model_key(self.clauses, &self.hidden(), self.pre_epochs)
     }
 
@@ -58,7 +71,7 @@ impl Cell {
     }
 }
 
-/// The grid of a spec, in a fixed order (clauses, depth, neurons, pre-training).
+/// The grid of a spec, in a fixed order (clauses, depth, neurons, pre-training, protocol variant).
 pub fn cells(spec: &Spec) -> Vec<Cell> {
     let clauses: Vec<Option<usize>> = match &spec.dataset {
         DatasetSpec::Dnf { clauses, .. } => clauses.iter().map(|&c| Some(c)).collect(),
@@ -69,12 +82,20 @@ pub fn cells(spec: &Spec) -> Vec<Cell> {
         for &depth in &spec.model.depth {
             for &neurons in &spec.model.neurons {
                 for &pre_epochs in &spec.train.pre_epochs {
-                    out.push(Cell {
-                        clauses: c,
-                        depth,
-                        neurons,
-                        pre_epochs,
-                    });
+                    let variants: Vec<Option<String>> = if spec.variants.is_empty() {
+                        vec![None]
+                    } else {
+                        spec.variants.iter().map(|v| Some(v.name.clone())).collect()
+                    };
+                    for variant in variants {
+                        out.push(Cell {
+                            clauses: c,
+                            depth,
+                            neurons,
+                            pre_epochs,
+                            variant,
+                        });
+                    }
                 }
             }
         }
@@ -195,7 +216,7 @@ pub fn fingerprint(spec: &Spec, device: Device) -> u64 {
 /// The trial pipeline's configuration of `cell` (on `device`). A clause split needs at least as many clauses
 /// as children: in a cell with fewer clauses than `alpha`, the clause split at that `alpha` is left out (e.g.
 /// Table A1's 3 clauses at alpha 4).
-pub fn trial_config(spec: &Spec, cell: &Cell, device: Device) -> TrialConfig {
+pub fn trial_config(spec: &Spec, cell: &Cell, device: Device) -> Result<TrialConfig> {
     let post_epochs = spec.post_epochs(cell.pre_epochs);
     let mut expansions = Vec::new();
     for &a in &spec.model.alpha {
@@ -206,7 +227,7 @@ pub fn trial_config(spec: &Spec, cell: &Cell, device: Device) -> TrialConfig {
             expansions.push((a, s));
         }
     }
-    TrialConfig {
+    Ok(TrialConfig {
         hidden: cell.hidden(),
         layernorm: Some(spec.layernorm(cell.depth)),
         pre: spec.train_config(cell.pre_epochs),
@@ -217,8 +238,9 @@ pub fn trial_config(spec: &Spec, cell: &Cell, device: Device) -> TrialConfig {
         metrics: spec.extras.metrics.clone(),
         curve_every: spec.train.curve_every,
         device,
+        protocol: spec.protocol_of(cell.variant.as_deref())?,
         ..TrialConfig::default()
-    }
+    })
 }
 
 /// Runs one trial of one cell on the CPU (see the module docs).
@@ -254,14 +276,9 @@ pub fn run_trial_on(
         }
         _ => return Err(Error::invalid("dataset", "no data for this cell")),
     };
-    let streams = Streams::for_model(spec.seed, &cell.key(), trial);
-    let out = trial::run(
-        &trial_config(spec, cell, device),
-        train,
-        test,
-        streams,
-        &|_| {},
-    )?;
+    let streams = Streams::for_model(spec.seed, &cell.model_key(), trial);
+    let cfg = trial_config(spec, cell, device)?;
+    let out = trial::run(&cfg, train, test, streams, &|_| {})?;
     Ok(TrialRecord {
         spec: spec.name.clone(),
         fingerprint: format!("{:016x}", fingerprint(spec, device)),
@@ -272,6 +289,9 @@ pub fn run_trial_on(
         pre_nnz: out.dense.nnz(),
         models: out.posts.into_iter().map(|p| p.record).collect(),
         pre_seconds: out.pre_seconds,
+        protocol: Some(cfg.protocol),
+        n_train: Some(train.n),
+        n_test: Some(test.n),
         provenance: None,
     })
 }
@@ -350,7 +370,7 @@ pub fn run(
     spec.validate()?;
     spec.check_available()?;
     for cell in cells(spec) {
-        trial_config(spec, &cell, opts.device).validate()?;
+        trial_config(spec, &cell, opts.device)?.validate()?;
     }
     let start = Instant::now();
     let fp = format!("{:016x}", fingerprint(spec, opts.device));

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::expand::{Alpha, Strategy};
+use crate::experiment::trial::Protocol;
 pub use crate::experiment::trial::Rewiring;
 use crate::metrics::Metric;
 use crate::nn::{Regularizer, TrainConfig};
@@ -60,6 +61,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("deep", include_str!("../../experiments/deep.toml")),
     ("two-four", include_str!("../../experiments/two-four.toml")),
     ("rewiring", include_str!("../../experiments/rewiring.toml")),
+    (
+        "protocol-ablation",
+        include_str!("../../experiments/protocol-ablation.toml"),
+    ),
 ];
 
 /// Strategies [`Strategy`] knows but a spec cannot use yet: listing one gives a "not available in this build"
@@ -90,6 +95,14 @@ pub struct Spec {
     /// Optional extras (metrics, rewiring).
     #[serde(default)]
     pub extras: Extras,
+    /// Alg. A3's open choices for every cell (`[protocol]`; absent = the paper's reading, see
+    /// [`crate::experiment::trial::protocol`]).
+    #[serde(default, skip_serializing_if = "Protocol::is_paper")]
+    pub protocol: Protocol,
+    /// Protocol variants, a grid axis (`[[variants]]`): every cell runs once under each, with the same seeds,
+    /// data and initialisations, so variants compare trial by trial. None = one run under `protocol`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
     /// How the report presents the results (changes no result: not part of the fingerprint).
     #[serde(default, skip_serializing_if = "ReportSpec::is_default")]
     pub report: ReportSpec,
@@ -190,6 +203,17 @@ pub struct TrainSpec {
     pub curve_every: usize,
 }
 
+/// One protocol variant: `[protocol]` with the switches in `set` changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Its name (letters, digits, '-', '_'), part of the cell key (`protocol=NAME`).
+    pub name: String,
+    /// `KEY=VALUE` changes of the protocol (e.g. `["warmup=lr"]`); empty = `[protocol]` itself.
+    #[serde(default)]
+    pub set: Vec<String>,
+}
+
 /// Optional extras.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -264,6 +288,7 @@ impl Spec {
         };
         let jobs = [
             clause_axis,
+            self.variants.len().max(1),
             self.model.depth.len(),
             self.model.neurons.len(),
             self.train.pre_epochs.len(),
@@ -495,6 +520,31 @@ impl Spec {
             }
         }
         self.train_config(1).validate()?;
+        self.protocol.validate()?;
+        let mut seen = Vec::new();
+        for v in &self.variants {
+            if v.name.is_empty()
+                || !v
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(Error::invalid(
+                    "variants.name",
+                    format!("'{}' must be non-empty letters, digits, '-' or '_'", v.name),
+                ));
+            }
+            if seen.contains(&&v.name) {
+                return Err(Error::invalid(
+                    "variants",
+                    format!("the name '{}' is used twice", v.name),
+                ));
+            }
+            seen.push(&v.name);
+            self.protocol
+                .with(&v.set)
+                .map_err(|e| Error::invalid(format!("variant '{}'", v.name), e.to_string()))?;
+        }
         if let Some(r) = &self.extras.rewiring {
             positive("extras.rewiring.every", r.every)?;
             if !(r.fraction > 0.0 && r.fraction < 1.0) {
@@ -578,6 +628,23 @@ impl Spec {
                 l1_first: self.train.l1,
                 l2: self.train.l2,
             },
+        }
+    }
+
+    /// The protocol of the variant named `variant` (`None`: the spec's `[protocol]`).
+    pub fn protocol_of(&self, variant: Option<&str>) -> Result<Protocol> {
+        match variant {
+            None => Ok(self.protocol),
+            Some(name) => {
+                let v = self
+                    .variants
+                    .iter()
+                    .find(|v| v.name == name)
+                    .ok_or_else(|| {
+                        Error::invalid("variant", format!("the spec has no variant '{name}'"))
+                    })?;
+                self.protocol.with(&v.set)
+            }
         }
     }
 

@@ -7,6 +7,7 @@ pub mod layernorm;
 pub mod mlp;
 pub mod optim;
 pub mod reg;
+pub mod schedule;
 pub mod train;
 
 pub use exec::{FormatChoice, LayerExec};
@@ -15,4 +16,5 @@ pub use layernorm::LayerNorm;
 pub use mlp::{Grads, Mlp, Workspace};
 pub use optim::Adam;
 pub use reg::Regularizer;
+pub use schedule::{PhaseExtras, Warmup, WarmupTarget};
 pub use train::{accuracy, TrainConfig, Trainer};

@@ -3,6 +3,7 @@
 
 use super::mlp::{Grads, Mlp};
 use super::reg::Regularizer;
+use crate::error::{Error, Result};
 use crate::kernels::adam::Penalty;
 use crate::kernels::{self, Isa, Par};
 
@@ -62,6 +63,93 @@ impl Adam {
                 })
                 .collect(),
         }
+    }
+
+    /// Whether this state's shapes are `model`'s (one moment per weight, bias and LayerNorm parameter).
+    pub fn fits(&self, model: &Mlp) -> bool {
+        let layers = model.layers();
+        self.mw.len() == layers.len()
+            && layers.iter().enumerate().all(|(l, layer)| {
+                self.mw[l].len() == layer.weight().len() && self.mb[l].len() == layer.bias().len()
+            })
+            && self.mn.len() == model.norms().len()
+            && model
+                .norms()
+                .iter()
+                .zip(&self.mn)
+                .all(|(n, m)| m[0].len() == n.as_ref().map_or(0, |n| n.width))
+    }
+
+    /// The state of `parent`'s optimizer (`self`, fitted to `parent`) carried over to `child`, a model made from
+    /// `parent` by splitting neurons (every layer's width an integer multiple of the parent's): each live weight
+    /// of `child` gets the moments of the parent's weight at the same position (row `r` of a layer `k` times
+    /// wider came from parent row `r / k`, column `c` of an input `k` times wider from parent column `c / k`),
+    /// masked weights get zero moments, biases and LayerNorm parameters their parent's; the step count goes on.
+    /// With `child` shaped as `parent`, this is the parent's state (masked entries zeroed).
+    pub fn carried(&self, parent: &Mlp, child: &Mlp) -> Result<Adam> {
+        let bad = |why: String| Error::invalid("carried optimizer state", why);
+        if !self.fits(parent) {
+            return Err(bad("the optimizer state is not the parent model's".into()));
+        }
+        let (pl, cl) = (parent.layers(), child.layers());
+        if pl.len() != cl.len() {
+            return Err(bad(format!(
+                "the parent has {} layers, the split model {}",
+                pl.len(),
+                cl.len()
+            )));
+        }
+        let ratio = |c: usize, p: usize, what: &str| -> Result<usize> {
+            if p == 0 || !c.is_multiple_of(p) {
+                return Err(bad(format!(
+                    "{what} {c} is not a multiple of the parent's {p}"
+                )));
+            }
+            Ok(c / p)
+        };
+        let mut out = Adam::new(child, self.lr);
+        out.beta1 = self.beta1;
+        out.beta2 = self.beta2;
+        out.eps = self.eps;
+        out.t = self.t;
+        for (l, (p, c)) in pl.iter().zip(cl).enumerate() {
+            let ro = ratio(c.out_dim(), p.out_dim(), "width")?;
+            let ri = ratio(c.in_dim(), p.in_dim(), "input width")?;
+            let (pd, cd) = (p.in_dim(), c.in_dim());
+            for r in 0..c.out_dim() {
+                for k in 0..cd {
+                    if c.is_live(r, k) {
+                        let src = (r / ro) * pd + k / ri;
+                        out.mw[l][r * cd + k] = self.mw[l][src];
+                        out.vw[l][r * cd + k] = self.vw[l][src];
+                    }
+                }
+                out.mb[l][r] = self.mb[l][r / ro];
+                out.vb[l][r] = self.vb[l][r / ro];
+            }
+        }
+        for (l, c) in child.norms().iter().enumerate() {
+            let (Some(c), Some(p)) = (c, parent.norms().get(l).and_then(Option::as_ref)) else {
+                continue;
+            };
+            let k = ratio(c.width, p.width, "LayerNorm width")?;
+            for (dst, src) in out.mn[l].iter_mut().zip(&self.mn[l]) {
+                for (i, v) in dst.iter_mut().enumerate() {
+                    *v = src[i / k];
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first and second moments of layer `layer`'s weights (row-major).
+    pub fn weight_moments(&self, layer: usize) -> (&[f32], &[f32]) {
+        (&self.mw[layer], &self.vw[layer])
+    }
+
+    /// The first and second moments of layer `layer`'s biases.
+    pub fn bias_moments(&self, layer: usize) -> (&[f32], &[f32]) {
+        (&self.mb[layer], &self.vb[layer])
     }
 
     /// Steps taken so far.

@@ -12,6 +12,7 @@ use crate::sparse::Format;
 use super::mlp::{Grads, Mlp, Workspace};
 use super::optim::Adam;
 use super::reg::Regularizer;
+use super::schedule::{add_orth_grad, PhaseExtras};
 
 /// Hyper-parameters of one training phase (defaults: Sec. A.3.1).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -77,6 +78,13 @@ pub struct Trainer {
     xn: Vec<f32>,
     yn: Vec<u32>,
     order: Vec<u32>,
+    extras: PhaseExtras,
+    /// The penalties of the current epoch (`cfg.reg` unless a warm-up scales them).
+    reg: Regularizer,
+    /// `lambda_orth` of the current epoch.
+    orth: f32,
+    /// Epochs started so far (the warm-up's `e` is this count).
+    epochs_started: usize,
 }
 
 impl Trainer {
@@ -93,7 +101,58 @@ impl Trainer {
             xn: Vec::new(),
             yn: Vec::new(),
             order: Vec::new(),
+            extras: PhaseExtras::default(),
+            reg: cfg.reg,
+            orth: 0.0,
+            epochs_started: 0,
         })
+    }
+
+    /// The phase's warm-up and orthogonality penalty (see [`super::schedule`]); the default leaves every step
+    /// as without them.
+    pub fn with_extras(mut self, extras: PhaseExtras) -> Result<Self> {
+        extras.validate()?;
+        self.extras = extras;
+        self.orth = extras.orth;
+        Ok(self)
+    }
+
+    /// Starts from `adam` (e.g. moments carried over from the model before a split, see [`Adam::carried`])
+    /// instead of a fresh state; its learning rate becomes this phase's.
+    pub fn with_adam(mut self, model: &Mlp, mut adam: Adam) -> Result<Self> {
+        if !adam.fits(model) {
+            return Err(Error::invalid(
+                "optimizer state",
+                "its shapes are not the model's",
+            ));
+        }
+        adam.lr = self.cfg.lr;
+        self.adam = adam;
+        Ok(self)
+    }
+
+    /// The optimizer state (after training: the state a later phase may carry over).
+    pub fn adam(&self) -> &Adam {
+        &self.adam
+    }
+
+    /// Applies the warm-up of epoch `e` (from 1) to the learning rate and the penalties.
+    fn begin_epoch(&mut self) {
+        self.epochs_started += 1;
+        if self.extras.is_plain() {
+            return;
+        }
+        let (lr, reg) = self.extras.factors(self.epochs_started);
+        if let Some(r) = lr {
+            self.adam.lr = self.cfg.lr * r;
+        }
+        if let Some(r) = reg {
+            self.reg = Regularizer {
+                l1_first: self.cfg.reg.l1_first * r,
+                l2: self.cfg.reg.l2 * r,
+            };
+            self.orth = self.extras.orth * r;
+        }
     }
 
     /// Runs `model`'s layers on the formats `formats` selects, the kernels spreading their work as `par` says
@@ -119,10 +178,15 @@ impl Trainer {
     /// batch's mean data loss (without the penalty).
     pub fn step(&mut self, model: &mut Mlp, xt: &[f32], y: &[u32], batch: usize) -> f32 {
         let total = model.backward(xt, y, batch, &mut self.ws, &mut self.grads);
-        // The penalty's gradient is added inside the Adam pass (bit for bit `add_grad` then `step`).
-        let par = self.ws.par();
-        self.adam
-            .step_penalised(model, &self.grads, &self.cfg.reg, par);
+        if self.orth == 0.0 {
+            // The penalty's gradient is added inside the Adam pass (bit for bit `add_grad` then `step`).
+            let par = self.ws.par();
+            self.adam.step_penalised(model, &self.grads, &self.reg, par);
+        } else {
+            self.reg.add_grad(model, &mut self.grads);
+            add_orth_grad(model, self.orth, &mut self.grads);
+            self.adam.step(model, &self.grads);
+        }
         total / batch as f32
     }
 
@@ -156,6 +220,7 @@ impl Trainer {
             "data and model disagree on the input width"
         );
         let d = data.d;
+        self.begin_epoch();
         if self.order.len() != data.n {
             self.order = (0..data.n as u32).collect();
         }

@@ -67,7 +67,11 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub holm: bool,
     /// Set any spec key, as TOML (e.g. --set model.depth=[3,5] --set train.curve_every=10); repeatable,
-    /// applied after the flags above, shown by --print-spec, part of the fingerprint.
+    /// applied after the flags above, shown by --print-spec, part of the fingerprint. Alg. A3's open choices
+    /// are the `protocol` table: --set protocol.warmup=lr|reg|both, protocol.warmup_epochs=W,
+    /// protocol.warmup_phase=both|pre|post, protocol.orth=LAMBDA, protocol.child_bias=copy|divide,
+    /// protocol.out_column=copy|divide, protocol.adam=fresh|carry, protocol.prune=joint|per-layer (defaults:
+    /// the paper's reading; see `neurosplit train --help`).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub assign: Vec<String>,
     #[command(flatten)]
@@ -601,6 +605,10 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
         }
         println!();
     }
+    let variants = neurosplit::experiment::ablation::markdown(&spec, &outcome.records);
+    if !variants.is_empty() {
+        println!("protocol variants against the reference:\n\n{variants}");
+    }
     let equal = outcome
         .records
         .iter()
@@ -650,6 +658,7 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
         let figs = figures::write(&spec, &summaries, &out);
         let tables = paper_tables::markdown(&spec, &scope, &summaries);
         let md = report::markdown(&spec, &summaries, &ctx, &tables, &figs);
+        let md = neurosplit::experiment::ablation::insert_section(md, &variants);
         let path = out.join("report.md");
         neurosplit::io::atomic::write(&path, md)?;
         println!("report written to {}", path.display());

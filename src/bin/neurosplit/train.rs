@@ -7,7 +7,7 @@ use clap::Args;
 
 use neurosplit::device::Device;
 use neurosplit::expand::{Alpha, Assignment, Decay, Strategy};
-use neurosplit::experiment::trial::{self, Event, Log, Rewiring, Streams, TrialConfig};
+use neurosplit::experiment::trial::{self, Event, Log, Protocol, Rewiring, Streams, TrialConfig};
 use neurosplit::experiment::with_threads;
 use neurosplit::nn::FormatChoice;
 use neurosplit::sparse::Format;
@@ -81,6 +81,67 @@ pub struct TrainArgs {
     /// Write the run's results to this JSON file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
+}
+
+/// Alg. A3's open choices (`neurosplit::experiment::trial::protocol`); every default is the paper's reading. A
+/// spec sets the same switches in its `[protocol]` table (`reproduce --set protocol.KEY=VALUE`).
+#[derive(Args, Debug, Default)]
+#[command(next_help_heading = "Protocol (what Alg. A3 leaves open; defaults: the paper's reading)")]
+pub struct ProtocolArgs {
+    /// What the warm-up factor r = min(1, e/W) of Alg. A3 scales: off (default: r is not used, as in Alg. A3),
+    /// lr (the learning rate), reg (lambda_1, lambda_2 and lambda_orth) or both.
+    #[arg(long, value_name = "off|lr|reg|both")]
+    warmup: Option<String>,
+    /// W, the warm-up length in epochs (default: the phase's epochs, the paper's W = N); needs --warmup.
+    #[arg(long, value_name = "EPOCHS", requires = "warmup")]
+    warmup_epochs: Option<usize>,
+    /// The phases that warm up, each counting e from its own first epoch: both (default), pre or post.
+    #[arg(long, value_name = "both|pre|post", requires = "warmup")]
+    warmup_phase: Option<String>,
+    /// lambda_orth of the penalty lambda_orth * ||W1 W1^T - I||_F^2 on the first layer (Alg. A3 lines 16-17),
+    /// in both phases; default 0 (Sec. A.3.1 lists no value).
+    #[arg(long, value_name = "LAMBDA")]
+    orth: Option<f32>,
+    /// A child's bias at the split: copy (default, as the paper) or divide (the parent's bias / alpha).
+    #[arg(long, value_name = "copy|divide", requires = "alpha")]
+    child_bias: Option<String>,
+    /// A child's column of the next layer at the split: copy (default: duplicated) or divide (/ alpha).
+    #[arg(long, value_name = "copy|divide", requires = "alpha")]
+    out_column: Option<String>,
+    /// Adam state of the model after the split: fresh (default) or carry (the dense model's moments, weight by
+    /// weight; the step count goes on).
+    #[arg(long, value_name = "fresh|carry", requires = "alpha")]
+    adam_at_split: Option<String>,
+    /// Pruning back to the budget: joint (default, over W1' and W2' together) or per-layer (each layer back to
+    /// its own count before the split).
+    #[arg(long, value_name = "joint|per-layer", requires = "alpha")]
+    prune: Option<String>,
+}
+
+impl ProtocolArgs {
+    /// The protocol these flags select.
+    pub fn protocol(&self) -> Result<Protocol> {
+        let mut p = Protocol::default();
+        let text = [
+            ("warmup", self.warmup.clone()),
+            ("warmup_epochs", self.warmup_epochs.map(|w| w.to_string())),
+            ("warmup_phase", self.warmup_phase.clone()),
+            ("orth", self.orth.map(|o| o.to_string())),
+            ("child_bias", self.child_bias.clone()),
+            ("out_column", self.out_column.clone()),
+            ("adam", self.adam_at_split.clone()),
+            ("prune", self.prune.clone()),
+        ];
+        for (key, value) in text {
+            if let Some(v) = value {
+                p.set(key, &v)?;
+            }
+        }
+        p.validate()?;
+        Ok(p)
+    }
 }
 
 impl TrainArgs {
@@ -107,6 +168,7 @@ impl TrainArgs {
             gpu_format: self.gpu_format,
             formats: self.format,
             threads: self.threads,
+            protocol: self.protocol.protocol()?,
             ..TrialConfig::default()
         })
     }

@@ -50,15 +50,18 @@ impl<'a> Log<'a> {
     pub fn event(&self, event: &Event<'_>) -> Vec<String> {
         let (train, test) = self.data;
         match *event {
-            Event::Start { model, ref device } => vec![format!(
-                "data: {} inputs, {} train / {} test ({:.0}% positive); model {:?}, {} non-zero weights; device {device}",
-                train.d,
-                train.n,
-                test.n,
-                100.0 * train.positive_fraction(),
-                model.dims(),
-                model.nnz()
-            )],
+            Event::Start { model, ref device } => vec![
+                format!(
+                    "data: {} inputs, {} train / {} test ({:.0}% positive); model {:?}, {} non-zero weights; device {device}",
+                    train.d,
+                    train.n,
+                    test.n,
+                    100.0 * train.positive_fraction(),
+                    model.dims(),
+                    model.nnz()
+                ),
+                format!("protocol: {}", self.cfg.protocol.describe()),
+            ],
             Event::Epoch {
                 phase,
                 epoch,
@@ -180,7 +183,7 @@ impl TrialOutcome {
         let (cap, cos) = layer0(&self.dense);
         let mut json = serde_json::json!({
             "config": { "device": cfg.device, "hidden": cfg.hidden, "layernorm": cfg.uses_layernorm(),
-                        "pre": cfg.pre, "post": cfg.post, "rewiring": cfg.rewiring },
+                        "pre": cfg.pre, "post": cfg.post, "rewiring": cfg.rewiring, "protocol": cfg.protocol },
             "dense": { "hidden": cfg.hidden, "nnz": self.dense.nnz(), "test_acc": self.pre_test_acc,
                        "formats": self.pre_phase.formats, "capacity_total": cap, "mean_cosine": cos },
         });

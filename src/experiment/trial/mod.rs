@@ -29,19 +29,21 @@ use crate::data::{Dataset, Dnf};
 use crate::device::{Backend, Device, PhaseReport};
 use crate::error::{Error, Result};
 use crate::expand::{
-    expand_alternating, Alpha, Assignment, Decay, DeepInputs, DeepReport, RewireConfig,
+    expand_alternating_with, Alpha, Assignment, Decay, DeepInputs, DeepReport, RewireConfig,
     RewireReport, Rewirer, Strategy,
 };
 use crate::kernels::Par;
 use crate::metrics::Metric;
 use crate::nn::FormatChoice;
-use crate::nn::{accuracy, Mlp, TrainConfig};
+use crate::nn::{accuracy, Adam, Mlp, TrainConfig};
 use crate::rng::{self, fnv1a, purpose};
 use crate::sparse::Format;
 
 mod log;
+pub mod protocol;
 
 pub use log::Log;
+pub use protocol::{AdamAtSplit, Protocol, Stage, WarmupPhase};
 
 /// Mask rewiring after the split (Sec. A.7), applied to the FPE models (see [`crate::expand::rewire`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,6 +97,8 @@ pub struct TrialConfig {
     pub formats: FormatChoice,
     /// On the CPU: threads of the kernels inside a step, at least 1 (changes no bit).
     pub threads: usize,
+    /// Alg. A3's open choices (default: the paper's reading; see [`protocol`]).
+    pub protocol: Protocol,
 }
 
 impl Default for TrialConfig {
@@ -115,6 +119,7 @@ impl Default for TrialConfig {
             gpu_format: None,
             formats: FormatChoice::Auto,
             threads: 1,
+            protocol: Protocol::default(),
         }
     }
 }
@@ -184,6 +189,22 @@ impl TrialConfig {
         }
         if self.threads == 0 {
             return Err(Error::invalid("threads", "must be at least 1"));
+        }
+        self.protocol.validate()?;
+        let plain_phases = self
+            .protocol
+            .phase_extras(Stage::Pre, self.pre.epochs)
+            .is_plain()
+            && self
+                .protocol
+                .phase_extras(Stage::Post, self.post.epochs)
+                .is_plain();
+        if self.device != Device::Cpu && (!plain_phases || self.protocol.adam == AdamAtSplit::Carry)
+        {
+            return Err(Error::invalid(
+                "device",
+                "warm-up, lambda_orth and a carried Adam state run on the CPU only (--device cpu)",
+            ));
         }
         if self.gpu_format.is_some() && self.device == Device::Cpu {
             return Err(Error::invalid(
@@ -451,11 +472,12 @@ pub fn run(
     for &(alpha, strategy) in &cfg.expansions {
         // The same expansion of the untrained model (same shapes and supports): a bad setting fails here,
         // before any training time is spent. Its random stream is none of the run's.
-        expand_alternating(
+        expand_alternating_with(
             &dense,
             alpha.get(),
             strategy,
             &inputs,
+            &cfg.protocol.split_rules(),
             &mut rng::stream(streams.seed, &[u64::MAX]),
         )?;
     }
@@ -464,10 +486,12 @@ pub fn run(
         model: &dense,
         device: backend.describe(),
     });
-    let pre_phase = backend.train(
+    let (pre_phase, pre_adam) = backend.train_with(
         &mut dense,
         train,
         cfg.pre,
+        &cfg.protocol.phase_extras(Stage::Pre, cfg.pre.epochs),
+        None,
         &mut streams.get(&[purpose::SHUFFLE_PRE]),
         None,
         0,
@@ -480,6 +504,8 @@ pub fn run(
             })
         },
     )?;
+    // Kept only when the post-split models start from it.
+    let pre_adam = pre_adam.filter(|_| cfg.protocol.adam == AdamAtSplit::Carry);
     let pre_test_acc = accuracy(&dense, test);
     on_event(Event::PreTrained {
         model: &dense,
@@ -499,7 +525,16 @@ pub fn run(
     }
     let post_one = |index: usize| -> Result<PostOutcome> {
         post_train(
-            cfg, &backend, &dense, train, test, streams, index, &inputs, on_event,
+            cfg,
+            &backend,
+            &dense,
+            pre_adam.as_ref(),
+            train,
+            test,
+            streams,
+            index,
+            &inputs,
+            on_event,
         )
     };
     let posts = if backend.is_cpu() {
@@ -539,6 +574,13 @@ pub fn post_stage(
         return Err(Error::invalid(
             "expansions",
             "the post-split stage of one model takes at most one expansion",
+        ));
+    }
+    if cfg.protocol.adam == AdamAtSplit::Carry {
+        return Err(Error::invalid(
+            "adam at split",
+            "carry needs the optimizer state of the model's own training, which a model file does not hold: \
+             use fresh",
         ));
     }
     let check = TrialConfig {
@@ -581,7 +623,7 @@ pub fn post_stage(
     });
     let index = usize::from(!cfg.expansions.is_empty());
     post_train(
-        cfg, &backend, model, train, test, streams, index, &inputs, on_event,
+        cfg, &backend, model, None, train, test, streams, index, &inputs, on_event,
     )
 }
 
@@ -591,6 +633,7 @@ fn post_train(
     cfg: &TrialConfig,
     backend: &Backend,
     dense: &Mlp,
+    dense_adam: Option<&Adam>,
     train: &Dataset,
     test: &Dataset,
     streams: Streams,
@@ -604,8 +647,14 @@ fn post_train(
     let (mut model, report) = match expansion {
         Some((alpha, strategy)) => {
             let mut split = streams.get(&[purpose::SPLIT, i]);
-            let (wide, report) =
-                expand_alternating(dense, alpha.get(), strategy, inputs, &mut split)?;
+            let (wide, report) = expand_alternating_with(
+                dense,
+                alpha.get(),
+                strategy,
+                inputs,
+                &cfg.protocol.split_rules(),
+                &mut split,
+            )?;
             on_event(Event::Split {
                 index,
                 dense,
@@ -638,10 +687,15 @@ fn post_train(
         _ => None,
     };
     let mut curve = Vec::new();
-    let phase = backend.train(
+    let carried = dense_adam
+        .map(|adam| adam.carried(dense, &model))
+        .transpose()?;
+    let (phase, _) = backend.train_with(
         &mut model,
         train,
         cfg.post,
+        &cfg.protocol.phase_extras(Stage::Post, cfg.post.epochs),
+        carried,
         &mut shuffle,
         rewirer.as_mut(),
         cfg.curve_every,

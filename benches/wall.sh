@@ -3,7 +3,9 @@
 #
 # Each spec runs with both binaries AT THE SAME TIME, one worker thread each (`--threads 1`), so that the two
 # share whatever else the machine is doing; the table gives each one's wall time, its CPU time (user + sys, from
-# /usr/bin/time) and the ratio before / after. The results of the two runs are not compared here (the
+# /usr/bin/time) and the ratio before / after. Both run the OLDER build's version of the spec (its
+# `reproduce NAME --print-spec`), so a grid or metric list that changed between the builds does not count as
+# speed. The results of the two runs are not compared here (the
 # case-study's are compared bit for bit by tests/pipeline.rs and `reproduce` itself).
 #
 # Usage: bash benches/wall.sh BEFORE_BINARY [AFTER_BINARY]
@@ -36,12 +38,13 @@ table="$OUT/wall.md"
 run() { # BINARY TAG SPEC
   local dir
   dir=$(mktemp -d)
-  /usr/bin/time -f "%e %U %S" -o "$OUT/$3.$2.time" "$1" reproduce "$3" --out "$dir" --threads 1 -q "${extra[@]}" \
+  /usr/bin/time -f "%e %U %S" -o "$OUT/$3.$2.time" "$1" reproduce "$OUT/$3.toml" --out "$dir" --threads 1 -q "${extra[@]}" \
     >"$OUT/$3.$2.log" 2>&1 || echo "reproduce $3 with the $2 build failed: see $OUT/$3.$2.log" >&2
   rm -rf "$dir"
 }
 for spec in $SPECS; do
   load=$(cut -d' ' -f1 /proc/loadavg)
+  "$BEFORE" reproduce "$spec" --print-spec >"$OUT/$spec.toml"
   run "$BEFORE" before "$spec" &
   run "$AFTER" after "$spec" &
   wait

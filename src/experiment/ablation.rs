@@ -295,20 +295,7 @@ mod tests {
     use crate::experiment::trial::ModelRecord;
 
     fn model(name: &str, alpha: Option<usize>, acc: f64) -> ModelRecord {
-        ModelRecord {
-            model: name.into(),
-            alpha,
-            hidden: 8,
-            nnz: 264,
-            test_acc_at_split: acc,
-            test_acc: acc,
-            train_acc: acc,
-            curve: vec![],
-            metrics: BTreeMap::new(),
-            clause_capacity: vec![],
-            rewired: None,
-            seconds: 1.0,
-        }
+        ModelRecord::fixture(name, alpha, acc)
     }
 
     #[test]

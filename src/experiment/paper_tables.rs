@@ -180,25 +180,11 @@ mod tests {
     use super::*;
     use crate::experiment::report::summarize;
     use crate::experiment::runner::{cells, ModelRecord, TrialRecord};
-    use std::collections::BTreeMap;
 
     fn model(name: &str, alpha: Option<usize>, metrics: &[(&str, f64)]) -> ModelRecord {
         ModelRecord {
-            model: name.into(),
-            alpha,
-            hidden: 8 * alpha.unwrap_or(1),
-            nnz: 264,
-            test_acc_at_split: 0.5,
-            test_acc: 0.9,
-            train_acc: 0.9,
-            curve: vec![],
-            metrics: metrics
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect::<BTreeMap<_, _>>(),
-            clause_capacity: vec![],
-            rewired: None,
-            seconds: 1.0,
+            metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ..ModelRecord::fixture(name, alpha, 0.9)
         }
     }
 

@@ -358,6 +358,28 @@ pub struct ModelRecord {
     pub seconds: f64,
 }
 
+#[cfg(test)]
+impl ModelRecord {
+    /// A record for the report tests: model `name` at expansion `alpha` (8 hidden neurons before the split,
+    /// 264 live weights) with final test and training accuracy `acc`.
+    pub(crate) fn fixture(name: &str, alpha: Option<usize>, acc: f64) -> Self {
+        ModelRecord {
+            model: name.into(),
+            alpha,
+            hidden: 8 * alpha.unwrap_or(1),
+            nnz: 264,
+            test_acc_at_split: 0.5,
+            test_acc: acc,
+            train_acc: acc,
+            curve: vec![],
+            metrics: BTreeMap::new(),
+            clause_capacity: vec![],
+            rewired: None,
+            seconds: 1.0,
+        }
+    }
+}
+
 /// Which training phase an [`Event::Epoch`] belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {

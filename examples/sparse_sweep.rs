@@ -243,8 +243,42 @@ fn roofline() {
     }
 }
 
+/// What `--help` prints.
+const USAGE: &str = "\
+sparse_sweep: sparse (CSR, bitmask) and dense products against matrixmultiply's sgemm, batch 500
+
+usage: sparse_sweep [--quick] [--shape DxH]... [--density F[,F..]] [--threads N[,N..]]
+                    [--ops forward,dX,dW,step] [--reps N] [--cpu]
+       sparse_sweep --roofline     sgemm 2048^3 and a STREAM-like triad on 1 and 2 threads
+
+  --shape DxH    D inputs, H outputs (repeatable; default 512x512, 784x1024, 2048x2048)
+  --density F    live fraction of the weight (default 1, 0.5, 0.25, 0.125, 0.06, 0.03)
+  --threads N    thread counts (default 1, 2)
+  --ops LIST     products to time (default all four)
+  --reps N       timed repetitions per figure (the fastest is printed)
+  --cpu          time by the thread's CPU time instead of wall time (one-thread runs on a shared machine)
+  --quick        one shape, fewer repetitions";
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
+    let valued = ["--shape", "--density", "--threads", "--ops", "--reps"];
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if valued.contains(&a) {
+            i += 2;
+            continue;
+        }
+        if !["--roofline", "--quick", "--cpu"].contains(&a) {
+            eprintln!("sparse_sweep: unknown argument `{a}`\n\n{USAGE}");
+            std::process::exit(2);
+        }
+        i += 1;
+    }
     if args.iter().any(|a| a == "--roofline") {
         return roofline();
     }

@@ -44,6 +44,13 @@ fn main() {
         ..TrainConfig::default()
     };
     let filter = std::env::args().nth(1).unwrap_or_default();
+    if filter == "--help" || filter == "-h" {
+        println!(
+            "step_time [FILTER]: one training step of the case-study model (dense h = 8, FPE h' = 16), batch 500, \
+             one thread, on each format; FILTER keeps the rows whose model or formats contain it (e.g. `auto`)"
+        );
+        return;
+    }
     println!("| model | formats | fastest us/step (wall) | CPU us/step (same round) |");
     println!("|---|---|---|---|");
     let choices = [

@@ -294,11 +294,6 @@ impl Adam {
                 let cols = csr.pattern.cols();
                 let row_ptr = csr.pattern.row_ptr();
                 let col_idx = csr.pattern.col_idx();
-                let pieces = if par.pieces() > 1 {
-                    split_rows(csr.pattern.rows(), par.pieces(), |r| row_ptr[r])
-                } else {
-                    vec![0, csr.pattern.rows()]
-                };
                 // Rows `r0..r1`: their compact values, moments and weight rows.
                 let piece = |r0: usize,
                              r1: usize,
@@ -316,16 +311,11 @@ impl Adam {
                         }
                     }
                 };
-                if pieces.len() <= 2 {
-                    piece(
-                        0,
-                        csr.pattern.rows(),
-                        csr.values,
-                        &mut c.m,
-                        &mut c.v,
-                        weight,
-                    );
+                let rows = csr.pattern.rows();
+                if par.pieces() <= 1 {
+                    piece(0, rows, csr.values, &mut c.m, &mut c.v, weight);
                 } else {
+                    let pieces = split_rows(rows, par.pieces(), |r| row_ptr[r]);
                     // One piece of rows per task: compact arrays and weight cut at the same row boundaries.
                     let (mut pr, mut mr, mut vr, mut wr) =
                         (csr.values, &mut c.m[..], &mut c.v[..], &mut weight[..]);

@@ -4,7 +4,8 @@
 //!
 //! Also the CLIP-sized step of `examples/clip_epoch.rs` (d = 512, C = 100, dense h = 128 and FPE h' = 512,
 //! alpha 4) on one and two threads, and its parts outside the products: the penalty and Adam over the FPE model's
-//! live weights (as two passes, and fused in one pass on one and two threads), the softmax cross-entropy, the
+//! live weights (as two passes, fused in one pass on one and two threads, and on the CSR layer's compact values),
+//! the softmax cross-entropy, the
 //! gathering of a shuffled batch; and a whole epoch of 2000 samples on one and two threads (the next batch
 //! gathered during a step on two).
 
@@ -141,6 +142,13 @@ fn clip(c: &mut Criterion) {
         let reg = Regularizer::default();
         group.bench_function(format!("adam_fused_penalty_fpe_h512/t{threads}"), |b| {
             b.iter(|| pool.install(|| adam.step_penalised(&mut m, &grads, &reg, par)))
+        });
+        // The CSR first layer updated on its compact values and moments (what `Trainer::step` runs without the
+        // orthogonality penalty); the dense second layer as above.
+        let mut wsp = m.workspace(batch).with_par(par);
+        m.backward(&xt, &yt, batch, &mut wsp, &mut grads);
+        group.bench_function(format!("adam_compact_fpe_h512/t{threads}"), |b| {
+            b.iter(|| pool.install(|| adam.step_compact(&mut m, &grads, &reg, &mut wsp)))
         });
     }
     let logits: Vec<f32> = (0..classes * batch)

@@ -1,6 +1,7 @@
 //! The in-memory data set: row-major `f32` features and integer labels.
 
 use crate::error::{Error, Result};
+use crate::kernels;
 
 /// What the model predicts, which fixes the output width and the loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -93,7 +94,9 @@ impl Dataset {
     /// Copies the samples `idx` into `xt` feature-major (`d x idx.len()`) and their labels into `y`.
     ///
     /// The transpose runs in blocks of 16 samples: their rows are read once into L1 and every feature's 16
-    /// values are written as one contiguous run, instead of one scattered store per value.
+    /// values are written as one contiguous run, instead of one scattered store per value. While a block is
+    /// transposed, the rows of the next block are prefetched one cache line per row and tile, so their memory
+    /// latency overlaps the current block's work.
     pub fn gather_t(
         &self,
         mut idx: impl ExactSizeIterator<Item = usize>,
@@ -106,19 +109,29 @@ impl Dataset {
             xt.len() >= b * d && y.len() >= b,
             "gather_t: buffers too short"
         );
-        let mut rows: [&[f32]; BLOCK] = [&[]; BLOCK];
+        // The rows of the samples `start..` (at most a block) and how many there are.
+        let mut take = |start: usize| {
+            let mut next: [&[f32]; BLOCK] = [&[]; BLOCK];
+            let n = BLOCK.min(b.saturating_sub(start));
+            for (k, row) in next.iter_mut().enumerate().take(n) {
+                let i = idx.next().expect("iterator shorter than its len()");
+                *row = self.row(i);
+                y[start + k] = self.y[i];
+            }
+            (n, next)
+        };
+        let (mut n_next, mut next) = take(0);
         // A BLOCK x BLOCK tile read along the samples' rows (one cache line of each) and written along the
         // features' rows, so neither side walks memory with a stride.
         let mut tile = [[0f32; BLOCK]; BLOCK];
         let mut start = 0;
         while start < b {
-            let n = BLOCK.min(b - start);
-            for (k, row) in rows.iter_mut().enumerate().take(n) {
-                let i = idx.next().expect("iterator shorter than its len()");
-                *row = self.row(i);
-                y[start + k] = self.y[i];
-            }
+            let (n, rows) = (n_next, next);
+            (n_next, next) = take(start + n);
             for j0 in (0..d).step_by(BLOCK) {
+                for row in &next[..n_next] {
+                    kernels::prefetch::prefetch(&row[j0]);
+                }
                 let m = BLOCK.min(d - j0);
                 for (t, row) in tile.iter_mut().zip(&rows[..n]) {
                     if m == BLOCK {

@@ -27,6 +27,7 @@ pub mod dense;
 pub mod gemm;
 pub mod loss;
 pub mod parallel;
+pub mod prefetch;
 pub mod simd;
 pub mod sparse_rows;
 

@@ -4,12 +4,16 @@
 //! A [`Linear`] always keeps its dense row-major weight (zeros where masked) and its mask: FPE, metrics and
 //! model files read those. A [`LayerExec`] holds what a format needs besides (for CSR a [`Csr`] matrix and its
 //! transpose, for bitmask a transposed mask), built from the layer and rebuilt on its own if the layer's mask
-//! changes. CSR values are gathered from the weight at each forward pass and the compact weight gradient is
+//! changes. CSR values are gathered from the weight at a forward pass and the compact weight gradient is
 //! scattered back into the dense gradient buffer: both cost one memory access per live weight, against the
-//! `2 x batch` flops per live weight of each product.
+//! `2 x batch` flops per live weight of each product. A training loop that updates a CSR layer on its compact
+//! values ([`crate::nn::Trainer`] through [`crate::nn::Adam`]) skips both: it turns the scatter off
+//! ([`LayerExec::set_dense_weight_grad`]), reads the compact gradient and writes the new values into the plan
+//! as well as into the weight, so the next forward pass need not gather them ([`LayerExec::csr_params`]).
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::kernels::parallel::{even_rows, run_pieces, Par};
@@ -73,8 +77,13 @@ enum Kind {
         mask_t: Mask,
     },
     Csr {
-        /// The layer's live weights, gathered at each forward pass.
+        /// The layer's live weights, gathered at a forward pass unless `values_fresh`.
         w: Csr,
+        /// Whether `w`'s values are the layer's weights as an optimizer left them (set by
+        /// [`LayerExec::csr_params`], cleared by the next forward pass and by [`LayerExec::forget_values`]).
+        values_fresh: bool,
+        /// Identifies `w`'s pattern: plans built apart never share an id, so equal ids mean equal patterns.
+        id: u64,
         /// `W^T`: its values are `w`'s permuted by `perm`, by the first input gradient after each forward pass
         /// (a first layer never needs them).
         w_t: Csr,
@@ -93,7 +102,26 @@ pub struct LayerExec {
     format: Format,
     dims: (usize, usize),
     source: Option<Mask>,
+    /// Whether a CSR weight gradient is scattered into the dense gradient buffer (see
+    /// [`LayerExec::set_dense_weight_grad`]).
+    dense_grad: bool,
     kind: Kind,
+}
+
+/// The next CSR pattern id (see `Kind::Csr::id`).
+static NEXT_PATTERN_ID: AtomicU64 = AtomicU64::new(0);
+
+/// What an optimizer needs to update a CSR layer on its compact values (see [`LayerExec::csr_params`]).
+#[derive(Debug)]
+pub struct CsrParams<'a> {
+    /// Identifies `pattern`: equal ids mean equal patterns, so state kept in a pattern's order can be reused.
+    pub id: u64,
+    /// The layer's live entries.
+    pub pattern: &'a Pattern,
+    /// The layer's live weights, in pattern order.
+    pub values: &'a mut [f32],
+    /// The weight gradient of the last [`LayerExec::backward_weight`], in pattern order.
+    pub grad: &'a [f32],
 }
 
 impl LayerExec {
@@ -123,6 +151,8 @@ impl LayerExec {
                 let csr = |p| Csr::new(p, vec![0.0; nnz]).expect("one value per stored entry");
                 Kind::Csr {
                     w: csr(pattern),
+                    values_fresh: false,
+                    id: NEXT_PATTERN_ID.fetch_add(1, Ordering::Relaxed),
                     w_t: csr(pattern_t),
                     perm,
                     t_fresh: false,
@@ -135,6 +165,7 @@ impl LayerExec {
             format,
             dims: (layer.out_dim(), layer.in_dim()),
             source: layer.mask().cloned(),
+            dense_grad: true,
             kind,
         }
     }
@@ -144,10 +175,63 @@ impl LayerExec {
         self.format
     }
 
+    /// Whether this plan was built for `layer`'s shape and mask.
+    fn fits(&self, layer: &Linear) -> bool {
+        self.dims == (layer.out_dim(), layer.in_dim()) && self.source.as_ref() == layer.mask()
+    }
+
     /// Rebuilds the plan if `layer` is not the layer it was built for (other shape or mask).
     fn refresh(&mut self, layer: &Linear) {
-        if self.dims != (layer.out_dim(), layer.in_dim()) || self.source.as_ref() != layer.mask() {
+        if !self.fits(layer) {
+            let dense_grad = self.dense_grad;
             *self = LayerExec::new(layer, self.choice);
+            self.dense_grad = dense_grad;
+        }
+    }
+
+    /// Whether [`LayerExec::backward_weight`] writes a CSR layer's gradient into the dense buffer (the default)
+    /// or leaves it only in the plan, for an optimizer that reads it there ([`LayerExec::csr_params`]). Other
+    /// formats always write the dense buffer.
+    pub fn set_dense_weight_grad(&mut self, on: bool) {
+        self.dense_grad = on;
+    }
+
+    /// Makes the next forward pass gather a CSR layer's values from its weight (after the weights may have
+    /// changed outside the optimizer).
+    pub fn forget_values(&mut self) {
+        if let Kind::Csr { values_fresh, .. } = &mut self.kind {
+            *values_fresh = false;
+        }
+    }
+
+    /// A CSR layer's compact values and weight gradient, for an optimizer step on `layer` after a forward and
+    /// backward pass on it with this plan; `None` for other formats or if the plan is not `layer`'s.
+    ///
+    /// The caller must leave `values` equal to `layer`'s weights at the live entries (writing each new value
+    /// into both): the next forward pass uses them as they are instead of gathering them again, unless
+    /// [`LayerExec::forget_values`] is called first.
+    pub fn csr_params(&mut self, layer: &Linear) -> Option<CsrParams<'_>> {
+        if !self.fits(layer) {
+            return None;
+        }
+        match &mut self.kind {
+            Kind::Csr {
+                w,
+                values_fresh,
+                id,
+                grad,
+                ..
+            } => {
+                *values_fresh = true;
+                let (pattern, values) = w.parts_mut();
+                Some(CsrParams {
+                    id: *id,
+                    pattern,
+                    values,
+                    grad,
+                })
+            }
+            _ => None,
         }
     }
 
@@ -224,8 +308,16 @@ impl LayerExec {
                 relu,
                 y,
             ),
-            Kind::Csr { w, t_fresh, .. } => {
-                w.gather(layer.weight());
+            Kind::Csr {
+                w,
+                values_fresh,
+                t_fresh,
+                ..
+            } => {
+                if !*values_fresh {
+                    w.gather(layer.weight());
+                }
+                *values_fresh = false;
                 *t_fresh = false;
                 csr::csr_forward(
                     isa,
@@ -243,7 +335,8 @@ impl LayerExec {
     }
 
     /// `dW = dY X^T` on the live entries into the dense buffer `dw` (`out x in`). The sparse formats leave
-    /// masked entries of `dw` untouched (they stay `0.0` in a buffer from [`crate::nn::Mlp::zero_grads`]).
+    /// masked entries of `dw` untouched (they stay `0.0` in a buffer from [`crate::nn::Mlp::zero_grads`]); CSR
+    /// leaves all of `dw` untouched after [`LayerExec::set_dense_weight_grad`]`(false)`.
     #[allow(clippy::too_many_arguments)]
     pub fn backward_weight(
         &mut self,
@@ -294,7 +387,9 @@ impl LayerExec {
             }
             Kind::Csr { w, grad, .. } => {
                 csr::csr_backward_weight(isa, par, w.pattern(), dy, x, b, grad);
-                scatter_from(w.pattern(), grad, dw);
+                if self.dense_grad {
+                    scatter_from(w.pattern(), grad, dw);
+                }
             }
         }
     }
@@ -313,7 +408,7 @@ impl LayerExec {
     ) {
         let (n, k) = self.dims;
         assert!(
-            self.dims == (layer.out_dim(), layer.in_dim()) && self.source.as_ref() == layer.mask(),
+            self.fits(layer),
             "backward_input needs a forward pass on the same layer first"
         );
         match &mut self.kind {

@@ -85,6 +85,11 @@ impl Workspace {
     pub fn formats(&self) -> Vec<Format> {
         self.plans.iter().map(LayerExec::format).collect()
     }
+
+    /// Each layer's plan (for an optimizer that updates a layer on its plan's compact values).
+    pub(crate) fn plans_mut(&mut self) -> &mut [LayerExec] {
+        &mut self.plans
+    }
 }
 
 impl Mlp {

@@ -177,17 +177,38 @@ impl Trainer {
     /// One optimisation step on a feature-major batch (`xt` is `d x batch`) with labels `y`; returns the
     /// batch's mean data loss (without the penalty).
     pub fn step(&mut self, model: &mut Mlp, xt: &[f32], y: &[u32], batch: usize) -> f32 {
+        // The model may have changed since the last step.
+        self.forget_values();
+        self.step_inner(model, xt, y, batch)
+    }
+
+    /// [`Trainer::step`] on a model that nothing but this trainer changed since its last step: the CSR layers'
+    /// compact values the last step left in the plans are still the weights.
+    fn step_inner(&mut self, model: &mut Mlp, xt: &[f32], y: &[u32], batch: usize) -> f32 {
+        // Without the orthogonality penalty, which reads and adds to the dense gradient, CSR layers are updated
+        // on their compact gradient, values and moments.
+        let compact = self.orth == 0.0;
+        for plan in self.ws.plans_mut() {
+            plan.set_dense_weight_grad(!compact);
+        }
         let total = model.backward(xt, y, batch, &mut self.ws, &mut self.grads);
-        if self.orth == 0.0 {
+        if compact {
             // The penalty's gradient is added inside the Adam pass (bit for bit `add_grad` then `step`).
-            let par = self.ws.par();
-            self.adam.step_penalised(model, &self.grads, &self.reg, par);
+            self.adam
+                .step_compact(model, &self.grads, &self.reg, &mut self.ws);
         } else {
             self.reg.add_grad(model, &mut self.grads);
             add_orth_grad(model, self.orth, &mut self.grads);
             self.adam.step(model, &self.grads);
         }
         total / batch as f32
+    }
+
+    /// Makes the next forward pass read every weight from the model.
+    fn forget_values(&mut self) {
+        for plan in self.ws.plans_mut() {
+            plan.forget_values();
+        }
     }
 
     /// The optimizer's state (for mask updates that must reset moments).
@@ -202,7 +223,7 @@ impl Trainer {
 
     /// One epoch over `data` in an order shuffled by `rng`; returns the mean data loss over the epoch.
     pub fn epoch(&mut self, model: &mut Mlp, data: &Dataset, rng: &mut Rng) -> f32 {
-        self.epoch_with(model, data, rng, |_, _| {})
+        self.run_epoch(model, data, rng, None::<fn(&mut Mlp, &mut Adam)>)
     }
 
     /// [`Trainer::epoch`], calling `after_step(model, adam)` after every optimisation step (e.g. a mask update,
@@ -212,7 +233,18 @@ impl Trainer {
         model: &mut Mlp,
         data: &Dataset,
         rng: &mut Rng,
-        mut after_step: impl FnMut(&mut Mlp, &mut Adam),
+        after_step: impl FnMut(&mut Mlp, &mut Adam),
+    ) -> f32 {
+        self.run_epoch(model, data, rng, Some(after_step))
+    }
+
+    /// [`Trainer::epoch_with`], the hook optional (without one, nothing changes the model between steps).
+    fn run_epoch(
+        &mut self,
+        model: &mut Mlp,
+        data: &Dataset,
+        rng: &mut Rng,
+        mut after_step: Option<impl FnMut(&mut Mlp, &mut Adam)>,
     ) -> f32 {
         assert_eq!(
             data.d,
@@ -221,6 +253,7 @@ impl Trainer {
         );
         let d = data.d;
         self.begin_epoch();
+        self.forget_values();
         if self.order.len() != data.n {
             self.order = (0..data.n as u32).collect();
         }
@@ -251,19 +284,22 @@ impl Trainer {
             let next = start + b;
             let loss = if !ahead {
                 gather(start, b, &mut xb, &mut yb);
-                self.step(model, &xb[..b * d], &yb[..b], b)
+                self.step_inner(model, &xb[..b * d], &yb[..b], b)
             } else if next < data.n {
                 let (xs, ys) = (&mut xn, &mut yn);
                 let (loss, ()) = rayon::join(
-                    || self.step(model, &xb[..b * d], &yb[..b], b),
+                    || self.step_inner(model, &xb[..b * d], &yb[..b], b),
                     || gather(next, batch.min(data.n - next), xs, ys),
                 );
                 loss
             } else {
-                self.step(model, &xb[..b * d], &yb[..b], b)
+                self.step_inner(model, &xb[..b * d], &yb[..b], b)
             };
             total += loss as f64 * b as f64;
-            after_step(model, &mut self.adam);
+            if let Some(hook) = after_step.as_mut() {
+                hook(model, &mut self.adam);
+                self.forget_values();
+            }
             if ahead {
                 std::mem::swap(&mut xb, &mut xn);
                 std::mem::swap(&mut yb, &mut yn);
@@ -310,4 +346,93 @@ pub fn accuracy(model: &Mlp, data: &Dataset) -> f64 {
         start += b;
     }
     correct as f64 / data.n.max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Task;
+    use crate::expand::rewire::{Decay, RewireConfig, Rewirer};
+    use crate::rng::stream;
+    use crate::sparse::Mask;
+
+    /// A trainer on CSR layers (compact Adam, values kept between steps, the batch gathered ahead on two
+    /// threads) gives the bits of the plain loop `backward` + dense masked `Adam::step_penalised`, with the masks
+    /// rewired every other step through the epoch hook.
+    #[test]
+    fn csr_trainer_is_the_plain_loop_bit_for_bit() {
+        let (n, d, batch) = (90, 24, 20);
+        let x: Vec<f32> = (0..n * d).map(|i| (i as f32 * 0.61).sin()).collect();
+        let y: Vec<u32> = (0..n as u32).map(|i| (i * 7) % 4).collect();
+        let data = Dataset::new(x, y, d, Task::Multiclass(4)).unwrap();
+        let mut model = Mlp::new(&[d, 32, 4], Task::Multiclass(4), &mut stream(3, &[1])).unwrap();
+        let live = |k: usize, len: usize| (0..len).map(|i| (i * 5 + k) % 7 < 2).collect::<Vec<_>>();
+        model
+            .set_mask(0, Some(Mask::from_bools(32, d, &live(0, 32 * d))))
+            .unwrap();
+        model
+            .set_mask(1, Some(Mask::from_bools(4, 32, &live(3, 128))))
+            .unwrap();
+        let cfg = TrainConfig {
+            epochs: 3,
+            batch_size: batch,
+            lr: 1e-2,
+            reg: Regularizer {
+                l1_first: 1e-3,
+                l2: 1e-3,
+            },
+        };
+        let rcfg = RewireConfig {
+            every: 2,
+            fraction: 0.1,
+            decay: Decay::Constant,
+        };
+        let csr = FormatChoice::Force(Format::Csr);
+        for (par, rewired) in [(Par::Seq, false), (Par::Seq, true), (Par::Rayon(2), true)] {
+            let mut trained = model.clone();
+            let mut trainer = Trainer::new(&model, cfg)
+                .unwrap()
+                .with_format(&model, csr, par);
+            let mut rewirer = Rewirer::new(rcfg, 100, stream(4, &[2])).unwrap();
+            let mut shuffle = stream(5, &[3]);
+            for _ in 0..cfg.epochs {
+                if rewired {
+                    trainer.epoch_with(&mut trained, &data, &mut shuffle, |m, a| {
+                        rewirer.after_step(m, a);
+                    });
+                } else {
+                    trainer.epoch(&mut trained, &data, &mut shuffle);
+                }
+            }
+
+            let mut plain = model.clone();
+            let mut adam = Adam::new(&model, cfg.lr);
+            let mut ws = model.workspace_with(batch, csr).with_par(par);
+            let mut grads = model.zero_grads();
+            let mut rewirer = Rewirer::new(rcfg, 100, stream(4, &[2])).unwrap();
+            let mut shuffle = stream(5, &[3]);
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            let (mut xt, mut yt) = (vec![0.0; batch * d], vec![0; batch]);
+            for _ in 0..cfg.epochs {
+                order.shuffle(&mut shuffle);
+                for start in (0..n).step_by(batch) {
+                    let b = batch.min(n - start);
+                    let rows = order[start..start + b].iter().map(|&i| i as usize);
+                    data.gather_t(rows, &mut xt, &mut yt);
+                    plain.backward(&xt[..b * d], &yt[..b], b, &mut ws, &mut grads);
+                    adam.step_penalised(&mut plain, &grads, &cfg.reg, par);
+                    if rewired {
+                        rewirer.after_step(&mut plain, &mut adam);
+                    }
+                }
+            }
+            assert_eq!(trained, plain, "{par:?} rewired {rewired}");
+            for l in 0..2 {
+                let a = trainer.adam();
+                assert_eq!(a.weight_moments(l), adam.weight_moments(l));
+                assert_eq!(a.bias_moments(l), adam.bias_moments(l));
+            }
+            assert_eq!(trainer.adam().steps(), adam.steps());
+        }
+    }
 }

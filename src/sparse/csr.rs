@@ -227,6 +227,11 @@ impl Csr {
         &mut self.values
     }
 
+    /// The pattern and the values, the values mutably (the pattern cannot change through this).
+    pub fn parts_mut(&mut self) -> (&Pattern, &mut [f32]) {
+        (&self.pattern, &mut self.values)
+    }
+
     /// Splits into pattern and values.
     pub fn into_parts(self) -> (Pattern, Vec<f32>) {
         (self.pattern, self.values)

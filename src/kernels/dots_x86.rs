@@ -1,7 +1,7 @@
 //! AVX-512 code of the sampled products ([`super::sparse_rows`]): the pairwise reduction of eight lane sums at
 //! once. Portable code for it (eight [`super::dense::reduce`]s, or one transposing reduction on lane arrays)
 //! compiles to some 150 scalar extracts, inserts and adds per eight dots, about a third of the chunk loop's
-//! instructions at batch 500; this is 15 instructions.
+//! instructions at batch 500; this is about twenty.
 
 use std::arch::x86_64::{
     __m512, _mm256_storeu_ps, _mm512_add_ps, _mm512_castps512_ps256, _mm512_loadu_ps,

@@ -11,9 +11,12 @@
 //!   every row reads one tile of the packed slab before the next; partial sums go through a line-aligned
 //!   scratch between tiles.
 //! * **Sampled products** (weight gradient `dW = dY X^T` on the live pattern only, an SDDMM): each live entry
-//!   is a dot product of two rows, `dY[i, :] . X[c, :]`, read from line-aligned packed copies, eight (then four,
-//!   then one) live entries of a row at a time so that `dY[i, :]` is loaded once per chunk for several
-//!   independent chains.
+//!   is a dot product of two rows, `dY[i, :] . X[c, :]`, eight (then four, then one) live entries of a row at a
+//!   time so that `dY[i, :]` is loaded once per chunk for several independent chains. `X` is packed once per
+//!   call and each `dY` row when its dots start, every row's chunks and its zero-padded tail on their own
+//!   64-byte lines; the chunk loop holds one pointer per row and no bounds checks, and at the AVX-512 level the
+//!   eight lane sums of a group are reduced together in vector registers (`dots_x86`), with the same pairwise
+//!   adds as `dense::reduce`.
 //!
 //! The packed copies live in a per-thread scratch buffer that grows to the largest slab seen and is kept.
 //!
@@ -300,28 +303,9 @@ pub fn bits_rows_body<const F: bool>(
     rows_generic::<F, _, _>(rows, b, kt, terms, x, bias, relu, y);
 }
 
-/// A lane chunk as the sampled products read it: a packed [`Line`] or a chunk of a row read in place.
-trait Chunk {
-    fn lane(&self) -> &Lane;
-}
-
-impl Chunk for Line {
-    #[inline(always)]
-    fn lane(&self) -> &Lane {
-        &self.0
-    }
-}
-
-impl Chunk for Lane {
-    #[inline(always)]
-    fn lane(&self) -> &Lane {
-        self
-    }
-}
-
 /// One row of `b` floats as the sampled products read it: its `b / 16` full lane chunks, then its tail
 /// (`b % 16` floats).
-type Row<'a, C> = (&'a [C], &'a [f32]);
+type Row<'a> = (&'a [Line], &'a [f32]);
 
 /// Rows of `x` packed for the sampled products: each row's full lane chunks on their own cache lines
 /// (`nl = b / 16`), then, if `b % 16 > 0`, its tail on one more line padded with zeros. So no 512-bit load
@@ -340,7 +324,7 @@ struct Packed<'a> {
 
 impl Packed<'_> {
     #[inline(always)]
-    fn row(&self, r: usize) -> Row<'_, Line> {
+    fn row(&self, r: usize) -> Row<'_> {
         packed_row(
             &self.lines[r * self.stride..(r + 1) * self.stride],
             self.nl,
@@ -351,7 +335,7 @@ impl Packed<'_> {
 
 /// A packed row (`stride` lines) as its full chunks and its tail.
 #[inline(always)]
-fn packed_row(lines: &[Line], nl: usize, tail: usize) -> Row<'_, Line> {
+fn packed_row(lines: &[Line], nl: usize, tail: usize) -> Row<'_> {
     let full = &lines[..nl];
     if tail > 0 {
         (full, &lines[nl].0[..tail])
@@ -368,9 +352,12 @@ fn pack_row(dst: &mut [Line], src: &[f32]) {
         d.0 = *s;
     }
     if !rest.is_empty() {
-        let mut t = [0f32; LANES];
-        t[..rest.len()].copy_from_slice(rest);
-        dst[full.len()].0 = t;
+        // Element by element with a fixed count, written in place: a copy of `rest.len()` floats would be a
+        // `memcpy` call into a stack line and a 512-bit reload that cannot forward from its narrower stores.
+        let t = &mut dst[full.len()].0;
+        for (l, d) in t.iter_mut().enumerate() {
+            *d = rest.get(l).copied().unwrap_or(0.0);
+        }
     }
 }
 
@@ -404,21 +391,15 @@ fn pack_rows<'a>(
     (p, gl)
 }
 
-/// Row `r` of a row-major matrix with rows of `b` floats, read in place.
-#[inline(always)]
-fn row_in_place(s: &[f32], r: usize, b: usize) -> Row<'_, Lane> {
-    s[r * b..(r + 1) * b].as_chunks::<LANES>()
-}
-
 /// The dot product of two rows, bit-identical to `dense::dot` on the original rows: lane-wise products
 /// accumulated per lane over the full chunks, reduced pairwise, then the tail in order.
 #[inline(always)]
-fn dot1<const F: bool, C: Chunk>(g: Row<'_, C>, x: Row<'_, C>) -> f32 {
+fn dot1<const F: bool>(g: Row<'_>, x: Row<'_>) -> f32 {
     let (n, t) = (g.0.len(), g.1.len());
     let (x0, xt) = (&x.0[..n], &x.1[..t]);
     let mut acc = [0f32; LANES];
-    for c in 0..n {
-        let (gl, xl) = (g.0[c].lane(), x0[c].lane());
+    for (gl, xl) in g.0.iter().zip(x0) {
+        let (gl, xl) = (&gl.0, &xl.0);
         for l in 0..LANES {
             acc[l] = madd::<F>(gl[l], xl[l], acc[l]);
         }
@@ -435,15 +416,15 @@ fn dot1<const F: bool, C: Chunk>(g: Row<'_, C>, x: Row<'_, C>) -> f32 {
 /// Every `x` row is first cut to `g`'s chunk count, so the chunk loop indexes all five rows with one counter
 /// and no bounds checks (five row pointers, four accumulators).
 #[inline(always)]
-fn dot1x4<const F: bool, C: Chunk>(g: Row<'_, C>, x: [Row<'_, C>; 4]) -> [f32; 4] {
+fn dot1x4<const F: bool>(g: Row<'_>, x: [Row<'_>; 4]) -> [f32; 4] {
     let (n, t) = (g.0.len(), g.1.len());
     let [r0, r1, r2, r3] = x;
     let (x0, x1, x2, x3) = (&r0.0[..n], &r1.0[..n], &r2.0[..n], &r3.0[..n]);
     let z = [0f32; LANES];
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
     for c in 0..n {
-        let g0 = g.0[c].lane();
-        let (y0, y1, y2, y3) = (x0[c].lane(), x1[c].lane(), x2[c].lane(), x3[c].lane());
+        let g0 = g.0[c].0;
+        let (y0, y1, y2, y3) = (x0[c].0, x1[c].0, x2[c].0, x3[c].0);
         for l in 0..LANES {
             a0[l] = madd::<F>(g0[l], y0[l], a0[l]);
             a1[l] = madd::<F>(g0[l], y1[l], a1[l]);
@@ -502,7 +483,7 @@ fn reduce8(a: &[Lane; 8], fast: bool) -> [f32; 8] {
 /// and no bounds checks: nine row pointers and a counter in general registers, eight accumulators, and per
 /// chunk one load of `g` and eight FMAs with a memory operand.
 #[inline(always)]
-fn dot1x8<const F: bool, C: Chunk>(g: Row<'_, C>, x: [Row<'_, C>; 8], fast: bool) -> [f32; 8] {
+fn dot1x8<const F: bool>(g: Row<'_>, x: [Row<'_>; 8], fast: bool) -> [f32; 8] {
     let (n, t) = (g.0.len(), g.1.len());
     let [r0, r1, r2, r3, r4, r5, r6, r7] = x;
     let (x0, x1, x2, x3) = (&r0.0[..n], &r1.0[..n], &r2.0[..n], &r3.0[..n]);
@@ -511,9 +492,9 @@ fn dot1x8<const F: bool, C: Chunk>(g: Row<'_, C>, x: [Row<'_, C>; 8], fast: bool
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
     let (mut a4, mut a5, mut a6, mut a7) = (z, z, z, z);
     for c in 0..n {
-        let g0 = g.0[c].lane();
-        let (y0, y1, y2, y3) = (x0[c].lane(), x1[c].lane(), x2[c].lane(), x3[c].lane());
-        let (y4, y5, y6, y7) = (x4[c].lane(), x5[c].lane(), x6[c].lane(), x7[c].lane());
+        let g0 = g.0[c].0;
+        let (y0, y1, y2, y3) = (x0[c].0, x1[c].0, x2[c].0, x3[c].0);
+        let (y4, y5, y6, y7) = (x4[c].0, x5[c].0, x6[c].0, x7[c].0);
         for l in 0..LANES {
             a0[l] = madd::<F>(g0[l], y0[l], a0[l]);
             a1[l] = madd::<F>(g0[l], y1[l], a1[l]);
@@ -541,11 +522,11 @@ fn dot1x8<const F: bool, C: Chunk>(g: Row<'_, C>, x: [Row<'_, C>; 8], fast: bool
 /// last entry and the padded results are dropped, so even a row with few live entries runs several
 /// independent accumulator chains instead of one latency-bound chain. Each result has the order of `dense::dot`.
 #[inline(always)]
-fn row_dots<'a, const F: bool, C: Chunk + 'a>(
+fn row_dots<'a, const F: bool>(
     fast: bool,
-    g: Row<'a, C>,
+    g: Row<'a>,
     len: usize,
-    xrow: impl Fn(usize) -> Row<'a, C>,
+    xrow: impl Fn(usize) -> Row<'a>,
     mut emit: impl FnMut(usize, f32),
 ) {
     let mut q = 0;
@@ -553,7 +534,7 @@ fn row_dots<'a, const F: bool, C: Chunk + 'a>(
         let left = len - q;
         let col = |t: usize| xrow(q + t.min(left - 1));
         if left > 4 {
-            let d = dot1x8::<F, C>(
+            let d = dot1x8::<F>(
                 g,
                 [
                     col(0),
@@ -572,26 +553,16 @@ fn row_dots<'a, const F: bool, C: Chunk + 'a>(
             }
             q += 8;
         } else if left > 1 {
-            let d = dot1x4::<F, C>(g, [col(0), col(1), col(2), col(3)]);
+            let d = dot1x4::<F>(g, [col(0), col(1), col(2), col(3)]);
             for (t, &v) in d.iter().enumerate().take(left) {
                 emit(q + t, v);
             }
             q += 4;
         } else {
-            emit(q, dot1::<F, C>(g, xrow(q)));
+            emit(q, dot1::<F>(g, xrow(q)));
             q += 1;
         }
     }
-}
-
-/// Largest `x` (bytes) that the sampled products read in place instead of packing: at this size `x` and `dy`
-/// stay in L1/L2 across the call, and packing them would cost more than the line splits it saves.
-const IN_PLACE_MAX_BYTES: usize = 0;
-
-/// Whether the sampled products read `x` (`inner x b`) and `dy` in place (see [`IN_PLACE_MAX_BYTES`]).
-#[inline(always)]
-fn dots_in_place(inner: usize, b: usize) -> bool {
-    inner * b * std::mem::size_of::<f32>() <= IN_PLACE_MAX_BYTES
 }
 
 /// CSR sampled product (SDDMM): `out[p - row_ptr[0]] = dy[i, :] . x[col[p], :]` for every stored entry `p` of
@@ -619,17 +590,6 @@ pub fn csr_dots_body<const F: bool, const L: u8>(
         let (s, e) = (row_ptr[i], row_ptr[i + 1]);
         (&col[s..e], s - base..e - base)
     };
-    if dots_in_place(inner, b) {
-        for i in 0..rows {
-            let (cr, o) = entries(i);
-            let o = &mut out[o];
-            let xrow = |q: usize| row_in_place(x, cr[q] as usize, b);
-            row_dots::<F, Lane>(fast, row_in_place(dy, i, b), cr.len(), xrow, |q, v| {
-                o[q] = v
-            });
-        }
-        return;
-    }
     // Taken out of the thread-local, not used in a closure (which would lose the target features).
     let mut lines = SLAB.take();
     {
@@ -642,7 +602,7 @@ pub fn csr_dots_body<const F: bool, const L: u8>(
             let o = &mut out[o];
             pack_row(gl, &dy[i * b..(i + 1) * b]);
             let xrow = |q: usize| p.row(cr[q] as usize);
-            row_dots::<F, Line>(
+            row_dots::<F>(
                 fast,
                 packed_row(gl, p.nl, p.tail),
                 cr.len(),
@@ -677,7 +637,7 @@ pub fn bits_dots_body<const F: bool, const L: u8>(
     // The live entries of each row go eight at a time through `row_dots` (a row's last group may be short);
     // `$g` is the row's `dy` (evaluated once per row with live entries).
     macro_rules! rows_of {
-        (|$i:ident| $g:expr, $xrow:expr, $C:ty) => {
+        (|$i:ident| $g:expr, $xrow:expr) => {
             let mut cols = [0usize; 8];
             for $i in 0..rows {
                 let wr = &words[$i * wpr..($i + 1) * wpr];
@@ -692,18 +652,14 @@ pub fn bits_dots_body<const F: bool, const L: u8>(
                     n += 1;
                     if n == 8 {
                         let xrow = |q: usize| $xrow(cols[q]);
-                        row_dots::<F, $C>(fast, g, 8, xrow, |q, v| drow[cols[q]] = v);
+                        row_dots::<F>(fast, g, 8, xrow, |q, v| drow[cols[q]] = v);
                         n = 0;
                     }
                 }
                 let xrow = |q: usize| $xrow(cols[q]);
-                row_dots::<F, $C>(fast, g, n, xrow, |q, v| drow[cols[q]] = v);
+                row_dots::<F>(fast, g, n, xrow, |q, v| drow[cols[q]] = v);
             }
         };
-    }
-    if dots_in_place(k, b) {
-        rows_of!(|i| row_in_place(dy, i, b), |c| row_in_place(x, c, b), Lane);
-        return;
     }
     let mut lines = SLAB.take();
     {
@@ -714,8 +670,7 @@ pub fn bits_dots_body<const F: bool, const L: u8>(
                 pack_row(gl, &dy[i * b..(i + 1) * b]);
                 packed_row(gl, nl, tail)
             },
-            |c| p.row(c),
-            Line
+            |c| p.row(c)
         );
     }
     SLAB.set(lines);

@@ -16,7 +16,7 @@
 //!   call and each `dY` row when its dots start, every row's chunks and its zero-padded tail on their own
 //!   64-byte lines; the chunk loop holds one pointer per row and no bounds checks, and at the AVX-512 level the
 //!   eight lane sums of a group are reduced together in vector registers (`dots_x86`), with the same pairwise
-//!   adds as `dense::reduce`.
+//!   adds as `dense::reduce`; the tails then run term by term for all dots of the group at once.
 //!
 //! The packed copies live in a per-thread scratch buffer that grows to the largest slab seen and is kept.
 //!
@@ -433,9 +433,12 @@ fn dot1x4<const F: bool>(g: Row<'_>, x: [Row<'_>; 4]) -> [f32; 4] {
         }
     }
     let mut out = [reduce(&a0), reduce(&a1), reduce(&a2), reduce(&a3)];
-    for (o, xr) in out.iter_mut().zip(x) {
-        for (a, b) in g.1.iter().zip(&xr.1[..t]) {
-            *o = madd::<F>(*a, *b, *o);
+    // The tails term by term for the four dots at once, as in `dot1x8`.
+    let (t0, t1, t2, t3) = (&r0.1[..t], &r1.1[..t], &r2.1[..t], &r3.1[..t]);
+    for (c, &gv) in g.1.iter().enumerate() {
+        let xs = [t0[c], t1[c], t2[c], t3[c]];
+        for (o, xv) in out.iter_mut().zip(xs) {
+            *o = madd::<F>(gv, xv, *o);
         }
     }
     out
@@ -508,9 +511,14 @@ fn dot1x8<const F: bool>(g: Row<'_>, x: [Row<'_>; 8], fast: bool) -> [f32; 8] {
     }
     let acc = [a0, a1, a2, a3, a4, a5, a6, a7];
     let mut out = reduce8(&acc, fast);
-    for (o, xr) in out.iter_mut().zip(x) {
-        for (a, b) in g.1.iter().zip(&xr.1[..t]) {
-            *o = madd::<F>(*a, *b, *o);
+    // The tails, term by term for all eight dots at once (eight independent chains of `t` multiply-adds, in
+    // vector lanes), each dot still adding its terms in ascending order after its lane sum.
+    let (t0, t1, t2, t3) = (&r0.1[..t], &r1.1[..t], &r2.1[..t], &r3.1[..t]);
+    let (t4, t5, t6, t7) = (&r4.1[..t], &r5.1[..t], &r6.1[..t], &r7.1[..t]);
+    for (c, &gv) in g.1.iter().enumerate() {
+        let xs = [t0[c], t1[c], t2[c], t3[c], t4[c], t5[c], t6[c], t7[c]];
+        for (o, xv) in out.iter_mut().zip(xs) {
+            *o = madd::<F>(gv, xv, *o);
         }
     }
     out

@@ -280,6 +280,98 @@ fn a_samples_outputs_do_not_depend_on_the_batch_around_it() {
     }
 }
 
+/// One weight-gradient dot in the order of `kernels::dense::dot`: lane-wise products summed per lane over the
+/// full 16-lane chunks, the lane sums reduced pairwise, then the tail (`b % 16` terms) added one by one, each
+/// product-add fused or not (`fused`).
+fn dot_in_order(g: &[f32], x: &[f32], fused: bool) -> f32 {
+    let madd = |a: f32, b: f32, c: f32| if fused { a.mul_add(b, c) } else { a * b + c };
+    let full = g.len() / 16 * 16;
+    let mut acc = [0f32; 16];
+    for c in (0..full).step_by(16) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a = madd(g[c + l], x[c + l], *a);
+        }
+    }
+    let mut w = 8;
+    while w > 0 {
+        for l in 0..w {
+            acc[l] += acc[l + w];
+        }
+        w /= 2;
+    }
+    let mut s = acc[0];
+    for c in full..g.len() {
+        s = madd(g[c], x[c], s);
+    }
+    s
+}
+
+#[test]
+fn sampled_products_keep_the_dot_order_at_every_tail_and_group_size() {
+    // Row `i` of the pattern holds `i` live entries (0..=20: groups of eight, of four and single dots, short
+    // groups padded); batches cover every tail `b % 16` below one chunk, between one and two, at 48 and at 500.
+    // The weight-gradient dots must equal the scalar emulation of their order bit for bit on every instruction
+    // set (fused where the instantiation fuses) and at 1 and 2 threads, CSR and bitmask alike, and match
+    // matrixmultiply.
+    let baseline_fused = cfg!(any(target_feature = "fma", target_arch = "aarch64"));
+    let n = 21;
+    // 70 inputs: bitmask rows of two words.
+    for k in [24, 70] {
+        for b in (1..=33).chain([48, 500]) {
+            let mut rng = stream(500 + b as u64, &[k as u64]);
+            let mut mask = Mask::empty(n, k);
+            let mut order: Vec<usize> = (0..k).collect();
+            for i in 0..n {
+                for t in 0..i {
+                    let j = rng.gen_range(t..k);
+                    order.swap(t, j);
+                    mask.set(i, order[t], true);
+                }
+            }
+            let x = random_vec(k * b, 600 + b as u64);
+            let dy = random_vec(n * b, 700 + b as u64);
+            let mut dw_ref = vec![0f32; n * k];
+            gemm::dw_ref(n, k, b, &dy, &x, &mut dw_ref);
+            mask.apply(&mut dw_ref);
+            let pattern = Csr::from_dense_masked(&mask, &vec![0f32; n * k])
+                .pattern()
+                .clone();
+            for isa in Isa::available() {
+                let fused = isa != Isa::Scalar || baseline_fused;
+                let mut want = vec![0f32; n * k];
+                for i in 0..n {
+                    for c in (0..k).filter(|&c| mask.get(i, c)) {
+                        want[i * k + c] =
+                            dot_in_order(&dy[i * b..(i + 1) * b], &x[c * b..(c + 1) * b], fused);
+                    }
+                }
+                for par in [Par::Seq, Par::Rayon(2)] {
+                    let what = format!("k {k} b {b} {isa:?} {par:?}");
+                    let mut g = vec![f32::NAN; pattern.nnz()];
+                    csr::csr_backward_weight(isa, par, &pattern, &dy, &x, b, &mut g);
+                    let mut dw = vec![0f32; n * k];
+                    Csr::new(pattern.clone(), g).unwrap().scatter(&mut dw);
+                    assert!(
+                        dw.iter()
+                            .zip(&want)
+                            .all(|(p, q)| p.to_bits() == q.to_bits()),
+                        "CSR dW, {what}: not in the order of the dense dot"
+                    );
+                    assert_close(&dw, &dw_ref, &format!("CSR dW, {what}"));
+                    let mut dw = vec![0f32; n * k];
+                    bitmask::bitmask_backward_weight(isa, par, &mask, &dy, &x, b, &mut dw);
+                    assert!(
+                        dw.iter()
+                            .zip(&want)
+                            .all(|(p, q)| p.to_bits() == q.to_bits()),
+                        "bitmask dW, {what}: not in the order of the dense dot"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn adam_kernel_is_bit_identical_across_isas() {
     for len in [0, 1, 15, 16, 17, 100, 1000] {

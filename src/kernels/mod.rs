@@ -24,6 +24,8 @@ pub mod adam;
 pub mod bitmask;
 pub mod csr;
 pub mod dense;
+#[cfg(target_arch = "x86_64")]
+mod dots_x86;
 pub mod gemm;
 pub mod loss;
 pub mod parallel;

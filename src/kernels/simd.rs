@@ -59,6 +59,15 @@ impl Isa {
         }
     }
 
+    /// The instantiation level of a `madd_level` body (see `dispatch!`): 0 baseline, 1 AVX2, 2 AVX-512.
+    pub const fn level(self) -> u8 {
+        match self {
+            Isa::Scalar => 0,
+            Isa::Avx2 => 1,
+            Isa::Avx512 => 2,
+        }
+    }
+
     /// The widest instruction set of this host (detected once).
     pub fn best() -> Isa {
         static BEST: OnceLock<Isa> = OnceLock::new();
@@ -75,15 +84,24 @@ const BASELINE_FMA: bool = cfg!(any(target_feature = "fma", target_arch = "aarch
 /// The body must be an `#[inline(always)]` safe function; the wrappers add only `#[target_feature]`. With
 /// `madd`, the body is generic over `const F: bool` (fused multiply-adds, see [`super::dense::madd`]): the
 /// AVX2 + FMA and AVX-512 wrappers instantiate it with `true`, the baseline with [`BASELINE_FMA`].
+/// With `madd_level`, the body is also generic over `const L: u8`, the wrapper's [`Isa::level`], so that it can
+/// pick code written for that instruction set (which must still check the feature at run time before any
+/// `unsafe` use of it: a safe body can be called at any level).
 macro_rules! dispatch {
     ($(#[$meta:meta])* madd $name:ident => $($seg:ident)::+, ($($arg:ident : $ty:ty),* $(,)?)) => {
-        dispatch!(@emit $(#[$meta])* $name,
-            ($($seg)::+::<true>), ($($seg)::+::<BASELINE_FMA>), ($($arg: $ty),*));
+        dispatch!(@emit $(#[$meta])* $name, ($($seg)::+::<true>), ($($seg)::+::<true>),
+            ($($seg)::+::<BASELINE_FMA>), ($($arg: $ty),*));
+    };
+    ($(#[$meta:meta])* madd_level $name:ident => $($seg:ident)::+, ($($arg:ident : $ty:ty),* $(,)?)) => {
+        dispatch!(@emit $(#[$meta])* $name, ($($seg)::+::<true, { Isa::Avx2.level() }>),
+            ($($seg)::+::<true, { Isa::Avx512.level() }>),
+            ($($seg)::+::<BASELINE_FMA, { Isa::Scalar.level() }>), ($($arg: $ty),*));
     };
     ($(#[$meta:meta])* $name:ident => $($seg:ident)::+, ($($arg:ident : $ty:ty),* $(,)?)) => {
-        dispatch!(@emit $(#[$meta])* $name, ($($seg)::+), ($($seg)::+), ($($arg: $ty),*));
+        dispatch!(@emit $(#[$meta])* $name, ($($seg)::+), ($($seg)::+), ($($seg)::+), ($($arg: $ty),*));
     };
-    (@emit $(#[$meta:meta])* $name:ident, ($($wide:tt)+), ($($base:tt)+), ($($arg:ident : $ty:ty),*)) => {
+    (@emit $(#[$meta:meta])* $name:ident, ($($avx2:tt)+), ($($avx512:tt)+), ($($base:tt)+),
+        ($($arg:ident : $ty:ty),*)) => {
         $(#[$meta])*
         #[allow(clippy::too_many_arguments)]
         pub fn $name(isa: Isa, $($arg: $ty),*) {
@@ -91,10 +109,10 @@ macro_rules! dispatch {
             {
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn avx2($($arg: $ty),*) { $($wide)+($($arg),*) }
+                unsafe fn avx2($($arg: $ty),*) { $($avx2)+($($arg),*) }
                 #[target_feature(enable = "avx512f")]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn avx512($($arg: $ty),*) { $($wide)+($($arg),*) }
+                unsafe fn avx512($($arg: $ty),*) { $($avx512)+($($arg),*) }
                 match isa {
                     // SAFETY: `Isa::Avx2` is only chosen after `is_supported` confirmed AVX2 and FMA at run
                     // time (checked again here in debug builds); the body itself is safe code.
@@ -143,13 +161,13 @@ dispatch!(
 
 dispatch!(
     /// CSR sampled product (weight gradient on the pattern), see [`super::sparse_rows::csr_dots_body`].
-    madd csr_dots => super::sparse_rows::csr_dots_body,
+    madd_level csr_dots => super::sparse_rows::csr_dots_body,
     (rows: usize, b: usize, row_ptr: &[usize], col: &[u32], dy: &[f32], x: &[f32], out: &mut [f32])
 );
 
 dispatch!(
     /// Bitmask sampled product (weight gradient on the live entries), see [`super::sparse_rows::bits_dots_body`].
-    madd bits_dots => super::sparse_rows::bits_dots_body,
+    madd_level bits_dots => super::sparse_rows::bits_dots_body,
     (rows: usize, k: usize, b: usize, words: &[u64], wpr: usize, dy: &[f32], x: &[f32], dw: &mut [f32])
 );
 

@@ -11,9 +11,12 @@
 //!   every row reads one tile of the packed slab before the next; partial sums go through a line-aligned
 //!   scratch between tiles.
 //! * **Sampled products** (weight gradient `dW = dY X^T` on the live pattern only, an SDDMM): each live entry
-//!   is a dot product of two rows, `dY[i, :] . X[c, :]`, read from line-aligned packed copies, eight (then four,
-//!   then one) live entries of a row at a time so that `dY[i, :]` is loaded once per chunk for several
-//!   independent chains.
+//!   is a dot product of two rows, `dY[i, :] . X[c, :]`, eight (then four, then one) live entries of a row at a
+//!   time so that `dY[i, :]` is loaded once per chunk for several independent chains. `X` is packed once per
+//!   call and each `dY` row when its dots start, every row's chunks and its zero-padded tail on their own
+//!   64-byte lines; the chunk loop holds one pointer per row and no bounds checks, and at the AVX-512 level the
+//!   eight lane sums of a group are reduced together in vector registers (`dots_x86`), with the same pairwise
+//!   adds as `dense::reduce`; the tails then run term by term for all dots of the group at once.
 //!
 //! The packed copies live in a per-thread scratch buffer that grows to the largest slab seen and is kept.
 //!
@@ -300,188 +303,271 @@ pub fn bits_rows_body<const F: bool>(
     rows_generic::<F, _, _>(rows, b, kt, terms, x, bias, relu, y);
 }
 
-/// Rows of `x` and `dy` packed for the sampled products: each row's full lane chunks on their own cache lines
-/// (`nl = b / 16` lines per row; `x`'s rows first, then `dy`'s), so no 512-bit load splits across two lines.
-/// The tails (`b % 16` columns) are read from the original rows.
+/// One row of `b` floats as the sampled products read it: its `b / 16` full lane chunks, then its tail
+/// (`b % 16` floats).
+type Row<'a> = (&'a [Line], &'a [f32]);
+
+/// Rows of `x` packed for the sampled products: each row's full lane chunks on their own cache lines
+/// (`nl = b / 16`), then, if `b % 16 > 0`, its tail on one more line padded with zeros. So no 512-bit load
+/// splits across two lines, and a dot reads its tail from the line after its last chunk instead of from the
+/// unpacked row. Each `dy` row is packed the same way, when its dots start, into one row of lines after `x`'s
+/// (it stays in L1 while its dots read it).
 struct Packed<'a> {
     lines: &'a [Line],
+    /// Full lane chunks a row.
     nl: usize,
-    x_rows: usize,
-    x: &'a [f32],
-    dy: &'a [f32],
-    b: usize,
+    /// Lines a row: `nl`, plus one for the tail.
+    stride: usize,
+    /// `b % 16`.
+    tail: usize,
 }
 
 impl Packed<'_> {
     #[inline(always)]
-    fn x(&self, c: usize) -> (&[Line], &[f32]) {
-        (
-            &self.lines[c * self.nl..(c + 1) * self.nl],
-            &self.x[c * self.b..(c + 1) * self.b],
-        )
-    }
-
-    #[inline(always)]
-    fn dy(&self, i: usize) -> (&[Line], &[f32]) {
-        let r = self.x_rows + i;
-        (
-            &self.lines[r * self.nl..(r + 1) * self.nl],
-            &self.dy[i * self.b..(i + 1) * self.b],
+    fn row(&self, r: usize) -> Row<'_> {
+        packed_row(
+            &self.lines[r * self.stride..(r + 1) * self.stride],
+            self.nl,
+            self.tail,
         )
     }
 }
 
-/// Packs `x` (`x_rows x b`) and `dy` (`dy_rows x b`) into `lines` (see [`Packed`]).
+/// A packed row (`stride` lines) as its full chunks and its tail.
+#[inline(always)]
+fn packed_row(lines: &[Line], nl: usize, tail: usize) -> Row<'_> {
+    let full = &lines[..nl];
+    if tail > 0 {
+        (full, &lines[nl].0[..tail])
+    } else {
+        (full, &[])
+    }
+}
+
+/// Packs one row of `b = src.len()` floats into `dst` (`b.div_ceil(16)` lines; see [`Packed`]).
+#[inline(always)]
+fn pack_row(dst: &mut [Line], src: &[f32]) {
+    let (full, rest) = src.as_chunks::<LANES>();
+    for (d, s) in dst.iter_mut().zip(full) {
+        d.0 = *s;
+    }
+    if !rest.is_empty() {
+        // Element by element with a fixed count, written in place: a copy of `rest.len()` floats would be a
+        // `memcpy` call into a stack line and a 512-bit reload that cannot forward from its narrower stores.
+        let t = &mut dst[full.len()].0;
+        for (l, d) in t.iter_mut().enumerate() {
+            *d = rest.get(l).copied().unwrap_or(0.0);
+        }
+    }
+}
+
+/// Packs the `x_rows` rows of `x` (`x_rows x b`) into `lines` (see [`Packed`]) and returns them with the
+/// lines for one packed `dy` row.
 #[inline(always)]
 fn pack_rows<'a>(
     lines: &'a mut Vec<Line>,
-    x: &'a [f32],
+    x: &[f32],
     x_rows: usize,
-    dy: &'a [f32],
-    dy_rows: usize,
     b: usize,
-) -> Packed<'a> {
-    let nl = b / LANES;
-    let need = (x_rows + dy_rows) * nl;
+) -> (Packed<'a>, &'a mut [Line]) {
+    let (nl, tail) = (b / LANES, b % LANES);
+    let stride = nl + usize::from(tail > 0);
+    let need = (x_rows + 1) * stride;
     if lines.len() < need {
         lines.resize(need, Line([0.0; LANES]));
     }
-    if nl > 0 {
-        let rows = x
-            .chunks_exact(b)
-            .take(x_rows)
-            .chain(dy.chunks_exact(b).take(dy_rows));
-        for (dst, src) in lines[..need].chunks_exact_mut(nl).zip(rows) {
-            for (j, d) in dst.iter_mut().enumerate() {
-                d.0 = *lane(src, j * LANES);
-            }
+    let (xl, gl) = lines[..need].split_at_mut(x_rows * stride);
+    if stride > 0 {
+        for (dst, src) in xl.chunks_exact_mut(stride).zip(x.chunks_exact(b)) {
+            pack_row(dst, src);
         }
     }
-    Packed {
-        lines: &lines[..need],
+    let p = Packed {
+        lines: xl,
         nl,
-        x_rows,
-        x,
-        dy,
-        b,
-    }
+        stride,
+        tail,
+    };
+    (p, gl)
 }
 
-/// The dot product of two packed rows, bit-identical to `dense::dot` on the original rows: lane-wise products
+/// The dot product of two rows, bit-identical to `dense::dot` on the original rows: lane-wise products
 /// accumulated per lane over the full chunks, reduced pairwise, then the tail in order.
 #[inline(always)]
-fn dot1<const F: bool>(g: (&[Line], &[f32]), x: (&[Line], &[f32])) -> f32 {
+fn dot1<const F: bool>(g: Row<'_>, x: Row<'_>) -> f32 {
+    let (n, t) = (g.0.len(), g.1.len());
+    let (x0, xt) = (&x.0[..n], &x.1[..t]);
     let mut acc = [0f32; LANES];
-    for (gl, xl) in g.0.iter().zip(x.0) {
-        for ((a, &gv), &xv) in acc.iter_mut().zip(&gl.0).zip(&xl.0) {
-            *a = madd::<F>(gv, xv, *a);
+    for (gl, xl) in g.0.iter().zip(x0) {
+        let (gl, xl) = (&gl.0, &xl.0);
+        for l in 0..LANES {
+            acc[l] = madd::<F>(gl[l], xl[l], acc[l]);
         }
     }
-    let full = g.0.len() * LANES;
     let mut s = reduce(&acc);
-    for (a, b) in g.1[full..].iter().zip(&x.1[full..]) {
+    for (a, b) in g.1.iter().zip(xt) {
         s = madd::<F>(*a, *b, s);
     }
     s
 }
 
-/// Four dot products of a packed `g` with packed `x0..x3`, each bit-identical to `dense::dot`.
+/// Four dot products of `g` with `x0..x3`, each bit-identical to `dense::dot`.
+///
+/// Every `x` row is first cut to `g`'s chunk count, so the chunk loop indexes all five rows with one counter
+/// and no bounds checks (five row pointers, four accumulators).
 #[inline(always)]
-fn dot1x4<const F: bool>(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 4]) -> [f32; 4] {
+fn dot1x4<const F: bool>(g: Row<'_>, x: [Row<'_>; 4]) -> [f32; 4] {
+    let (n, t) = (g.0.len(), g.1.len());
+    let [r0, r1, r2, r3] = x;
+    let (x0, x1, x2, x3) = (&r0.0[..n], &r1.0[..n], &r2.0[..n], &r3.0[..n]);
     let z = [0f32; LANES];
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
-    for (c, gl) in g.0.iter().enumerate() {
-        let g0 = &gl.0;
-        let (x0, x1, x2, x3) = (&x[0].0[c].0, &x[1].0[c].0, &x[2].0[c].0, &x[3].0[c].0);
+    for c in 0..n {
+        let g0 = g.0[c].0;
+        let (y0, y1, y2, y3) = (x0[c].0, x1[c].0, x2[c].0, x3[c].0);
         for l in 0..LANES {
-            a0[l] = madd::<F>(g0[l], x0[l], a0[l]);
-            a1[l] = madd::<F>(g0[l], x1[l], a1[l]);
-            a2[l] = madd::<F>(g0[l], x2[l], a2[l]);
-            a3[l] = madd::<F>(g0[l], x3[l], a3[l]);
+            a0[l] = madd::<F>(g0[l], y0[l], a0[l]);
+            a1[l] = madd::<F>(g0[l], y1[l], a1[l]);
+            a2[l] = madd::<F>(g0[l], y2[l], a2[l]);
+            a3[l] = madd::<F>(g0[l], y3[l], a3[l]);
         }
     }
-    let full = g.0.len() * LANES;
     let mut out = [reduce(&a0), reduce(&a1), reduce(&a2), reduce(&a3)];
-    for (o, xr) in out.iter_mut().zip(x) {
-        for cc in full..g.1.len() {
-            *o = madd::<F>(g.1[cc], xr.1[cc], *o);
+    // The tails term by term for the four dots at once, as in `dot1x8`.
+    let (t0, t1, t2, t3) = (&r0.1[..t], &r1.1[..t], &r2.1[..t], &r3.1[..t]);
+    for (c, &gv) in g.1.iter().enumerate() {
+        let xs = [t0[c], t1[c], t2[c], t3[c]];
+        for (o, xv) in out.iter_mut().zip(xs) {
+            *o = madd::<F>(gv, xv, *o);
         }
     }
     out
 }
 
-/// Eight dot products of a packed `g` with packed `x0..x7`, each bit-identical to `dense::dot`.
+/// Whether the instantiation at `level` (see `simd`'s `madd_level` entries) reduces eight dots at once in
+/// AVX-512 registers ([`reduce8`]): only at the AVX-512 level, and only once the feature is confirmed at run time.
 #[inline(always)]
-fn dot1x8<const F: bool>(g: (&[Line], &[f32]), x: [(&[Line], &[f32]); 8]) -> [f32; 8] {
+fn fast_reduce(level: u8) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::dots_x86::reduce8_ready(level);
+    #[cfg(not(target_arch = "x86_64"))]
+    return {
+        let _ = level;
+        false
+    };
+}
+
+/// [`reduce`] of eight lane arrays: with `fast` (only ever true where the AVX-512 code may run, see
+/// [`fast_reduce`]) as one transposing reduction in vector registers, bit-identical to the eight
+/// [`reduce`]s.
+#[inline(always)]
+fn reduce8(a: &[Lane; 8], fast: bool) -> [f32; 8] {
+    #[cfg(target_arch = "x86_64")]
+    if fast {
+        // SAFETY: `fast` is true only once `reduce8_ready` confirmed AVX-512F at run time.
+        return unsafe { super::dots_x86::reduce8(a) };
+    }
+    let _ = fast;
+    [
+        reduce(&a[0]),
+        reduce(&a[1]),
+        reduce(&a[2]),
+        reduce(&a[3]),
+        reduce(&a[4]),
+        reduce(&a[5]),
+        reduce(&a[6]),
+        reduce(&a[7]),
+    ]
+}
+
+/// Eight dot products of `g` with `x0..x7`, each bit-identical to `dense::dot`.
+///
+/// Every `x` row is first cut to `g`'s chunk count, so the chunk loop indexes all nine rows with one counter
+/// and no bounds checks: nine row pointers and a counter in general registers, eight accumulators, and per
+/// chunk one load of `g` and eight FMAs with a memory operand.
+#[inline(always)]
+fn dot1x8<const F: bool>(g: Row<'_>, x: [Row<'_>; 8], fast: bool) -> [f32; 8] {
+    let (n, t) = (g.0.len(), g.1.len());
+    let [r0, r1, r2, r3, r4, r5, r6, r7] = x;
+    let (x0, x1, x2, x3) = (&r0.0[..n], &r1.0[..n], &r2.0[..n], &r3.0[..n]);
+    let (x4, x5, x6, x7) = (&r4.0[..n], &r5.0[..n], &r6.0[..n], &r7.0[..n]);
     let z = [0f32; LANES];
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
     let (mut a4, mut a5, mut a6, mut a7) = (z, z, z, z);
-    for (c, gl) in g.0.iter().enumerate() {
-        let g0 = &gl.0;
-        let (x0, x1, x2, x3) = (&x[0].0[c].0, &x[1].0[c].0, &x[2].0[c].0, &x[3].0[c].0);
-        let (x4, x5, x6, x7) = (&x[4].0[c].0, &x[5].0[c].0, &x[6].0[c].0, &x[7].0[c].0);
+    for c in 0..n {
+        let g0 = g.0[c].0;
+        let (y0, y1, y2, y3) = (x0[c].0, x1[c].0, x2[c].0, x3[c].0);
+        let (y4, y5, y6, y7) = (x4[c].0, x5[c].0, x6[c].0, x7[c].0);
         for l in 0..LANES {
-            a0[l] = madd::<F>(g0[l], x0[l], a0[l]);
-            a1[l] = madd::<F>(g0[l], x1[l], a1[l]);
-            a2[l] = madd::<F>(g0[l], x2[l], a2[l]);
-            a3[l] = madd::<F>(g0[l], x3[l], a3[l]);
-            a4[l] = madd::<F>(g0[l], x4[l], a4[l]);
-            a5[l] = madd::<F>(g0[l], x5[l], a5[l]);
-            a6[l] = madd::<F>(g0[l], x6[l], a6[l]);
-            a7[l] = madd::<F>(g0[l], x7[l], a7[l]);
+            a0[l] = madd::<F>(g0[l], y0[l], a0[l]);
+            a1[l] = madd::<F>(g0[l], y1[l], a1[l]);
+            a2[l] = madd::<F>(g0[l], y2[l], a2[l]);
+            a3[l] = madd::<F>(g0[l], y3[l], a3[l]);
+            a4[l] = madd::<F>(g0[l], y4[l], a4[l]);
+            a5[l] = madd::<F>(g0[l], y5[l], a5[l]);
+            a6[l] = madd::<F>(g0[l], y6[l], a6[l]);
+            a7[l] = madd::<F>(g0[l], y7[l], a7[l]);
         }
     }
-    let full = g.0.len() * LANES;
-    let mut out = [
-        reduce(&a0),
-        reduce(&a1),
-        reduce(&a2),
-        reduce(&a3),
-        reduce(&a4),
-        reduce(&a5),
-        reduce(&a6),
-        reduce(&a7),
-    ];
-    for (o, xr) in out.iter_mut().zip(x) {
-        for cc in full..g.1.len() {
-            *o = madd::<F>(g.1[cc], xr.1[cc], *o);
+    let acc = [a0, a1, a2, a3, a4, a5, a6, a7];
+    let mut out = reduce8(&acc, fast);
+    // The tails, term by term for all eight dots at once (eight independent chains of `t` multiply-adds, in
+    // vector lanes), each dot still adding its terms in ascending order after its lane sum.
+    let (t0, t1, t2, t3) = (&r0.1[..t], &r1.1[..t], &r2.1[..t], &r3.1[..t]);
+    let (t4, t5, t6, t7) = (&r4.1[..t], &r5.1[..t], &r6.1[..t], &r7.1[..t]);
+    for (c, &gv) in g.1.iter().enumerate() {
+        let xs = [t0[c], t1[c], t2[c], t3[c], t4[c], t5[c], t6[c], t7[c]];
+        for (o, xv) in out.iter_mut().zip(xs) {
+            *o = madd::<F>(gv, xv, *o);
         }
     }
     out
 }
 
-/// The live-entry dots of output row `i`: `emit(q, dy[i, :] . x[cols(q), :])` for every `q < len`.
+/// The live-entry dots of one output row: `emit(q, g . xrow(q))` for every `q < len`.
 ///
 /// Entries go eight (or, for the last one to four, four) at a time; a short group is padded by repeating its
-/// last column and the padded results are dropped, so even a row with few live entries runs several
+/// last entry and the padded results are dropped, so even a row with few live entries runs several
 /// independent accumulator chains instead of one latency-bound chain. Each result has the order of `dense::dot`.
 #[inline(always)]
-fn row_dots<const F: bool>(
-    p: &Packed<'_>,
-    i: usize,
+fn row_dots<'a, const F: bool>(
+    fast: bool,
+    g: Row<'a>,
     len: usize,
-    cols: impl Fn(usize) -> usize,
+    xrow: impl Fn(usize) -> Row<'a>,
     mut emit: impl FnMut(usize, f32),
 ) {
-    let g = p.dy(i);
     let mut q = 0;
     while q < len {
         let left = len - q;
-        let col = |t: usize| p.x(cols(q + t.min(left - 1)));
+        let col = |t: usize| xrow(q + t.min(left - 1));
         if left > 4 {
-            let d = dot1x8::<F>(g, std::array::from_fn(col));
+            let d = dot1x8::<F>(
+                g,
+                [
+                    col(0),
+                    col(1),
+                    col(2),
+                    col(3),
+                    col(4),
+                    col(5),
+                    col(6),
+                    col(7),
+                ],
+                fast,
+            );
             for (t, &v) in d.iter().enumerate().take(left.min(8)) {
                 emit(q + t, v);
             }
             q += 8;
         } else if left > 1 {
-            let d = dot1x4::<F>(g, std::array::from_fn(col));
+            let d = dot1x4::<F>(g, [col(0), col(1), col(2), col(3)]);
             for (t, &v) in d.iter().enumerate().take(left) {
                 emit(q + t, v);
             }
             q += 4;
         } else {
-            emit(q, dot1::<F>(g, p.x(cols(q))));
+            emit(q, dot1::<F>(g, xrow(q)));
             q += 1;
         }
     }
@@ -490,7 +576,7 @@ fn row_dots<const F: bool>(
 /// CSR sampled product (SDDMM): `out[p - row_ptr[0]] = dy[i, :] . x[col[p], :]` for every stored entry `p` of
 /// rows `i < rows`. `dy` is `rows x b`, `x` is `inner x b`.
 #[inline(always)]
-pub fn csr_dots_body<const F: bool>(
+pub fn csr_dots_body<const F: bool, const L: u8>(
     rows: usize,
     b: usize,
     row_ptr: &[usize],
@@ -506,15 +592,31 @@ pub fn csr_dots_body<const F: bool>(
         out.len() >= row_ptr[rows] - base,
         "csr dots: output too short"
     );
+    let fast = fast_reduce(L);
     let inner = x.len().checked_div(b).unwrap_or(0);
+    let entries = |i: usize| {
+        let (s, e) = (row_ptr[i], row_ptr[i + 1]);
+        (&col[s..e], s - base..e - base)
+    };
     // Taken out of the thread-local, not used in a closure (which would lose the target features).
     let mut lines = SLAB.take();
     {
-        let p = pack_rows(&mut lines, x, inner, dy, rows, b);
+        let (p, gl) = pack_rows(&mut lines, x, inner, b);
         for i in 0..rows {
-            let (s, e) = (row_ptr[i], row_ptr[i + 1]);
-            let (cr, o) = (&col[s..e], &mut out[s - base..e - base]);
-            row_dots::<F>(&p, i, e - s, |q| cr[q] as usize, |q, v| o[q] = v);
+            let (cr, o) = entries(i);
+            if cr.is_empty() {
+                continue;
+            }
+            let o = &mut out[o];
+            pack_row(gl, &dy[i * b..(i + 1) * b]);
+            let xrow = |q: usize| p.row(cr[q] as usize);
+            row_dots::<F>(
+                fast,
+                packed_row(gl, p.nl, p.tail),
+                cr.len(),
+                xrow,
+                |q, v| o[q] = v,
+            );
         }
     }
     SLAB.set(lines);
@@ -524,7 +626,7 @@ pub fn csr_dots_body<const F: bool>(
 /// masked entries of `dw` are left untouched. `dw` is `rows x k`, row-major.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn bits_dots_body<const F: bool>(
+pub fn bits_dots_body<const F: bool, const L: u8>(
     rows: usize,
     k: usize,
     b: usize,
@@ -539,23 +641,45 @@ pub fn bits_dots_body<const F: bool>(
         dy.len() >= rows * b && dw.len() >= rows * k && x.len() >= k * b,
         "bitmask dots: buffers too short"
     );
+    let fast = fast_reduce(L);
+    // The live entries of each row go eight at a time through `row_dots` (a row's last group may be short);
+    // `$g` is the row's `dy` (evaluated once per row with live entries).
+    macro_rules! rows_of {
+        (|$i:ident| $g:expr, $xrow:expr) => {
+            let mut cols = [0usize; 8];
+            for $i in 0..rows {
+                let wr = &words[$i * wpr..($i + 1) * wpr];
+                if wr.iter().all(|&w| w == 0) {
+                    continue;
+                }
+                let g = $g;
+                let drow = &mut dw[$i * k..($i + 1) * k];
+                let mut n = 0;
+                for c in bits(wr) {
+                    cols[n] = c;
+                    n += 1;
+                    if n == 8 {
+                        let xrow = |q: usize| $xrow(cols[q]);
+                        row_dots::<F>(fast, g, 8, xrow, |q, v| drow[cols[q]] = v);
+                        n = 0;
+                    }
+                }
+                let xrow = |q: usize| $xrow(cols[q]);
+                row_dots::<F>(fast, g, n, xrow, |q, v| drow[cols[q]] = v);
+            }
+        };
+    }
     let mut lines = SLAB.take();
     {
-        let p = pack_rows(&mut lines, x, k, dy, rows, b);
-        let mut cols = [0usize; 8];
-        for i in 0..rows {
-            let drow = &mut dw[i * k..(i + 1) * k];
-            let mut n = 0;
-            for c in bits(&words[i * wpr..(i + 1) * wpr]) {
-                cols[n] = c;
-                n += 1;
-                if n == 8 {
-                    row_dots::<F>(&p, i, 8, |q| cols[q], |q, v| drow[cols[q]] = v);
-                    n = 0;
-                }
-            }
-            row_dots::<F>(&p, i, n, |q| cols[q], |q, v| drow[cols[q]] = v);
-        }
+        let (p, gl) = pack_rows(&mut lines, x, k, b);
+        let (nl, tail) = (p.nl, p.tail);
+        rows_of!(
+            |i| {
+                pack_row(gl, &dy[i * b..(i + 1) * b]);
+                packed_row(gl, nl, tail)
+            },
+            |c| p.row(c)
+        );
     }
     SLAB.set(lines);
 }

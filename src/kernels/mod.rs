@@ -304,6 +304,8 @@ mod tests {
             (40, 300, 33),
             (9, 31, 260),
             (70, 66, 15),
+            (100, 130, 200),
+            (33, 200, 70),
         ] {
             let w = data(n * k, 5.0);
             let x = data(k * b, 6.0);
@@ -384,6 +386,72 @@ mod tests {
                 assert_eq!(bits(&yp), bits(&y), "forward {n}x{k}x{b} in {cuts} pieces");
                 assert_eq!(bits(&dxp), bits(&dx), "dx {n}x{k}x{b} in {cuts} pieces");
                 assert_eq!(bits(&dwp), bits(&dw), "dw {n}x{k}x{b} in {cuts} pieces");
+                // Column ranges (samples for the forward product and the input gradient, inputs for the weight
+                // gradient), each through its own scratch, at arbitrary and at tile-aligned cuts.
+                for aligned in [false, true] {
+                    let cut = |cols: usize| -> Vec<usize> {
+                        if aligned {
+                            parallel::even_cols(cols, Par::Rayon(cuts), gemm::COL_ALIGN)
+                        } else {
+                            split(cols).collect()
+                        }
+                    };
+                    let mut yc = vec![f32::NAN; n * b];
+                    let mut dxc = vec![f32::NAN; k * b];
+                    let mut dwc = vec![f32::NAN; n * k];
+                    let mut scratch = vec![Vec::new(); cuts];
+                    parallel::run_col_pieces(
+                        &cut(b),
+                        b,
+                        &mut yc,
+                        &mut scratch,
+                        |c0, c1, buf, rows| {
+                            gemm::forward_cols((n, k, b), (c0, c1), &w, &x, &bias, true, buf, rows)
+                        },
+                    );
+                    parallel::run_col_pieces(
+                        &cut(b),
+                        b,
+                        &mut dxc,
+                        &mut scratch,
+                        |c0, c1, buf, rows| {
+                            gemm::input_grad_cols((n, k, b), (c0, c1), &w, &dy, buf, rows)
+                        },
+                    );
+                    parallel::run_col_pieces(
+                        &cut(k),
+                        k,
+                        &mut dwc,
+                        &mut scratch,
+                        |c0, c1, buf, rows| {
+                            gemm::weight_grad_cols(
+                                (n, k, b),
+                                (c0, c1),
+                                &dy,
+                                &x,
+                                Some(&mask),
+                                buf,
+                                rows,
+                            )
+                        },
+                    );
+                    let how = if aligned { "aligned" } else { "unaligned" };
+                    assert_eq!(
+                        bits(&yc),
+                        bits(&y),
+                        "forward {n}x{k}x{b}: {cuts} {how} column pieces"
+                    );
+                    assert_eq!(
+                        bits(&dxc),
+                        bits(&dx),
+                        "dx {n}x{k}x{b}: {cuts} {how} column pieces"
+                    );
+                    assert_eq!(
+                        bits(&dwc),
+                        bits(&dw),
+                        "dw {n}x{k}x{b}: {cuts} {how} column pieces"
+                    );
+                }
             }
         }
     }

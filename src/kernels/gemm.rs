@@ -230,10 +230,10 @@ fn zero_dead(mask: &Mask, r: usize, c0: usize, row: &mut [f32]) {
     if c1 == c0 {
         return;
     }
-    let words = mask.row_words(r);
-    for wi in c0 / 64..=(c1 - 1) / 64 {
+    let words = &mask.row_words(r)[c0 / 64..=(c1 - 1) / 64];
+    for (wi, &word) in (c0 / 64..).zip(words) {
         let base = wi * 64;
-        let mut dead = !words[wi];
+        let mut dead = !word;
         if c0 > base {
             // Columns before the range.
             dead &= !((1u64 << (c0 - base)) - 1);

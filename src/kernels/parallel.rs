@@ -96,8 +96,8 @@ pub(crate) fn even_cols(cols: usize, par: Par, align: usize) -> Vec<usize> {
 /// Runs `f(c0, c1, scratch, rows)` for each column range `c0..c1` of `bounds` on a row-major output `out` of
 /// row stride `stride` (`out.len()` a multiple of it): `rows` holds that range of every row
 /// (`out[i * stride + c0..i * stride + c1]`), `scratch` is the piece's own buffer from `scratch` (at least one
-/// per piece; kept by the caller so that a step allocates no scratch). With a single piece, `f` runs on the
-/// calling thread.
+/// per piece, kept by the caller from step to step; only the lists of row pieces, one pointer per row, are
+/// built per call). With a single piece, `f` runs on the calling thread.
 pub(crate) fn run_col_pieces<F>(
     bounds: &[usize],
     stride: usize,

@@ -6,8 +6,11 @@
 //! spent (all threads), which a machine shared with other jobs inflates much less than the wall time.
 //!
 //! ```text
-//! cargo run --release --example clip_epoch
+//! cargo run --release --example clip_epoch [-- --fpe-only | --dense-only] [--threads 1,2]
 //! ```
+//!
+//! `--fpe-only` runs the FPE model on the formats it picks, `--dense-only` the dense model; `--threads` lists
+//! the thread counts (default `1,2`).
 
 use std::time::Instant;
 
@@ -43,13 +46,24 @@ fn cpu_ms() -> f64 {
         / 1e6
 }
 
-/// (median wall ms, fastest wall ms, CPU ms of the fastest run, formats) over three epochs after a warm-up.
+/// FNV-1a hash of the bits of every weight and bias: equal for bit-identical models.
+fn checksum(m: &Mlp) -> u64 {
+    m.layers()
+        .iter()
+        .flat_map(|l| l.weight().iter().chain(l.bias()))
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+            (h ^ u64::from(v.to_bits())).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// (median wall ms, fastest wall ms, CPU ms of the fastest run, formats, checksum of the model after the four
+/// epochs) over three epochs after a warm-up.
 fn epoch_ms(
     model: &Mlp,
     data: &Dataset,
     formats: FormatChoice,
     threads: usize,
-) -> (f64, f64, f64, Vec<Format>) {
+) -> (f64, f64, f64, Vec<Format>, u64) {
     let cfg = TrainConfig {
         epochs: 1,
         ..TrainConfig::default()
@@ -75,10 +89,34 @@ fn epoch_ms(
         .skip(1)
         .collect();
     times.sort_by(|a, b| a.0.total_cmp(&b.0));
-    (times[1].0, times[0].0, times[0].1, trainer.formats())
+    (
+        times[1].0,
+        times[0].0,
+        times[0].1,
+        trainer.formats(),
+        checksum(&m),
+    )
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "clip_epoch [--fpe-only | --dense-only] [--threads 1,2]: median/fastest epoch of the CLIP-sized models"
+        );
+        return;
+    }
+    let threads_list: Vec<usize> = match args.iter().position(|a| a == "--threads") {
+        Some(i) => args
+            .get(i + 1)
+            .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+            .unwrap_or_default(),
+        None => vec![1, 2],
+    };
+    if threads_list.is_empty() || threads_list.contains(&0) {
+        eprintln!("--threads takes a comma-separated list of positive counts, e.g. 1,2");
+        std::process::exit(2);
+    }
     let (d, c, n, h, alpha) = (512, 100, 50_000, 128, 4);
     let mut rng = stream(0, &[1]);
     let x: Vec<f32> = (0..n * d).map(|_| normal(&mut rng)).collect();
@@ -116,22 +154,25 @@ fn main() {
         useful(&dense),
         useful(&wide)
     );
-    println!("| threads | model | formats | median ms/epoch | fastest ms/epoch | CPU ms (fastest) | us/step (fastest) |");
-    println!("|---|---|---|---|---|---|---|");
-    let fpe_only = std::env::args().any(|a| a == "--fpe-only");
-    for threads in [1, 2] {
+    println!("| threads | model | formats | median ms/epoch | fastest ms/epoch | CPU ms (fastest) | us/step (fastest) | model checksum |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let fpe_only = args.iter().any(|a| a == "--fpe-only");
+    let dense_only = args.iter().any(|a| a == "--dense-only");
+    for &threads in &threads_list {
         for (name, model, formats) in [
             ("dense h=128", &dense, FormatChoice::Auto),
             ("FPE h'=512", &wide, FormatChoice::Auto),
             ("FPE h'=512", &wide, FormatChoice::Force(Format::Dense)),
         ] {
-            if fpe_only && !(name.starts_with("FPE") && formats == FormatChoice::Auto) {
+            if fpe_only && !(name.starts_with("FPE") && formats == FormatChoice::Auto)
+                || dense_only && !name.starts_with("dense")
+            {
                 continue;
             }
-            let (med, fast, cpu, f) = epoch_ms(model, &data, formats, threads);
+            let (med, fast, cpu, f, sum) = epoch_ms(model, &data, formats, threads);
             let f: Vec<String> = f.iter().map(Format::to_string).collect();
             println!(
-                "| {threads} | {name} | {} ({formats}) | {med:.1} | {fast:.1} | {cpu:.1} | {:.0} |",
+                "| {threads} | {name} | {} ({formats}) | {med:.1} | {fast:.1} | {cpu:.1} | {:.0} | {sum:016x} |",
                 f.join("+"),
                 fast * 1e3 / (n / 500) as f64
             );

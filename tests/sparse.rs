@@ -548,7 +548,14 @@ fn auto_picks_by_density_and_plans_follow_a_changed_mask() {
 #[test]
 fn dense_layers_are_bit_identical_across_threads_and_zero_on_masked_entries() {
     use neurosplit::nn::Linear;
-    for &(n, k, b, density) in &[(96, 130, 200, 0.8), (8, 32, 500, 1.0), (33, 70, 61, 0.75)] {
+    // 96 x 130 x 200 cuts every GEMM product into column ranges across threads (the batch, or the inputs, is the
+    // wider dimension of the output), 300 x 100 x 40 into row ranges; the other two take the row kernels.
+    for &(n, k, b, density) in &[
+        (96, 130, 200, 0.8),
+        (300, 100, 40, 0.8),
+        (8, 32, 500, 1.0),
+        (33, 70, 61, 0.75),
+    ] {
         let (mask, w) = random_layer(n, k, density, 40);
         let masked = density < 1.0;
         let layer = Linear::from_parts(
@@ -602,5 +609,62 @@ fn dense_layers_are_bit_identical_across_threads_and_zero_on_masked_entries() {
             }
         }
         assert_close(&dw, &dw_ref, "dense dW");
+    }
+}
+
+/// A model whose dense layers take the GEMM path (at least 32 rows and 1 M multiply-adds per product), masked like
+/// an FPE output layer, trained on one and on several threads: the products cut into column ranges (forward
+/// passes, the input gradient, the output layer's weight gradient) and into row ranges (the first layer's
+/// weight gradient, 128 rows against 64 inputs) give exactly the model of the sequential run.
+#[test]
+fn training_through_gemm_column_and_row_cuts_is_bit_identical_across_threads() {
+    use neurosplit::data::{Dataset, Task};
+    use neurosplit::nn::Linear;
+    let (d, h, c, n) = (64, 128, 40, 768);
+    let mut rng = stream(50, &[]);
+    let x: Vec<f32> = (0..n * d).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let y: Vec<u32> = (0..n).map(|_| rng.gen_range(0..c as u32)).collect();
+    let data = Dataset::new(x, y, d, Task::Multiclass(c)).unwrap();
+    let (_, w1) = random_layer(h, d, 1.0, 51);
+    let (m2, w2) = random_layer(c, h, 0.8, 52);
+    let layers = vec![
+        Linear::from_parts(h, d, w1, random_vec(h, 53), None).unwrap(),
+        Linear::from_parts(c, h, w2, random_vec(c, 54), Some(m2)).unwrap(),
+    ];
+    let model = Mlp::from_layers(layers, data.task).unwrap();
+    let cfg = TrainConfig {
+        epochs: 2,
+        batch_size: 256,
+        ..TrainConfig::default()
+    };
+    let isa = Isa::best();
+    assert!(
+        isa == Isa::Scalar || (gemm::pays(isa, h, d, 256) && gemm::pays(isa, c, h, 256)),
+        "the layers must take the GEMM path"
+    );
+    let train = |par: Par| {
+        let mut m = model.clone();
+        let mut trainer =
+            Trainer::new(&m, cfg)
+                .unwrap()
+                .with_format(&m, FormatChoice::Force(Format::Dense), par);
+        let mut losses = Vec::new();
+        trainer.fit(&mut m, &data, &mut stream(55, &[]), |_, l| losses.push(l));
+        (m, losses)
+    };
+    let (seq, seq_losses) = train(Par::Seq);
+    assert!(seq_losses.iter().all(|l| l.is_finite()));
+    for (l, layer) in seq.layers().iter().enumerate() {
+        for (i, &w) in layer.weight().iter().enumerate() {
+            assert!(
+                layer.is_live(i / layer.in_dim(), i % layer.in_dim()) || w == 0.0,
+                "layer {l}: masked weight {i} is {w}"
+            );
+        }
+    }
+    for par in [Par::Rayon(2), Par::Rayon(3)] {
+        let (m, losses) = train(par);
+        assert_eq!(losses, seq_losses, "{par:?}: losses differ from sequential");
+        assert!(m == seq, "{par:?}: the model differs from sequential");
     }
 }

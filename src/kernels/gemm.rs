@@ -41,6 +41,10 @@ pub const GEMM_MIN_DIM: usize = 32;
 /// and lost the forward product (0.92x) and the weight gradient (0.80x); at 1 M and more it won all three.
 pub const GEMM_MIN_FLOPS: usize = 1 << 20;
 
+/// Column ranges handed to threads start at multiples of this (the widest micro-kernel tile, 16 x 16 on
+/// AVX-512, a multiple of AVX2's 8), so that a cut never adds an edge tile.
+pub const COL_ALIGN: usize = 16;
+
 /// Checks that a strided `rows x cols` view fits in `len` elements and that its strides fit an `isize` (the
 /// offsets `matrixmultiply` computes). The arithmetic is checked, so huge strides are refused rather than wrapped.
 fn check_view(name: &str, len: usize, rows: usize, cols: usize, rs: usize, cs: usize) {
@@ -215,19 +219,181 @@ pub fn weight_grad_rows(
             "weight_grad_rows: mask shape mismatch"
         );
         for (r, row) in (r0..r0 + m).zip(dw.chunks_exact_mut(k.max(1))) {
-            for (wi, &word) in mask.row_words(r).iter().enumerate() {
-                let mut dead = !word;
-                if wi == k / 64 {
-                    // Bits past the last column are not entries.
-                    dead &= (1u64 << (k % 64)).wrapping_sub(1);
-                }
-                while dead != 0 {
-                    row[wi * 64 + dead.trailing_zeros() as usize] = 0.0;
-                    dead &= dead - 1;
-                }
-            }
+            zero_dead(mask, r, 0, row);
         }
     }
+}
+
+/// Sets to `0.0` the entries of `row` (columns `c0..c0 + row.len()` of row `r`) that `mask` marks dead.
+fn zero_dead(mask: &Mask, r: usize, c0: usize, row: &mut [f32]) {
+    let c1 = c0 + row.len();
+    if c1 == c0 {
+        return;
+    }
+    let words = &mask.row_words(r)[c0 / 64..=(c1 - 1) / 64];
+    for (wi, &word) in (c0 / 64..).zip(words) {
+        let base = wi * 64;
+        let mut dead = !word;
+        if c0 > base {
+            // Columns before the range.
+            dead &= !((1u64 << (c0 - base)) - 1);
+        }
+        if c1 - base < 64 {
+            // Columns past the range (or past the last column).
+            dead &= (1u64 << (c1 - base)) - 1;
+        }
+        while dead != 0 {
+            row[base + dead.trailing_zeros() as usize - c0] = 0.0;
+            dead &= dead - 1;
+        }
+    }
+}
+
+/// Columns `c0..c1` of `C (m x n) = A (m x inner) B (inner x n)` (`b_from` is `B` from its column `c0`, both
+/// operands given with their strides), computed into `scratch` (resized to `m x (c1 - c0)`, row-major) and
+/// then written by `epi(i, computed, rows[i])` into each output row's piece. Matrixmultiply sums each
+/// element over the inner dimension alone, so these are the bits of the same columns of the whole product.
+#[allow(clippy::too_many_arguments)]
+fn cols_into(
+    m: usize,
+    inner: usize,
+    (c0, c1): (usize, usize),
+    a: &[f32],
+    a_strides: (usize, usize),
+    b_from: &[f32],
+    b_strides: (usize, usize),
+    scratch: &mut Vec<f32>,
+    rows: &mut [&mut [f32]],
+    epi: impl Fn(usize, &[f32], &mut [f32]),
+) {
+    let w = c1 - c0;
+    assert!(
+        rows.len() == m && rows.iter().all(|r| r.len() == w),
+        "cols_into: {m} output pieces of {w} columns expected"
+    );
+    if w == 0 {
+        return;
+    }
+    scratch.resize(m * w, 0.0);
+    gemm_strided(
+        m,
+        inner,
+        w,
+        1.0,
+        a,
+        a_strides,
+        b_from,
+        b_strides,
+        0.0,
+        scratch,
+        (w, 1),
+    );
+    for (i, (src, dst)) in scratch.chunks_exact(w).zip(rows.iter_mut()).enumerate() {
+        epi(i, src, dst);
+    }
+}
+
+/// Columns (samples) `c0..c1` of the forward product `y = relu?(W X + bias)` for `W` row-major `n x k` and `X`
+/// `k x b`: `rows[i]` is that range of output row `i`, `scratch` a buffer of the caller's. Bit for bit the
+/// same columns as [`forward_rows`] on all rows.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_cols(
+    (n, k, b): (usize, usize, usize),
+    (c0, c1): (usize, usize),
+    w: &[f32],
+    x: &[f32],
+    bias: &[f32],
+    relu: bool,
+    scratch: &mut Vec<f32>,
+    rows: &mut [&mut [f32]],
+) {
+    assert!(bias.len() >= n && c1 <= b, "forward_cols: shape mismatch");
+    cols_into(
+        n,
+        k,
+        (c0, c1),
+        w,
+        (k, 1),
+        &x[c0.min(x.len())..],
+        (b, 1),
+        scratch,
+        rows,
+        |i, src, dst| {
+            let bi = bias[i];
+            if relu {
+                dst.iter_mut()
+                    .zip(src)
+                    .for_each(|(d, &v)| *d = (v + bi).max(0.0));
+            } else {
+                dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v + bi);
+            }
+        },
+    );
+}
+
+/// Columns (samples) `c0..c1` of the input gradient `dX (k x b) = W^T dY` for `W` row-major `n x k`:
+/// `rows[j]` is that range of row `j` of `dX`. Bit for bit the same columns as [`input_grad_rows`].
+#[allow(clippy::too_many_arguments)]
+pub fn input_grad_cols(
+    (n, k, b): (usize, usize, usize),
+    (c0, c1): (usize, usize),
+    w: &[f32],
+    dy: &[f32],
+    scratch: &mut Vec<f32>,
+    rows: &mut [&mut [f32]],
+) {
+    assert!(c1 <= b, "input_grad_cols: shape mismatch");
+    cols_into(
+        k,
+        n,
+        (c0, c1),
+        w,
+        (1, k),
+        &dy[c0.min(dy.len())..],
+        (b, 1),
+        scratch,
+        rows,
+        |_, src, dst| dst.copy_from_slice(src),
+    );
+}
+
+/// Columns (inputs) `c0..c1` of the weight gradient `dW (n x k) = dY X^T`: `rows[i]` is that range of row `i`
+/// of `dW`; entries masked by `mask` come out exactly `0.0`. Bit for bit the same columns as
+/// [`weight_grad_rows`].
+#[allow(clippy::too_many_arguments)]
+pub fn weight_grad_cols(
+    (n, k, b): (usize, usize, usize),
+    (c0, c1): (usize, usize),
+    dy: &[f32],
+    x: &[f32],
+    mask: Option<&Mask>,
+    scratch: &mut Vec<f32>,
+    rows: &mut [&mut [f32]],
+) {
+    assert!(c1 <= k, "weight_grad_cols: shape mismatch");
+    if let Some(mask) = mask {
+        assert!(
+            mask.cols() == k && n <= mask.rows(),
+            "weight_grad_cols: mask shape mismatch"
+        );
+    }
+    cols_into(
+        n,
+        b,
+        (c0, c1),
+        dy,
+        (b, 1),
+        &x[(c0 * b).min(x.len())..],
+        (1, b),
+        scratch,
+        rows,
+        |i, src, dst| {
+            dst.copy_from_slice(src);
+            if let Some(mask) = mask {
+                zero_dead(mask, i, c0, dst);
+            }
+        },
+    );
 }
 
 #[cfg(test)]

@@ -16,7 +16,9 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
-use crate::kernels::parallel::{even_rows, run_pieces, Par};
+use crate::kernels::parallel::{
+    even_cols, even_rows, run_col_pieces, run_pieces, split_columns, Par,
+};
 use crate::kernels::{bitmask, csr, dense, gemm, simd, Isa};
 use crate::nn::Linear;
 use crate::sparse::csr::scatter_from;
@@ -71,6 +73,9 @@ enum Kind {
         wt: Vec<f32>,
         /// Whether `wt` holds the weights of the last forward pass.
         wt_fresh: bool,
+        /// One buffer per thread for GEMM products cut into column ranges (see [`split_columns`]), kept from
+        /// step to step.
+        scratch: Vec<Vec<f32>>,
     },
     Bitmask {
         mask: Mask,
@@ -138,6 +143,7 @@ impl LayerExec {
             Format::Dense => Kind::Dense {
                 wt: Vec::new(),
                 wt_fresh: false,
+                scratch: Vec::new(),
             },
             Format::Bitmask => {
                 let mask = mask();
@@ -250,7 +256,11 @@ impl LayerExec {
         self.refresh(layer);
         let (n, k) = self.dims;
         match &mut self.kind {
-            Kind::Dense { wt, wt_fresh } => {
+            Kind::Dense {
+                wt,
+                wt_fresh,
+                scratch,
+            } => {
                 // Large products go through the GEMM micro-kernel, small ones through the row kernel; each
                 // choice is made on the whole product, so it does not depend on the thread count.
                 *wt_fresh = !gemm::pays(isa, k, n, b);
@@ -259,6 +269,27 @@ impl LayerExec {
                     dense::transpose(n, k, layer.weight(), wt);
                 }
                 if gemm::pays(isa, n, k, b) {
+                    if par.pieces() > 1 && split_columns(n, b) {
+                        scratch.resize_with(par.pieces(), Vec::new);
+                        return run_col_pieces(
+                            &even_cols(b, par, gemm::COL_ALIGN),
+                            b,
+                            &mut y[..n * b],
+                            scratch,
+                            |c0, c1, buf, rows| {
+                                gemm::forward_cols(
+                                    (n, k, b),
+                                    (c0, c1),
+                                    layer.weight(),
+                                    x,
+                                    layer.bias(),
+                                    relu,
+                                    buf,
+                                    rows,
+                                )
+                            },
+                        );
+                    }
                     return run_pieces(
                         &even_rows(n, par),
                         |r| r * b,
@@ -351,9 +382,22 @@ impl LayerExec {
         self.refresh(layer);
         let (n, k) = self.dims;
         match &mut self.kind {
-            Kind::Dense { .. } => {
+            Kind::Dense { scratch, .. } => {
                 let mask = layer.mask();
                 if gemm::pays(isa, n, b, k) {
+                    if par.pieces() > 1 && split_columns(n, k) {
+                        scratch.resize_with(par.pieces(), Vec::new);
+                        run_col_pieces(
+                            &even_cols(k, par, gemm::COL_ALIGN),
+                            k,
+                            &mut dw[..n * k],
+                            scratch,
+                            |c0, c1, buf, rows| {
+                                gemm::weight_grad_cols((n, k, b), (c0, c1), dy, x, mask, buf, rows)
+                            },
+                        );
+                        return;
+                    }
                     run_pieces(
                         &even_rows(n, par),
                         |r| r * k,
@@ -412,8 +456,31 @@ impl LayerExec {
             "backward_input needs a forward pass on the same layer first"
         );
         match &mut self.kind {
-            Kind::Dense { wt, wt_fresh } => {
+            Kind::Dense {
+                wt,
+                wt_fresh,
+                scratch,
+            } => {
                 if gemm::pays(isa, k, n, b) {
+                    if par.pieces() > 1 && split_columns(k, b) {
+                        scratch.resize_with(par.pieces(), Vec::new);
+                        return run_col_pieces(
+                            &even_cols(b, par, gemm::COL_ALIGN),
+                            b,
+                            &mut dx[..k * b],
+                            scratch,
+                            |c0, c1, buf, rows| {
+                                gemm::input_grad_cols(
+                                    (n, k, b),
+                                    (c0, c1),
+                                    layer.weight(),
+                                    dy,
+                                    buf,
+                                    rows,
+                                )
+                            },
+                        );
+                    }
                     return run_pieces(
                         &even_rows(k, par),
                         |r| r * b,

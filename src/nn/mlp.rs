@@ -42,6 +42,8 @@ pub struct Workspace {
     par: Par,
     /// Each layer's format and the structures it needs.
     plans: Vec<LayerExec>,
+    /// Per-thread buffers of the loss when its samples are spread over threads.
+    loss_scratch: Vec<Vec<f32>>,
 }
 
 /// Gradients of the loss with respect to every weight and bias, shaped like the model.
@@ -316,6 +318,7 @@ impl Mlp {
                 .iter()
                 .map(|n| n.as_ref().map(|n| n.scratch(capacity)))
                 .collect(),
+            loss_scratch: Vec::new(),
         }
     }
 
@@ -391,7 +394,9 @@ impl Mlp {
         let dlogits = &mut ws.dz[last][..batch * classes];
         let total = match self.task {
             Task::Binary => loss::bce_with_logits(logits, y, dlogits),
-            Task::Multiclass(c) => loss::softmax_ce(logits, y, c, dlogits),
+            Task::Multiclass(c) => {
+                loss::softmax_ce_par(par, logits, y, c, dlogits, &mut ws.loss_scratch)
+            }
         };
         for l in (0..=last).rev() {
             let layer = &self.layers[l];
@@ -404,11 +409,11 @@ impl Mlp {
                 &ws.acts[l - 1][..batch * k]
             };
             ws.plans[l].backward_weight(isa, par, layer, dz, input, batch, &mut grads.w[l]);
-            kernels::bias_grad(isa, n, batch, dz, &mut grads.b[l]);
+            kernels::bias_grad_par(isa, par, n, batch, dz, &mut grads.b[l]);
             if l > 0 {
                 let dprev = &mut below[l - 1][..batch * k];
                 ws.plans[l].backward_input(isa, par, layer, dz, batch, dprev);
-                kernels::relu_backward(dprev, &ws.acts[l - 1][..batch * k]);
+                kernels::relu_backward_par(par, k, batch, dprev, &ws.acts[l - 1][..batch * k]);
                 if let (Some(norm), Some(scratch)) = (&self.norms[l - 1], &mut ws.norm[l - 1]) {
                     let (dg, db) = (&mut grads.norm_gain[l - 1], &mut grads.norm_bias[l - 1]);
                     norm.backward(dprev, batch, scratch, dg, db);

@@ -12,7 +12,7 @@
 #   VENV=/path/to/venv       PyTorch venv (default: /work/venv-torch, then /tmp/torch-venv)
 #   TORCH_DIR=DIR            fpe_torch.py's folder (default: ../shared/bench/torch next to the repository, ...)
 #   BEFORE=DIR               also run DIR/clip_epoch and DIR/step_time (binaries of an older build) for a
-#                            before/after column
+#                            before/after column, and DIR/sparse_sweep if present (raw file sweep_before.txt)
 #   OUT=DIR                  raw outputs, one file per part (default target/compare)
 #   FULL=1                   also time the FashionMNIST spec and the Boolean set (long)
 set -euo pipefail
@@ -46,6 +46,9 @@ $E/step_time | tee "$OUT/step.txt"
 if [ -n "${BEFORE:-}" ]; then
   "$BEFORE/clip_epoch" | tee "$OUT/clip_before.txt"
   "$BEFORE/step_time" | tee "$OUT/step_before.txt"
+  if [ -x "$BEFORE/sparse_sweep" ]; then
+    "$BEFORE/sparse_sweep" --shape 512x512 --shape 784x1024 --density 1,0.25 --ops forward,dX,dW | tee "$OUT/sweep_before.txt"
+  fi
 fi
 if [ -n "$VENV" ] && [ -n "$TORCH_DIR" ]; then
   "$VENV/bin/python" "$TORCH_DIR/fpe_torch.py" clip --threads-list 1 2 --clip-reps 3 | tee "$OUT/torch_clip.txt"

@@ -5,7 +5,9 @@ Usage: python3 benches/compare_table.py target/compare [--before-run DIR]
 Epoch ratios use medians (fastest in brackets where the tool prints it); kernel ratios use the fastest of the
 sweep's repetitions, against the sgemm of the same shape, op and thread count measured in the same sweep.
 With --before-run DIR (the raw files of an earlier run of compare.sh, e.g. at the start of a round), each ratio of
-that run is printed beside this run's, every ratio still computed within its own run.
+that run is printed beside this run's, every ratio still computed within its own run. With --before-build, the
+"before" column is the older build that the same run timed (compare.sh's BEFORE=: clip_before.txt, step_before.txt,
+sweep_before.txt), against the same run's limits and PyTorch figures.
 """
 import os
 import re
@@ -17,11 +19,21 @@ if "--before-run" in args:
     i = args.index("--before-run")
     BEFORE_RUN = args[i + 1]
     del args[i:i + 2]
+BEFORE_BUILD = "--before-build" in args
+if BEFORE_BUILD:
+    args.remove("--before-build")
 OUT = args[0] if args else "target/compare"
 
 
-def reader(folder):
+def reader(folder, older_build=False):
+    """Reads a raw file of `folder`; with `older_build`, the older build's file in place of this build's (and
+    nothing for the older build's own before files)."""
     def read(name):
+        if older_build:
+            if name.endswith("_before.txt"):
+                return ""
+            if name in ("clip.txt", "step.txt", "sweep.txt"):
+                name = name.replace(".txt", "_before.txt")
         path = os.path.join(folder, name)
         return open(path).read() if os.path.exists(path) else ""
     return read
@@ -37,9 +49,10 @@ def num(s):
     return float(m.group()) if m else None
 
 
-def run(folder):
-    """(table rows, summary lines) of the run whose raw files are in `folder`."""
-    read = reader(folder)
+def run(folder, older_build=False):
+    """(table rows, summary lines) of the run whose raw files are in `folder` (of the older build it timed, with
+    `older_build`)."""
+    read = reader(folder, older_build)
     # Limits: sgemm 2048^3 and the triad, per thread count.
     sgemm, triad = {}, {}
     for l in read("roofline.txt").splitlines():
@@ -231,13 +244,15 @@ def run(folder):
 
 
 table, summary = run(OUT)
+if BEFORE_BUILD:
+    BEFORE_RUN = OUT + " (older build)"
 if BEFORE_RUN:
-    old, old_summary = run(BEFORE_RUN)
+    old, old_summary = run(OUT, True) if BEFORE_BUILD else run(BEFORE_RUN)
     print()
-    print("BEFORE run (" + BEFORE_RUN + "):")
+    print("BEFORE (" + BEFORE_RUN + "):")
     print("\n".join(old_summary))
     print()
-    print("AFTER run (" + OUT + "):")
+    print("AFTER (" + OUT + "):")
 print("\n".join(summary))
 print()
 print("Ratios of epochs: medians [fastest]; kernels: fastest of the sweep's repetitions, same shape, op and threads.")

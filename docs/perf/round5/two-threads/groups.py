@@ -6,7 +6,7 @@ def groups(sym):
     if re.search(r'gemm::(forward_cols|weight_grad_cols|input_grad_cols|cols_into|forward_rows|weight_grad_rows|zero_dead)', s): return 'gemm epilogue/copy'
     if 'csr_dots' in s: return 'csr_dots (W1 dW)'
     if 'csr_rows' in s: return 'csr_rows (W1 fwd)'
-    if 'adam' in s: return 'adam'
+    if 'adam' in s or 'Adam' in s: return 'adam'
     if 'softmax' in s or 'expf' in s or 'logf' in s: return 'loss'
     if 'row_sums' in s or 'Mlp::backward' in s or 'relu' in s: return 'relu/bias'
     if 'csr::gather_into' in s or 'scatter_from' in s or 'transpose_values' in s: return 'csr gather/scatter'

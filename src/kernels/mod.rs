@@ -103,8 +103,10 @@ pub fn bias_grad(isa: Isa, n: usize, b: usize, dy: &[f32], db: &mut [f32]) {
     simd::row_sums(isa, n, b, dy, db);
 }
 
-/// Fewest elements for which [`bias_grad_par`] and [`relu_backward_par`] hand pieces to other threads: below it, the hand-off costs about what a second thread saves (a 100 x 500 pass takes
-/// ~5-10 us). Whether a pass is split never changes its bits.
+/// Fewest elements for which [`bias_grad_par`] and [`relu_backward_par`] hand pieces to other threads: a
+/// 100 x 500 pass takes ~5-10 us, while a hand-off costs 2-11 us to a spinning worker and 34-110 us to one that
+/// has gone to sleep (`examples/join_cost.rs` on the 2-vCPU development guest), so smaller passes stay on one
+/// thread. Whether a pass is split never changes its bits.
 pub const PAR_MIN_ELEMS: usize = 1 << 16;
 
 /// [`bias_grad`] with the rows spread as `par` says (each row summed by one thread in the same order, so the

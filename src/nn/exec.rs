@@ -113,6 +113,22 @@ pub struct LayerExec {
     kind: Kind,
 }
 
+/// A GEMM product on `par` threads cut into tile-aligned column ranges of its row-major output `out` (`cols`
+/// columns a row; see [`run_col_pieces`]), each piece with its own buffer of `scratch`, kept by the plan.
+fn gemm_col_pieces<F>(par: Par, cols: usize, out: &mut [f32], scratch: &mut Vec<Vec<f32>>, f: F)
+where
+    F: Fn(usize, usize, &mut Vec<f32>, &mut [&mut [f32]]) + Sync,
+{
+    scratch.resize_with(par.pieces(), Vec::new);
+    run_col_pieces(
+        &even_cols(cols, par, gemm::COL_ALIGN),
+        cols,
+        out,
+        scratch,
+        f,
+    );
+}
+
 /// The next CSR pattern id (see `Kind::Csr::id`).
 static NEXT_PATTERN_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -270,9 +286,8 @@ impl LayerExec {
                 }
                 if gemm::pays(isa, n, k, b) {
                     if par.pieces() > 1 && split_columns(n, b) {
-                        scratch.resize_with(par.pieces(), Vec::new);
-                        return run_col_pieces(
-                            &even_cols(b, par, gemm::COL_ALIGN),
+                        return gemm_col_pieces(
+                            par,
                             b,
                             &mut y[..n * b],
                             scratch,
@@ -386,16 +401,9 @@ impl LayerExec {
                 let mask = layer.mask();
                 if gemm::pays(isa, n, b, k) {
                     if par.pieces() > 1 && split_columns(n, k) {
-                        scratch.resize_with(par.pieces(), Vec::new);
-                        run_col_pieces(
-                            &even_cols(k, par, gemm::COL_ALIGN),
-                            k,
-                            &mut dw[..n * k],
-                            scratch,
-                            |c0, c1, buf, rows| {
-                                gemm::weight_grad_cols((n, k, b), (c0, c1), dy, x, mask, buf, rows)
-                            },
-                        );
+                        gemm_col_pieces(par, k, &mut dw[..n * k], scratch, |c0, c1, buf, rows| {
+                            gemm::weight_grad_cols((n, k, b), (c0, c1), dy, x, mask, buf, rows)
+                        });
                         return;
                     }
                     run_pieces(
@@ -463,9 +471,8 @@ impl LayerExec {
             } => {
                 if gemm::pays(isa, k, n, b) {
                     if par.pieces() > 1 && split_columns(k, b) {
-                        scratch.resize_with(par.pieces(), Vec::new);
-                        return run_col_pieces(
-                            &even_cols(b, par, gemm::COL_ALIGN),
+                        return gemm_col_pieces(
+                            par,
                             b,
                             &mut dx[..k * b],
                             scratch,

@@ -17,6 +17,10 @@ pub const MAX_THREADS: usize = 1024;
 /// The most trials (grid cells x trials) one spec may ask for.
 pub const MAX_JOBS: usize = 1_000_000;
 
+/// The most layers (`model.depth`) a spec may ask for: far beyond the paper's deepest network (9 layers, Section A.7), and
+/// small enough that per-layer bookkeeping stays negligible whatever the widths.
+pub const MAX_DEPTH: usize = 1024;
+
 /// The memory budget in bytes (see the module docs).
 pub fn memory_budget() -> u128 {
     if let Some(v) = std::env::var("NEUROSPLIT_MAX_MEMORY")

@@ -348,19 +348,17 @@ impl Spec {
         for &d in inputs {
             for &depth in &self.model.depth {
                 for &h in &self.model.neurons {
-                    let dims = |width: Option<usize>| -> Option<Vec<usize>> {
-                        let w = width?;
-                        let hidden = depth.checked_sub(1)?;
-                        Some(
-                            std::iter::once(d)
-                                .chain(std::iter::repeat_n(w, hidden))
-                                .chain(std::iter::once(outputs))
-                                .collect(),
-                        )
-                    };
-                    let per_model = dims(h.checked_mul(alpha))
-                        .as_deref()
-                        .and_then(mlp_bytes)
+                    // `d -> w -> ... -> w -> outputs` with `depth - 1` hidden layers, in closed form: a depth
+                    // from a spec file may be any integer, so no per-layer list is built before the check.
+                    let per_model = h
+                        .checked_mul(alpha)
+                        .zip(depth.checked_sub(2))
+                        .and_then(|(w, inner)| {
+                            let inner = mlp_bytes(&[w, w])?.checked_mul(inner as u128)?;
+                            mlp_bytes(&[d, w])?
+                                .checked_add(inner)?
+                                .checked_add(mlp_bytes(&[w, outputs])?)
+                        })
                         .and_then(|m| {
                             let g = if gram { bytes_of(&[d, d, 8])? } else { 0 };
                             m.checked_add(g)
@@ -490,6 +488,20 @@ impl Spec {
             return Err(Error::invalid(
                 "model.depth",
                 format!("{d} layers has no hidden layer to expand: use depth >= 2"),
+            ));
+        }
+        if let Some(&d) = self
+            .model
+            .depth
+            .iter()
+            .find(|&&d| d > crate::limits::MAX_DEPTH)
+        {
+            return Err(Error::invalid(
+                "model.depth",
+                format!(
+                    "{d} layers is more than the {} neurosplit trains: use a smaller depth",
+                    crate::limits::MAX_DEPTH
+                ),
             ));
         }
         let mut names: Vec<&str> = self.model.strategies.iter().map(|s| s.name()).collect();
@@ -719,6 +731,28 @@ mod tests {
         let bad = text.replacen("strategies = [", "strategies = [\"zigzag\", ", 1);
         let err = Spec::parse(&bad, "x").unwrap_err().to_string();
         assert!(err.contains("zigzag") && err.contains("random"), "{err}");
+    }
+
+    #[test]
+    fn huge_depths_are_refused_before_anything_is_built() {
+        let text = BUILTIN.iter().find(|(n, _)| *n == "deep").unwrap().1;
+        let with_depth = |d: &str| text.replace("depth = [5, 7, 9]", &format!("depth = [{d}]"));
+        assert_ne!(
+            with_depth("4000000000"),
+            text,
+            "the deep spec lists its depths as expected"
+        );
+        let err = Spec::parse(&with_depth("4000000000"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model.depth") && err.contains("1024"), "{err}");
+        // The largest depth allowed, at widths whose models would not fit: the memory check refuses it.
+        let wide = with_depth("1024").replace("neurons = [4, 8, 12, 16]", "neurons = [1000000]");
+        let err = Spec::parse(&wide, "t").unwrap_err().to_string();
+        assert!(
+            err.contains("depth 1024") && err.contains("memory"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -104,12 +104,22 @@ fn killed_run_resumes_without_losing_or_redoing_trials() {
     assert_eq!(err.matches("ETA").count(), 48 - kept, "{err}");
     assert_eq!(canonical(&results), reference, "resumed results differ");
     assert_eq!(lines(&results), 48, "a trial was run twice or lost");
-    assert!(part.join("report.md").is_file());
+    let report = std::fs::read_to_string(part.join("report.md")).unwrap();
+    assert!(
+        report.contains(&format!("({} trials trained)", 48 - kept)),
+        "{report}"
+    );
 
-    // A third run has nothing left to do.
+    // A third run has nothing left to do, and its report says so instead of a wall time.
     let (code, out, _) = run(&["reproduce", s(&spec), "--out", s(&part), "--quiet"]);
     assert_eq!(code, 0);
     assert!(out.contains("(0 trials run, 48 resumed"), "{out}");
+    let report = std::fs::read_to_string(part.join("report.md")).unwrap();
+    assert!(
+        report.contains("the last run trained no trial")
+            && !report.contains("wall time of the last run"),
+        "{report}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

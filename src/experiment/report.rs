@@ -450,6 +450,8 @@ pub struct ReportContext {
     pub command: String,
     /// Wall seconds of the last run.
     pub wall_seconds: f64,
+    /// Trials the last run trained (0 when every trial was read back from the results file).
+    pub trials_run: usize,
     /// Sum of the recorded per-trial seconds (all runs, across resumes and shards).
     pub compute_seconds: f64,
     /// Threads of the last run.
@@ -567,10 +569,19 @@ pub fn markdown(
             s.push_str(&format!("  - {n} trials: {line}\n"));
         }
     }
+    if ctx.trials_run == 0 {
+        s.push_str(
+            "- the last run trained no trial: this report was written from the recorded results\n",
+        );
+    } else {
+        s.push_str(&format!(
+            "- wall time of the last run: {:.1} s on {} threads ({} trials trained)\n",
+            ctx.wall_seconds, ctx.threads, ctx.trials_run
+        ));
+    }
     s.push_str(&format!(
-        "- wall time of the last run: {:.1} s on {} threads\n\
-         - compute recorded over all runs: {:.1} s (sum of per-trial seconds)\n",
-        ctx.wall_seconds, ctx.threads, ctx.compute_seconds
+        "- compute recorded over all runs: {:.1} s (sum of per-trial seconds)\n",
+        ctx.compute_seconds
     ));
     s.push_str("\n## Spec\n\n```toml\n");
     let shown = spec_as_shown(spec, &ctx.scope);

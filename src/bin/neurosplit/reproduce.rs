@@ -646,6 +646,7 @@ pub fn reproduce(mut args: ReproduceArgs) -> Result<()> {
         let ctx = ReportContext {
             command,
             wall_seconds: outcome.wall_seconds,
+            trials_run: outcome.ran,
             compute_seconds: report::compute_seconds(&outcome.records),
             threads,
             expected_trials: grid.len() * spec.trials,

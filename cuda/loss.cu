@@ -37,9 +37,15 @@ extern "C" __global__ void softmax_ce(
         sum += e;
     }
     const unsigned y = labels[s];
-    loss[s] = mx + logf(sum) - logits[(size_t)y * b + s];
     const float inv = inv_b / sum;
     for (int c = 0; c < classes; ++c) grad[(size_t)c * b + s] *= inv;
+    // A label outside 0..classes (the host checks labels when it loads data) makes the sample's loss NaN, so
+    // the epoch's loss shows it, and is never used as an index.
+    if (y >= (unsigned)classes) {
+        loss[s] = NAN;
+        return;
+    }
+    loss[s] = mx + logf(sum) - logits[(size_t)y * b + s];
     grad[(size_t)y * b + s] -= inv_b;
 }
 

@@ -198,6 +198,13 @@ static void loss_and_misc_tests(int b, int classes, int d) {
     emu::launch(g1, th, [&] { softmax_ce(b, classes, zc.data(), y.data(), gc.data(), lc.data()); });
     check("softmax grad " + shape, gc, gc_ref, 1e-5f);
     check("softmax loss " + shape, lc, lc_ref, 1e-5f);
+    // A label out of range: that sample's loss is NaN and no index outside the logits is touched (the emulator
+    // runs on host memory, so a stray write would show in the other samples' gradients below).
+    y[0] = (u32)classes;
+    if (b > 1) y[1] = 0xffffffffu;
+    emu::launch(g1, th, [&] { softmax_ce(b, classes, zc.data(), y.data(), gc.data(), lc.data()); });
+    failures += !std::isnan(lc[0]) || (b > 1 && !std::isnan(lc[1]));
+    for (int s = 2; s < b; ++s) failures += lc[s] != lc[s] || std::fabs(lc[s] - lc_ref[s]) > 1e-5f * (1 + std::fabs(lc_ref[s]));
 
     // Gather: rows idx[s] of a sample-major table into a feature-major batch.
     const int rows = 2 * b + 3;

@@ -412,7 +412,7 @@ pub fn softmax_ce(
         .arg(grad)
         .arg(loss);
     // SAFETY: matches `softmax_ce(int, int, const float*, const unsigned*, float*, float*)`; indices
-    // < classes * b within the asserts, given labels < classes (the data set's task guarantees it).
+    // < classes * b within the asserts: the kernel indexes by a label only after checking it is < classes.
     launched(unsafe { l.launch(batch_rows(b, 1)) }, "softmax_ce")
 }
 

@@ -25,8 +25,16 @@ pub struct GpuDataset {
 }
 
 impl GpuDataset {
-    /// Uploads `data`.
+    /// Uploads `data`, after checking its labels against its task (its fields are public, so they may have
+    /// changed since [`Dataset::new`] checked them).
     pub fn upload(gpu: &Gpu, data: &Dataset) -> Result<Self> {
+        let classes = data.task.outputs().max(2) as u32;
+        if let Some(bad) = data.y.iter().find(|&&c| c >= classes) {
+            return Err(crate::Error::invalid(
+                "dataset",
+                format!("label {bad} is out of range for {:?}", data.task),
+            ));
+        }
         let s = gpu.stream();
         Ok(GpuDataset {
             x: s.clone_htod(&data.x)

@@ -178,11 +178,224 @@ pub fn run_tasks(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
 }
 
 fn launch(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
-    rayon::scope(|s| {
-        for i in 0..tasks {
-            s.spawn(move |_| task(i));
+    let threads = tasks.min(rayon::current_num_threads());
+    if threads <= 1 {
+        return (0..tasks).for_each(task);
+    }
+    match team::Team::get().try_lock() {
+        Some(team) => team.run(threads - 1, tasks, task),
+        None => (0..tasks).for_each(task),
+    }
+}
+
+/// The process-wide team of worker threads that [`run_tasks`] hands tasks to.
+///
+/// One caller at a time owns the team: it publishes a job (a task count and a reference to the task) and takes
+/// task indices from a shared counter, as do up to the requested number of workers; it returns once the job is
+/// withdrawn and no worker holds it any more. A caller that finds the team owned (another caller, or a call from
+/// inside a task) runs its tasks itself. An idle worker spins for a while ([`team::spin_time`]) before it parks,
+/// so that the hand-offs of a training step, a few microseconds apart, reach a worker that is awake.
+mod team {
+    use std::any::Any;
+    use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+    use std::thread::{self, Thread};
+    use std::time::{Duration, Instant};
+
+    /// A published job: the task and how many tasks there are.
+    #[derive(Clone, Copy)]
+    struct Job {
+        task: &'static (dyn Fn(usize) + Sync),
+        tasks: usize,
+    }
+
+    /// A worker as the owner sees it: its thread (to unpark) and whether it is parked or about to park.
+    struct Worker {
+        thread: Thread,
+        asleep: Arc<AtomicBool>,
+    }
+
+    pub(super) struct Team {
+        /// Whether a caller owns the team.
+        owned: AtomicBool,
+        /// Bumped each time a job is published; workers watch it.
+        epoch: AtomicUsize,
+        /// The published job and how many more workers may join it; `None` when withdrawn.
+        job: Mutex<Option<(Job, usize)>>,
+        /// The next task index to run.
+        next: AtomicUsize,
+        /// Workers that joined the current job and have not released it.
+        active: AtomicUsize,
+        /// The first panic of a task run by a worker.
+        panic: Mutex<Option<Box<dyn Any + Send>>>,
+        workers: Mutex<Vec<Worker>>,
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long an idle worker spins before it parks: `NEUROSPLIT_TEAM_SPIN_US` microseconds, 200 if unset.
+    pub(super) fn spin_time() -> Duration {
+        static SPIN: OnceLock<Duration> = OnceLock::new();
+        *SPIN.get_or_init(|| {
+            let us = std::env::var("NEUROSPLIT_TEAM_SPIN_US")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(200);
+            Duration::from_micros(us)
+        })
+    }
+
+    /// Releases the team when its owner returns or unwinds.
+    pub(super) struct Owner(&'static Team);
+
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            self.0.owned.store(false, Ordering::Release);
         }
-    });
+    }
+
+    impl Team {
+        pub(super) fn get() -> &'static Team {
+            static TEAM: Team = Team {
+                owned: AtomicBool::new(false),
+                epoch: AtomicUsize::new(0),
+                job: Mutex::new(None),
+                next: AtomicUsize::new(0),
+                active: AtomicUsize::new(0),
+                panic: Mutex::new(None),
+                workers: Mutex::new(Vec::new()),
+            };
+            &TEAM
+        }
+
+        /// The team, if no one else owns it.
+        pub(super) fn try_lock(&'static self) -> Option<Owner> {
+            self.owned
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .ok()
+                .map(|_| Owner(self))
+        }
+
+        /// Starts workers until there are `n` (fewer if the system refuses threads).
+        fn grow(&'static self, n: usize) {
+            let mut workers = lock(&self.workers);
+            while workers.len() < n {
+                let asleep = Arc::new(AtomicBool::new(false));
+                let seen = self.epoch.load(Ordering::Acquire);
+                let flag = Arc::clone(&asleep);
+                let spawned = thread::Builder::new()
+                    .name(format!("neurosplit-team-{}", workers.len()))
+                    .spawn(move || self.work(seen, &flag));
+                match spawned {
+                    Ok(handle) => workers.push(Worker {
+                        thread: handle.thread().clone(),
+                        asleep,
+                    }),
+                    Err(_) => break,
+                }
+            }
+        }
+
+        /// Takes task indices of the current job until none are left, keeping the first panic.
+        fn take_tasks(&self, job: Job) -> Option<Box<dyn Any + Send>> {
+            catch_unwind(AssertUnwindSafe(|| loop {
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
+                if i >= job.tasks {
+                    break;
+                }
+                (job.task)(i);
+            }))
+            .err()
+        }
+
+        /// A worker's loop: wait for a new epoch (spinning, then parked), join its job if there is room, run
+        /// tasks, release the job.
+        fn work(&self, mut seen: usize, asleep: &AtomicBool) {
+            loop {
+                let mut idle_since = Instant::now();
+                let mut spins = 0u32;
+                loop {
+                    let epoch = self.epoch.load(Ordering::Acquire);
+                    if epoch != seen {
+                        seen = epoch;
+                        break;
+                    }
+                    std::hint::spin_loop();
+                    spins = spins.wrapping_add(1);
+                    if spins % 64 == 0 && idle_since.elapsed() >= spin_time() {
+                        // The owner sets `epoch` then reads `asleep`; this sets `asleep` then reads `epoch`
+                        // (all SeqCst), so either it sees the new epoch or the owner sees the flag and unparks.
+                        asleep.store(true, Ordering::SeqCst);
+                        if self.epoch.load(Ordering::SeqCst) == seen {
+                            thread::park();
+                        }
+                        asleep.store(false, Ordering::SeqCst);
+                        idle_since = Instant::now();
+                    }
+                }
+                let job = {
+                    let mut slot = lock(&self.job);
+                    match slot.as_mut() {
+                        Some((job, room)) if *room > 0 => {
+                            *room -= 1;
+                            self.active.fetch_add(1, Ordering::Relaxed);
+                            Some(*job)
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some(job) = job {
+                    if let Some(p) = self.take_tasks(job) {
+                        lock(&self.panic).get_or_insert(p);
+                    }
+                    self.active.fetch_sub(1, Ordering::Release);
+                }
+            }
+        }
+    }
+
+    impl Owner {
+        /// Runs `task(i)` for `i` in `0..tasks` on the calling thread and up to `helpers` workers.
+        pub(super) fn run(self, helpers: usize, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+            let team = self.0;
+            team.grow(helpers);
+            // SAFETY: the job is published in `team.job` and withdrawn below before this function returns, and
+            // a worker uses it only between taking it from `team.job` (counted in `team.active` under that lock)
+            // and decrementing `team.active`. This function waits for `team.active` to reach zero after the
+            // withdrawal, and nothing between publishing and that wait can unwind: tasks run under
+            // `catch_unwind`, mutex locks ignore poisoning, unparking does not panic. So `task` outlives every
+            // use of the extended reference.
+            let task: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(task) };
+            let job = Job { task, tasks };
+            team.next.store(0, Ordering::Relaxed);
+            *lock(&team.job) = Some((job, helpers));
+            team.epoch.fetch_add(1, Ordering::SeqCst);
+            for w in lock(&team.workers).iter().take(helpers) {
+                if w.asleep.swap(false, Ordering::SeqCst) {
+                    w.thread.unpark();
+                }
+            }
+            let mine = team.take_tasks(job);
+            *lock(&team.job) = None;
+            let mut spins = 0u32;
+            while team.active.load(Ordering::Acquire) != 0 {
+                spins = spins.wrapping_add(1);
+                if spins < 1 << 12 {
+                    std::hint::spin_loop();
+                } else {
+                    thread::yield_now();
+                }
+            }
+            let theirs = lock(&team.panic).take();
+            drop(self);
+            if let Some(p) = mine.or(theirs) {
+                resume_unwind(p);
+            }
+        }
+    }
 }
 
 /// An optional log of the hand-offs: with `NEUROSPLIT_HANDOFF_LOG` set, every call of [`run_tasks`] with two or
@@ -296,5 +509,108 @@ mod log {
             l.calls.clear();
         }
         l.last_end = now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
+    /// Runs `tasks` tasks and returns how often each index ran.
+    fn counts(tasks: usize) -> Vec<usize> {
+        let runs: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+        run_tasks(tasks, &|i| {
+            runs[i].fetch_add(1, Ordering::Relaxed);
+        });
+        runs.into_iter().map(AtomicUsize::into_inner).collect()
+    }
+
+    #[test]
+    fn every_task_runs_once_at_every_count_and_thread_count() {
+        for threads in [1, 2, 3, 5] {
+            pool(threads).install(|| {
+                for tasks in 0..=9 {
+                    for _ in 0..20 {
+                        assert_eq!(
+                            counts(tasks),
+                            vec![1; tasks],
+                            "{tasks} tasks on {threads} threads"
+                        );
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn concurrent_and_nested_callers_each_get_all_their_tasks() {
+        pool(4).install(|| {
+            (0..64).into_par_iter().for_each(|k| {
+                let tasks = k % 9 + 1;
+                assert_eq!(counts(tasks), vec![1; tasks], "caller {k}");
+            });
+            // Tasks that hand out tasks of their own, from the owner and from the workers.
+            let runs: Vec<AtomicUsize> = (0..7 * 5).map(|_| AtomicUsize::new(0)).collect();
+            run_tasks(7, &|i| {
+                run_tasks(5, &|j| {
+                    runs[i * 5 + j].fetch_add(1, Ordering::Relaxed);
+                })
+            });
+            assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 1));
+        });
+    }
+
+    #[test]
+    fn a_panicking_task_panics_the_caller_and_the_team_stays_usable() {
+        pool(3).install(|| {
+            for bad in 0..6 {
+                let got = std::panic::catch_unwind(|| {
+                    run_tasks(6, &|i| {
+                        if i == bad {
+                            panic!("task {i} failed");
+                        }
+                    })
+                });
+                let payload = got.expect_err("the panic must reach the caller");
+                let msg = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_default();
+                assert_eq!(msg, format!("task {bad} failed"));
+                assert_eq!(counts(6), vec![1; 6]);
+            }
+            // Every task panicking: whichever thread runs them, one panic comes back.
+            assert!(std::panic::catch_unwind(|| run_tasks(4, &|_| panic!("all"))).is_err());
+            assert_eq!(counts(9), vec![1; 9]);
+        });
+    }
+
+    #[test]
+    fn pieces_are_handed_out_whole_and_in_place() {
+        pool(2).install(|| {
+            let mut out = vec![0.0f32; 1000];
+            let bounds = split_rows(100, 7, |r| r * r);
+            run_pieces(
+                &bounds,
+                |r| r * 10,
+                &mut out,
+                |r0, r1, piece| {
+                    assert_eq!(piece.len(), (r1 - r0) * 10);
+                    for (k, v) in piece.iter_mut().enumerate() {
+                        *v = (r0 * 10 + k) as f32;
+                    }
+                },
+            );
+            assert!(out.iter().enumerate().all(|(i, &v)| v == i as f32));
+        });
     }
 }

@@ -1,9 +1,17 @@
-//! How a kernel spreads its work: [`Par`], and the one row-splitting helper every parallel kernel uses.
+//! How a kernel spreads its work: [`Par`], the row- and column-splitting helpers every parallel kernel uses, and
+//! the launcher that runs the pieces ([`run_tasks`]).
 //!
-//! The output rows are cut into contiguous ranges of about equal cost, one per task on the current rayon pool.
-//! Each output element is computed by exactly one task in the same order as sequentially, so results are
-//! bit-identical whatever the thread count.
+//! The output rows are cut into contiguous ranges of about equal cost, one task each. Each output element is
+//! computed by exactly one task in the same order as sequentially, so results are bit-identical whatever the
+//! thread count and whichever thread runs which task.
+//!
+//! The tasks go to a process-wide team of persistent worker threads rather than to rayon: a training step hands
+//! off about ten products a few microseconds apart, and an idle rayon worker that has gone to sleep costs the
+//! caller 34-110 us to wake on a virtual machine (`examples/join_cost.rs`). The team's workers spin between
+//! hand-offs, so a hand-off reaches a worker that is awake; the number of threads still follows the current rayon
+//! pool (`rayon::current_num_threads()`), so a pool of one thread runs everything on the caller.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 /// How a kernel may spread its work.
@@ -12,7 +20,8 @@ pub enum Par {
     /// On the calling thread.
     #[default]
     Seq,
-    /// Cut into this many pieces run as tasks of the current rayon pool (`Rayon(1)` is sequential).
+    /// Cut into this many pieces, run on up to as many threads as the current rayon pool has (`Rayon(1)` is
+    /// sequential).
     Rayon(usize),
 }
 
@@ -167,14 +176,18 @@ pub fn run_tasks(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
         return launch(tasks, task);
     };
     let caller = std::thread::current().id();
-    let first_helper = std::sync::atomic::AtomicU64::new(u64::MAX);
+    let (first_helper, caller_done) = (AtomicU64::new(u64::MAX), AtomicU64::new(0));
     launch(tasks, &|i| {
-        if std::thread::current().id() != caller {
-            first_helper.fetch_min(log::now(), std::sync::atomic::Ordering::Relaxed);
+        let on_caller = std::thread::current().id() == caller;
+        if !on_caller {
+            first_helper.fetch_min(log::now(), Ordering::Relaxed);
         }
-        task(i)
+        task(i);
+        if on_caller {
+            caller_done.fetch_max(log::now(), Ordering::Relaxed);
+        }
     });
-    log::end(log, first_helper.into_inner());
+    log::end(log, first_helper.into_inner(), caller_done.into_inner());
 }
 
 fn launch(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
@@ -325,6 +338,10 @@ mod team {
                     }
                     std::hint::spin_loop();
                     spins = spins.wrapping_add(1);
+                    if spins % 1024 == 0 {
+                        // Lets a thread that shares this CPU (the owner, on a machine with other work) run.
+                        thread::yield_now();
+                    }
                     if spins % 64 == 0 && idle_since.elapsed() >= spin_time() {
                         // The owner sets `epoch` then reads `asleep`; this sets `asleep` then reads `epoch`
                         // (all SeqCst), so either it sees the new epoch or the owner sees the flag and unparks.
@@ -407,9 +424,9 @@ mod log {
 
     struct Log {
         last_end: u64,
-        /// (serial gap ns, call ns, ns until another thread started a task or `u64::MAX`) of the calls since
-        /// the last summary.
-        calls: Vec<(u64, u64, u64)>,
+        /// (serial gap ns, call ns, ns until another thread started a task or `u64::MAX`, ns the caller
+        /// waited after its last task) of the calls since the last summary.
+        calls: Vec<(u64, u64, u64, u64)>,
     }
 
     fn log() -> Option<&'static Mutex<Log>> {
@@ -437,14 +454,16 @@ mod log {
         Some(now())
     }
 
-    /// The end of a call that started at `t0` and in which another thread first started a task at `helper`.
-    pub(super) fn end(t0: u64, helper: u64) {
+    /// The end of a call that started at `t0`, in which another thread first started a task at `helper` and
+    /// the caller finished its last task at `caller_done`.
+    pub(super) fn end(t0: u64, helper: u64, caller_done: u64) {
         let Some(log) = log() else {
             return;
         };
         let mut l = log.lock().unwrap_or_else(PoisonError::into_inner);
         let t1 = now();
         let gap = t0.saturating_sub(l.last_end);
+        let wait = t1.saturating_sub(caller_done.max(t0));
         l.calls.push((
             gap,
             t1 - t0,
@@ -453,6 +472,7 @@ mod log {
             } else {
                 helper.saturating_sub(t0)
             },
+            wait,
         ));
         if l.calls.len() == 1000 {
             let mut gaps: Vec<u64> = l.calls.iter().map(|c| c.0).collect();
@@ -483,6 +503,8 @@ mod log {
                 .filter(|&w| w != u64::MAX)
                 .collect();
             wake.sort_unstable();
+            let mut waits: Vec<u64> = l.calls.iter().map(|c| c.3).collect();
+            waits.sort_unstable();
             let q = |v: &[u64], p: usize| {
                 v.get(v.len() * p / 100)
                     .map_or(f64::NAN, |&x| x as f64 / 1e3)
@@ -490,7 +512,8 @@ mod log {
             eprintln!(
                 "handoff log: 1000 calls; serial gap before a call us p10/p50/p90 {:.1}/{:.1}/{:.1}, sum {:.0}; \
                  gaps {}; call us p10/p50/p90 {:.1}/{:.1}/{:.1}, sum {:.0}; \
-                 another thread took part in {} calls, starting after us p10/p50/p90 {:.1}/{:.1}/{:.1}, sum {:.0}",
+                 another thread took part in {} calls, starting after us p10/p50/p90 {:.1}/{:.1}/{:.1}, sum {:.0}; \
+                 the caller waited after its tasks us p50/p90 {:.1}/{:.1}, sum {:.0}",
                 q(&gaps, 10),
                 q(&gaps, 50),
                 q(&gaps, 90),
@@ -505,6 +528,9 @@ mod log {
                 q(&wake, 50),
                 q(&wake, 90),
                 wake.iter().sum::<u64>() as f64 / 1e3,
+                q(&waits, 50),
+                q(&waits, 90),
+                waits.iter().sum::<u64>() as f64 / 1e3,
             );
             l.calls.clear();
         }

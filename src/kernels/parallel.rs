@@ -195,19 +195,55 @@ fn launch(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
     if threads <= 1 {
         return (0..tasks).for_each(task);
     }
-    match team::Team::get().try_lock() {
-        Some(team) => team.run(threads - 1, tasks, task),
+    let team = team::Team::get();
+    match team::Owner::try_new(&team.owned) {
+        Some(_owner) => team.tasks.run(team, threads - 1, tasks, task, &mut || ()),
         None => (0..tasks).for_each(task),
     }
 }
 
-/// The process-wide team of worker threads that [`run_tasks`] hands tasks to.
+/// Runs `side` on a worker of the team while `main` runs on the calling thread, and returns `main`'s result once
+/// both have finished. `main`'s own hand-offs use the team as usual: while the worker runs `side`, the caller
+/// takes their tasks alone, and the worker joins them when it is done. If no worker has started `side` by the
+/// time `main` returns (the current rayon pool has one thread, the team is already running a side task, or the
+/// worker has not woken), the caller runs it then. A panic of either is raised again here once both have
+/// finished.
+pub fn overlap<R>(side: impl FnOnce() + Send, main: impl FnOnce() -> R) -> R {
+    let team = team::Team::get();
+    let owner = (rayon::current_num_threads() > 1)
+        .then(|| team::Owner::try_new(&team.side_owned))
+        .flatten();
+    let Some(_owner) = owner else {
+        let r = main();
+        side();
+        return r;
+    };
+    let side = Mutex::new(Some(side));
+    let (mut main, mut result) = (Some(main), None);
+    team.side.run(
+        team,
+        1,
+        1,
+        &|_| {
+            let side = side.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(side) = side {
+                side();
+            }
+        },
+        &mut || result = main.take().map(|main| main()),
+    );
+    result.expect("overlap: the main part ran")
+}
+
+/// The process-wide team of worker threads that [`run_tasks`] and [`overlap`] hand tasks to.
 ///
-/// One caller at a time owns the team: it publishes a job (a task count and a reference to the task) and takes
-/// task indices from a shared counter, as do up to the requested number of workers; it returns once the job is
-/// withdrawn and no worker holds it any more. A caller that finds the team owned (another caller, or a call from
-/// inside a task) runs its tasks itself. An idle worker spins for a while ([`team::spin_time`]) before it parks,
-/// so that the hand-offs of a training step, a few microseconds apart, reach a worker that is awake.
+/// It has two slots for jobs, each a task count and a reference to the task: `tasks` for the pieces of
+/// [`run_tasks`] and `side` for the side task of [`overlap`]. One caller at a time owns a slot: it publishes a
+/// job and takes task indices from the slot's counter, as do up to the requested number of workers; it returns
+/// once the job is withdrawn and no worker holds it any more. A caller that finds the slot owned (another
+/// caller, or a call from inside a task) runs its tasks itself. An idle worker spins for a while
+/// ([`team::spin_time`]) before it parks, so that the hand-offs of a training step, a few microseconds apart,
+/// reach a worker that is awake.
 mod team {
     use std::any::Any;
     use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -223,17 +259,16 @@ mod team {
         tasks: usize,
     }
 
-    /// A worker as the owner sees it: its thread (to unpark) and whether it is parked or about to park.
+    /// A worker as the owners see it: its thread (to unpark) and whether it is parked or about to park.
     struct Worker {
         thread: Thread,
         asleep: Arc<AtomicBool>,
     }
 
-    pub(super) struct Team {
-        /// Whether a caller owns the team.
-        owned: AtomicBool,
-        /// Bumped each time a job is published; workers watch it.
-        epoch: AtomicUsize,
+    type Panic = Box<dyn Any + Send>;
+
+    /// Where one job at a time is published.
+    pub(super) struct Slot {
         /// The published job and how many more workers may join it; `None` when withdrawn.
         job: Mutex<Option<(Job, usize)>>,
         /// The next task index to run.
@@ -241,7 +276,18 @@ mod team {
         /// Workers that joined the current job and have not released it.
         active: AtomicUsize,
         /// The first panic of a task run by a worker.
-        panic: Mutex<Option<Box<dyn Any + Send>>>,
+        panic: Mutex<Option<Panic>>,
+    }
+
+    pub(super) struct Team {
+        /// Whether a caller owns `tasks`.
+        pub(super) owned: AtomicBool,
+        /// Whether a caller owns `side`.
+        pub(super) side_owned: AtomicBool,
+        /// Bumped each time a job is published; workers watch it.
+        epoch: AtomicUsize,
+        pub(super) tasks: Slot,
+        pub(super) side: Slot,
         workers: Mutex<Vec<Worker>>,
     }
 
@@ -261,59 +307,35 @@ mod team {
         })
     }
 
-    /// Releases the team when its owner returns or unwinds.
-    pub(super) struct Owner(&'static Team);
+    /// Ownership of a slot, released when dropped (also by unwinding).
+    pub(super) struct Owner(&'static AtomicBool);
 
-    impl Drop for Owner {
-        fn drop(&mut self) {
-            self.0.owned.store(false, Ordering::Release);
+    impl Owner {
+        pub(super) fn try_new(flag: &'static AtomicBool) -> Option<Owner> {
+            flag.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .ok()
+                .map(|_| Owner(flag))
         }
     }
 
-    impl Team {
-        pub(super) fn get() -> &'static Team {
-            static TEAM: Team = Team {
-                owned: AtomicBool::new(false),
-                epoch: AtomicUsize::new(0),
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
+
+    impl Slot {
+        const fn new() -> Slot {
+            Slot {
                 job: Mutex::new(None),
                 next: AtomicUsize::new(0),
                 active: AtomicUsize::new(0),
                 panic: Mutex::new(None),
-                workers: Mutex::new(Vec::new()),
-            };
-            &TEAM
-        }
-
-        /// The team, if no one else owns it.
-        pub(super) fn try_lock(&'static self) -> Option<Owner> {
-            self.owned
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .ok()
-                .map(|_| Owner(self))
-        }
-
-        /// Starts workers until there are `n` (fewer if the system refuses threads).
-        fn grow(&'static self, n: usize) {
-            let mut workers = lock(&self.workers);
-            while workers.len() < n {
-                let asleep = Arc::new(AtomicBool::new(false));
-                let seen = self.epoch.load(Ordering::Acquire);
-                let flag = Arc::clone(&asleep);
-                let spawned = thread::Builder::new()
-                    .name(format!("neurosplit-team-{}", workers.len()))
-                    .spawn(move || self.work(seen, &flag));
-                match spawned {
-                    Ok(handle) => workers.push(Worker {
-                        thread: handle.thread().clone(),
-                        asleep,
-                    }),
-                    Err(_) => break,
-                }
             }
         }
 
-        /// Takes task indices of the current job until none are left, keeping the first panic.
-        fn take_tasks(&self, job: Job) -> Option<Box<dyn Any + Send>> {
+        /// Takes task indices of `job` until none are left, returning the first panic.
+        fn take_tasks(&self, job: Job) -> Option<Panic> {
             catch_unwind(AssertUnwindSafe(|| loop {
                 let i = self.next.fetch_add(1, Ordering::Relaxed);
                 if i >= job.tasks {
@@ -324,8 +346,108 @@ mod team {
             .err()
         }
 
-        /// A worker's loop: wait for a new epoch (spinning, then parked), join its job if there is room, run
-        /// tasks, release the job.
+        /// A worker's part: joins the published job if there is room, runs its tasks, releases it.
+        fn help(&self) {
+            let job = {
+                let mut slot = lock(&self.job);
+                match slot.as_mut() {
+                    Some((job, room)) if *room > 0 => {
+                        *room -= 1;
+                        self.active.fetch_add(1, Ordering::Relaxed);
+                        Some(*job)
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(job) = job {
+                if let Some(p) = self.take_tasks(job) {
+                    lock(&self.panic).get_or_insert(p);
+                }
+                self.active.fetch_sub(1, Ordering::Release);
+            }
+        }
+
+        /// Publishes `task(i)` for `i` in `0..tasks` to up to `helpers` workers, runs `first()` and then takes
+        /// tasks on the calling thread, and returns once every task has run. The caller must own this slot.
+        pub(super) fn run(
+            &self,
+            team: &Team,
+            helpers: usize,
+            tasks: usize,
+            task: &(dyn Fn(usize) + Sync),
+            first: &mut dyn FnMut(),
+        ) {
+            team.grow(helpers);
+            // SAFETY: the job is published in `self.job` and withdrawn below before this function returns, and
+            // a worker uses it only between taking it from `self.job` (counted in `self.active` under that lock)
+            // and decrementing `self.active`. This function waits for `self.active` to reach zero after the
+            // withdrawal, and nothing between publishing and that wait can unwind: `first` and the tasks run
+            // under `catch_unwind`, mutex locks ignore poisoning, unparking does not panic. So `task` outlives
+            // every use of the extended reference.
+            let task: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(task) };
+            let job = Job { task, tasks };
+            self.next.store(0, Ordering::Relaxed);
+            *lock(&self.job) = Some((job, helpers));
+            team.epoch.fetch_add(1, Ordering::SeqCst);
+            for w in lock(&team.workers).iter().take(helpers) {
+                if w.asleep.swap(false, Ordering::SeqCst) {
+                    w.thread.unpark();
+                }
+            }
+            let before = catch_unwind(AssertUnwindSafe(first)).err();
+            let mine = self.take_tasks(job);
+            *lock(&self.job) = None;
+            let mut spins = 0u32;
+            while self.active.load(Ordering::Acquire) != 0 {
+                spins = spins.wrapping_add(1);
+                if spins < 1 << 12 {
+                    std::hint::spin_loop();
+                } else {
+                    thread::yield_now();
+                }
+            }
+            let theirs = lock(&self.panic).take();
+            if let Some(p) = before.or(mine).or(theirs) {
+                resume_unwind(p);
+            }
+        }
+    }
+
+    impl Team {
+        pub(super) fn get() -> &'static Team {
+            static TEAM: Team = Team {
+                owned: AtomicBool::new(false),
+                side_owned: AtomicBool::new(false),
+                epoch: AtomicUsize::new(0),
+                tasks: Slot::new(),
+                side: Slot::new(),
+                workers: Mutex::new(Vec::new()),
+            };
+            &TEAM
+        }
+
+        /// Starts workers until there are `n` (fewer if the system refuses threads).
+        fn grow(&self, n: usize) {
+            let mut workers = lock(&self.workers);
+            while workers.len() < n {
+                let asleep = Arc::new(AtomicBool::new(false));
+                let seen = self.epoch.load(Ordering::Acquire);
+                let flag = Arc::clone(&asleep);
+                let spawned = thread::Builder::new()
+                    .name(format!("neurosplit-team-{}", workers.len()))
+                    .spawn(move || Team::get().work(seen, &flag));
+                match spawned {
+                    Ok(handle) => workers.push(Worker {
+                        thread: handle.thread().clone(),
+                        asleep,
+                    }),
+                    Err(_) => break,
+                }
+            }
+        }
+
+        /// A worker's loop: wait for a new epoch (spinning, then parked), then help with the side task and the
+        /// tasks if there is room.
         fn work(&self, mut seen: usize, asleep: &AtomicBool) {
             loop {
                 let mut idle_since = Instant::now();
@@ -343,8 +465,8 @@ mod team {
                         thread::yield_now();
                     }
                     if spins % 64 == 0 && idle_since.elapsed() >= spin_time() {
-                        // The owner sets `epoch` then reads `asleep`; this sets `asleep` then reads `epoch`
-                        // (all SeqCst), so either it sees the new epoch or the owner sees the flag and unparks.
+                        // An owner sets `epoch` then reads `asleep`; this sets `asleep` then reads `epoch` (all
+                        // SeqCst), so either it sees the new epoch or the owner sees the flag and unparks it.
                         asleep.store(true, Ordering::SeqCst);
                         if self.epoch.load(Ordering::SeqCst) == seen {
                             thread::park();
@@ -353,63 +475,8 @@ mod team {
                         idle_since = Instant::now();
                     }
                 }
-                let job = {
-                    let mut slot = lock(&self.job);
-                    match slot.as_mut() {
-                        Some((job, room)) if *room > 0 => {
-                            *room -= 1;
-                            self.active.fetch_add(1, Ordering::Relaxed);
-                            Some(*job)
-                        }
-                        _ => None,
-                    }
-                };
-                if let Some(job) = job {
-                    if let Some(p) = self.take_tasks(job) {
-                        lock(&self.panic).get_or_insert(p);
-                    }
-                    self.active.fetch_sub(1, Ordering::Release);
-                }
-            }
-        }
-    }
-
-    impl Owner {
-        /// Runs `task(i)` for `i` in `0..tasks` on the calling thread and up to `helpers` workers.
-        pub(super) fn run(self, helpers: usize, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
-            let team = self.0;
-            team.grow(helpers);
-            // SAFETY: the job is published in `team.job` and withdrawn below before this function returns, and
-            // a worker uses it only between taking it from `team.job` (counted in `team.active` under that lock)
-            // and decrementing `team.active`. This function waits for `team.active` to reach zero after the
-            // withdrawal, and nothing between publishing and that wait can unwind: tasks run under
-            // `catch_unwind`, mutex locks ignore poisoning, unparking does not panic. So `task` outlives every
-            // use of the extended reference.
-            let task: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(task) };
-            let job = Job { task, tasks };
-            team.next.store(0, Ordering::Relaxed);
-            *lock(&team.job) = Some((job, helpers));
-            team.epoch.fetch_add(1, Ordering::SeqCst);
-            for w in lock(&team.workers).iter().take(helpers) {
-                if w.asleep.swap(false, Ordering::SeqCst) {
-                    w.thread.unpark();
-                }
-            }
-            let mine = team.take_tasks(job);
-            *lock(&team.job) = None;
-            let mut spins = 0u32;
-            while team.active.load(Ordering::Acquire) != 0 {
-                spins = spins.wrapping_add(1);
-                if spins < 1 << 12 {
-                    std::hint::spin_loop();
-                } else {
-                    thread::yield_now();
-                }
-            }
-            let theirs = lock(&team.panic).take();
-            drop(self);
-            if let Some(p) = mine.or(theirs) {
-                resume_unwind(p);
+                self.side.help();
+                self.tasks.help();
             }
         }
     }
@@ -618,6 +685,43 @@ mod tests {
             assert!(std::panic::catch_unwind(|| run_tasks(4, &|_| panic!("all"))).is_err());
             assert_eq!(counts(9), vec![1; 9]);
         });
+    }
+
+    #[test]
+    fn overlap_runs_both_parts_once_with_hand_offs_inside_and_raises_their_panics() {
+        for threads in [1, 2, 3] {
+            pool(threads).install(|| {
+                for k in 0..50 {
+                    let side = AtomicUsize::new(0);
+                    let got = overlap(
+                        || {
+                            side.fetch_add(1, Ordering::Relaxed);
+                        },
+                        || counts(k % 9 + 1),
+                    );
+                    assert_eq!(got, vec![1; k % 9 + 1]);
+                    assert_eq!(side.load(Ordering::Relaxed), 1);
+                }
+                // Side tasks that hand off tasks, and overlaps from inside tasks.
+                let runs: Vec<AtomicUsize> = (0..4 * 6).map(|_| AtomicUsize::new(0)).collect();
+                run_tasks(4, &|i| {
+                    overlap(
+                        || assert_eq!(counts(5), vec![1; 5]),
+                        || {
+                            run_tasks(6, &|j| {
+                                runs[i * 6 + j].fetch_add(1, Ordering::Relaxed);
+                            })
+                        },
+                    )
+                });
+                assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 1));
+                let side = std::panic::catch_unwind(|| overlap(|| panic!("side"), || 1));
+                assert!(side.is_err());
+                let main = std::panic::catch_unwind(|| overlap(|| (), || panic!("main")));
+                assert!(main.is_err());
+                assert_eq!(overlap(|| (), || counts(3)), vec![1; 3]);
+            });
+        }
     }
 
     #[test]

@@ -176,18 +176,30 @@ pub fn run_tasks(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
         return launch(tasks, task);
     };
     let caller = std::thread::current().id();
-    let (first_helper, caller_done) = (AtomicU64::new(u64::MAX), AtomicU64::new(0));
+    let (first_helper, caller_done, helper_done) = (
+        AtomicU64::new(u64::MAX),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+    );
     launch(tasks, &|i| {
         let on_caller = std::thread::current().id() == caller;
         if !on_caller {
             first_helper.fetch_min(log::now(), Ordering::Relaxed);
         }
         task(i);
-        if on_caller {
-            caller_done.fetch_max(log::now(), Ordering::Relaxed);
-        }
+        let done = if on_caller {
+            &caller_done
+        } else {
+            &helper_done
+        };
+        done.fetch_max(log::now(), Ordering::Relaxed);
     });
-    log::end(log, first_helper.into_inner(), caller_done.into_inner());
+    log::end(
+        log,
+        first_helper.into_inner(),
+        caller_done.into_inner(),
+        helper_done.into_inner(),
+    );
 }
 
 fn launch(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
@@ -460,11 +472,11 @@ mod team {
                     }
                     std::hint::spin_loop();
                     spins = spins.wrapping_add(1);
-                    if spins % 1024 == 0 {
+                    if spins.is_multiple_of(1024) {
                         // Lets a thread that shares this CPU (the owner, on a machine with other work) run.
                         thread::yield_now();
                     }
-                    if spins % 64 == 0 && idle_since.elapsed() >= spin_time() {
+                    if spins.is_multiple_of(64) && idle_since.elapsed() >= spin_time() {
                         // An owner sets `epoch` then reads `asleep`; this sets `asleep` then reads `epoch` (all
                         // SeqCst), so either it sees the new epoch or the owner sees the flag and unparks it.
                         asleep.store(true, Ordering::SeqCst);
@@ -494,6 +506,8 @@ mod log {
         /// (serial gap ns, call ns, ns until another thread started a task or `u64::MAX`, ns the caller
         /// waited after its last task) of the calls since the last summary.
         calls: Vec<(u64, u64, u64, u64)>,
+        /// Sum over those calls of the ns between the other threads' last task and the call's end.
+        helper_idle: u64,
     }
 
     fn log() -> Option<&'static Mutex<Log>> {
@@ -503,6 +517,7 @@ mod log {
                 Mutex::new(Log {
                     last_end: 0,
                     calls: Vec::with_capacity(1000),
+                    helper_idle: 0,
                 })
             })
         })
@@ -521,9 +536,9 @@ mod log {
         Some(now())
     }
 
-    /// The end of a call that started at `t0`, in which another thread first started a task at `helper` and
-    /// the caller finished its last task at `caller_done`.
-    pub(super) fn end(t0: u64, helper: u64, caller_done: u64) {
+    /// The end of a call that started at `t0`, in which another thread first started a task at `helper`, the
+    /// caller finished its last task at `caller_done` and the other threads theirs at `helper_done`.
+    pub(super) fn end(t0: u64, helper: u64, caller_done: u64, helper_done: u64) {
         let Some(log) = log() else {
             return;
         };
@@ -531,6 +546,9 @@ mod log {
         let t1 = now();
         let gap = t0.saturating_sub(l.last_end);
         let wait = t1.saturating_sub(caller_done.max(t0));
+        if helper != u64::MAX {
+            l.helper_idle += t1.saturating_sub(helper_done);
+        }
         l.calls.push((
             gap,
             t1 - t0,
@@ -580,7 +598,8 @@ mod log {
                 "handoff log: 1000 calls; serial gap before a call us p10/p50/p90 {:.1}/{:.1}/{:.1}, sum {:.0}; \
                  gaps {}; call us p10/p50/p90 {:.1}/{:.1}/{:.1}, sum {:.0}; \
                  another thread took part in {} calls, starting after us p10/p50/p90 {:.1}/{:.1}/{:.1}, sum {:.0}; \
-                 the caller waited after its tasks us p50/p90 {:.1}/{:.1}, sum {:.0}",
+                 the caller waited after its tasks us p50/p90 {:.1}/{:.1}, sum {:.0}; \
+                 the other threads idled after their tasks us sum {:.0}",
                 q(&gaps, 10),
                 q(&gaps, 50),
                 q(&gaps, 90),
@@ -598,8 +617,10 @@ mod log {
                 q(&waits, 50),
                 q(&waits, 90),
                 waits.iter().sum::<u64>() as f64 / 1e3,
+                l.helper_idle as f64 / 1e3,
             );
             l.calls.clear();
+            l.helper_idle = 0;
         }
         l.last_end = now();
     }

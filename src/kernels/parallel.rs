@@ -218,8 +218,8 @@ fn launch(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
 /// both have finished. `main`'s own hand-offs use the team as usual: while the worker runs `side`, the caller
 /// takes their tasks alone, and the worker joins them when it is done. If no worker has started `side` by the
 /// time `main` returns (the current rayon pool has one thread, the team is already running a side task, or the
-/// worker has not woken), the caller runs it then. A panic of either is raised again here once both have
-/// finished.
+/// worker has not woken), the caller runs it then. A panic of either is raised again here, after the other
+/// part has finished if they ran on two threads.
 pub fn overlap<R>(side: impl FnOnce() + Send, main: impl FnOnce() -> R) -> R {
     let team = team::Team::get();
     let owner = (rayon::current_num_threads() > 1)

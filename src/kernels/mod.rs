@@ -210,11 +210,9 @@ pub fn adam_update_masked(
         (pr, mr, vr) = (pt, mt, vt);
         pieces.push((w[0], w[1], pp, mp, vp));
     }
-    rayon::scope(|s| {
-        for (r0, r1, pp, mp, vp) in pieces {
-            let (wp, gp) = (&words[r0 * wpr..r1 * wpr], &g[r0 * cols..r1 * cols]);
-            s.spawn(move |_| simd::adam_masked(isa, cols, wp, wpr, pp, gp, mp, vp, h, pen));
-        }
+    parallel::for_each_piece(pieces, |(r0, r1, pp, mp, vp)| {
+        let (wp, gp) = (&words[r0 * wpr..r1 * wpr], &g[r0 * cols..r1 * cols]);
+        simd::adam_masked(isa, cols, wp, wpr, pp, gp, mp, vp, h, pen)
     });
 }
 

@@ -15,7 +15,7 @@ use super::mlp::{Grads, Mlp, Workspace};
 use super::reg::Regularizer;
 use crate::error::{Error, Result};
 use crate::kernels::adam::Penalty;
-use crate::kernels::parallel::split_rows;
+use crate::kernels::parallel::{for_each_piece, split_rows};
 use crate::kernels::{self, Isa, Par};
 use crate::sparse::csr::{gather_into, scatter_from};
 use crate::sparse::Pattern;
@@ -319,18 +319,18 @@ impl Adam {
                     // One piece of rows per task: compact arrays and weight cut at the same row boundaries.
                     let (mut pr, mut mr, mut vr, mut wr) =
                         (csr.values, &mut c.m[..], &mut c.v[..], &mut weight[..]);
-                    rayon::scope(|sc| {
-                        for b in pieces.windows(2) {
-                            let len = row_ptr[b[1]] - row_ptr[b[0]];
-                            let (pp, pt) = std::mem::take(&mut pr).split_at_mut(len);
-                            let (mp, mt) = std::mem::take(&mut mr).split_at_mut(len);
-                            let (vp, vt) = std::mem::take(&mut vr).split_at_mut(len);
-                            let (wp, wt) =
-                                std::mem::take(&mut wr).split_at_mut((b[1] - b[0]) * cols);
-                            (pr, mr, vr, wr) = (pt, mt, vt, wt);
-                            let (piece, r0, r1) = (&piece, b[0], b[1]);
-                            sc.spawn(move |_| piece(r0, r1, pp, mp, vp, wp));
-                        }
+                    let mut parts = Vec::with_capacity(pieces.len() - 1);
+                    for b in pieces.windows(2) {
+                        let len = row_ptr[b[1]] - row_ptr[b[0]];
+                        let (pp, pt) = std::mem::take(&mut pr).split_at_mut(len);
+                        let (mp, mt) = std::mem::take(&mut mr).split_at_mut(len);
+                        let (vp, vt) = std::mem::take(&mut vr).split_at_mut(len);
+                        let (wp, wt) = std::mem::take(&mut wr).split_at_mut((b[1] - b[0]) * cols);
+                        (pr, mr, vr, wr) = (pt, mt, vt, wt);
+                        parts.push((b[0], b[1], pp, mp, vp, wp));
+                    }
+                    for_each_piece(parts, |(r0, r1, pp, mp, vp, wp)| {
+                        piece(r0, r1, pp, mp, vp, wp)
                     });
                 }
             } else {

@@ -5,7 +5,7 @@ use rand::seq::SliceRandom;
 use super::exec::FormatChoice;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::kernels::Par;
+use crate::kernels::{parallel, Par};
 use crate::rng::Rng;
 use crate::sparse::Format;
 
@@ -258,9 +258,9 @@ impl Trainer {
             self.order = (0..data.n as u32).collect();
         }
         self.order.shuffle(rng);
-        // With two or more threads, the batch of step t + 1 is gathered on another thread during step t (the
-        // gathering reads only the data and the order, so results do not change); sequentially, before each
-        // step.
+        // With two or more threads, the batch of step t + 1 is gathered by a worker of the kernels' team during
+        // step t, which the worker joins when it is done (the gathering reads only the data and the order, so
+        // results do not change); sequentially, before each step.
         let ahead = self.ws.par().pieces() > 1;
         let order = std::mem::take(&mut self.order);
         let (mut xb, mut yb) = (std::mem::take(&mut self.xb), std::mem::take(&mut self.yb));
@@ -287,11 +287,10 @@ impl Trainer {
                 self.step_inner(model, &xb[..b * d], &yb[..b], b)
             } else if next < data.n {
                 let (xs, ys) = (&mut xn, &mut yn);
-                let (loss, ()) = rayon::join(
-                    || self.step_inner(model, &xb[..b * d], &yb[..b], b),
+                parallel::overlap(
                     || gather(next, batch.min(data.n - next), xs, ys),
-                );
-                loss
+                    || self.step_inner(model, &xb[..b * d], &yb[..b], b),
+                )
             } else {
                 self.step_inner(model, &xb[..b * d], &yb[..b], b)
             };

@@ -4,7 +4,7 @@
 # Usage: OLD=/path/to/old/examples bash docs/perf/round5/final/pairs.sh > pairs.txt
 set -u
 cd "$(dirname "$0")/../../../.."
-: "${OLD:?set OLD to the folder of the older build's clip_epoch and step_time}"
+: "${OLD:?set OLD to the folder of the older build: clip_epoch and step_time}"
 for i in 1 2 3 4 5 6; do
   echo "== new $i $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)"; target/release/examples/clip_epoch | grep "^| [12] "
   echo "== old $i $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)"; "$OLD/clip_epoch" | grep "^| [12] "

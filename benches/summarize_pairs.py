@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Min / median of the alternated runs in pairs.txt (old build 8204ae6, new build this round), per table row.
+"""Min / median of the alternated runs of benches/pairs.sh (an older build "old", this build "new"), per table row.
 
-Usage: python3 docs/perf/round5/final/summarize_pairs.py docs/perf/round5/final/pairs.txt
+Usage: python3 benches/summarize_pairs.py pairs.txt
 Columns used: clip_epoch rows -> median ms/epoch and CPU ms of the fastest epoch; step_time rows -> fastest
 us/step (wall) and CPU us/step.
 """

@@ -1,3 +1,11 @@
+#!/usr/bin/env python3
+"""Samples of a `perf record -F 1000 -g` of clip_epoch per worker thread, grouped by what the code does (GEMM kernel
+and packing, the CSR kernels, Adam, loss, ReLU and bias, gathering, the thread team, the kernel and rayon).
+
+Usage: perf record -F 1000 -g -o perf.data target/release/examples/clip_epoch --fpe-only --threads 2
+       python3 benches/profile_groups.py perf.data
+The thread with the lowest id (the main thread: data generation) is left out.
+"""
 import subprocess, sys, re, collections
 def groups(sym):
     s = sym
@@ -11,7 +19,12 @@ def groups(sym):
     if 'row_sums' in s or 'Mlp::backward' in s or 'relu' in s: return 'relu/bias'
     if 'csr::gather_into' in s or 'scatter_from' in s or 'transpose_values' in s: return 'csr gather/scatter'
     if 'gather_t' in s: return 'batch gather'
-    if 'rayon' in s or 'Wrapped' in s or 'crossbeam' in s or 'sched_yield' in s or '[k]' in s: return 'rayon/kernel/other'
+    # The gather of the next batch is inlined into the epoch loop's closure; a team worker's spin loop into its
+    # thread's entry point.
+    if 'run_epoch::{{closure}}' in s: return 'batch gather'
+    if '__rust_begin_short_backtrace' in s: return 'team (spin, hand-off)'
+    if "parallel::team" in s or "Team::work" in s or "Slot::" in s or "spin_loop" in s: return "team (spin, hand-off)"
+    if "rayon" in s or 'Wrapped' in s or 'crossbeam' in s or 'sched_yield' in s or '[k]' in s: return 'rayon/kernel/other'
     return 'other'
 f = sys.argv[1]
 out = subprocess.run(['perf','report','-i',f,'--no-children','-g','none','--sort','pid,sym','--stdio','-n'],capture_output=True,text=True).stdout

@@ -49,6 +49,8 @@ struct Line([f32; LANES]);
 thread_local! {
     /// Per-thread scratch for the packed input slab of the widest block (grown on demand, never shrunk).
     static SLAB: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-thread scratch for the per-tile entry offsets of a CSR row product on few rows.
+    static TILE_STARTS: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Per-thread scratch for the partial sums of a row product between input tiles (see `rows_generic`).
     static ACC: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -205,6 +207,10 @@ pub(super) struct Term {
 
 /// Output rows a CSR row product runs at once.
 const GROUP: usize = 4;
+/// Below this many rows a CSR row product runs one row at a time ([`csr_rows_small`]): building, sorting and
+/// re-reading the term stream cost more there than the narrower blocks save (the case-study model's first
+/// layer, 16 rows, ran slower in `examples/step_time`).
+const SMALL_ROWS: usize = 64;
 /// Lane chunks of a CSR row product's column block (so `GROUP * CHUNKS` accumulator chains).
 const CHUNKS: usize = 2;
 
@@ -283,6 +289,10 @@ pub fn csr_rows_body<const F: bool, const L: u8>(
         assert!(bs.len() >= rows, "csr rows: bias too short");
     }
     if rows == 0 || b == 0 {
+        return;
+    }
+    if rows < SMALL_ROWS {
+        csr_rows_small::<F>(rows, b, row_ptr, col, vals, vidx, x, bias, relu, y);
         return;
     }
     let inner = x.len() / b;
@@ -489,6 +499,58 @@ pub fn csr_rows_body<const F: bool, const L: u8>(
     SLAB.set(slab);
     TERMS.set(terms);
     PLAN.set((order, steps));
+}
+
+/// [`csr_rows_body`] for few rows: one row at a time on blocks of up to 128 columns through [`rows_generic`],
+/// with no term stream to build. The same sums in the same order.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn csr_rows_small<const F: bool>(
+    rows: usize,
+    b: usize,
+    row_ptr: &[usize],
+    col: &[u32],
+    vals: &[f32],
+    vidx: Option<&[u32]>,
+    x: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) {
+    assert!(row_ptr.len() > rows, "csr rows: row pointers too short");
+    let inner = x.len().checked_div(b).unwrap_or(0);
+    let per_row = (row_ptr[rows] - row_ptr[0]) as f64 / rows.max(1) as f64;
+    let kt = tile_rows(inner, per_row);
+    let ntiles = inner.div_ceil(kt).max(1);
+    // Where each row's entries of each tile start: `starts[i * (ntiles + 1) + t]`, the last one the row's end.
+    let mut starts = TILE_STARTS.take();
+    starts.clear();
+    for i in 0..rows {
+        let (mut p, e) = (row_ptr[i], row_ptr[i + 1]);
+        starts.push(p);
+        for t in 1..ntiles {
+            while p < e && (col[p] as usize) < t * kt {
+                p += 1;
+            }
+            starts.push(p);
+        }
+        starts.push(e);
+    }
+    {
+        let starts = &starts[..];
+        let terms = |i: usize, t: usize, _lo: usize, _hi: usize| {
+            let at = i * (ntiles + 1) + t;
+            (starts[at]..starts[at + 1]).map(move |p| {
+                let v = match vidx {
+                    Some(ix) => vals[ix[p] as usize],
+                    None => vals[p],
+                };
+                (v, col[p] as usize)
+            })
+        };
+        rows_generic::<F, _, _>(rows, b, kt, terms, x, bias, relu, y);
+    }
+    TILE_STARTS.set(starts);
 }
 
 /// The set bits of a row's words, ascending.
@@ -978,16 +1040,18 @@ mod tests {
 
     #[test]
     fn csr_rows_match_term_by_term_sums_at_every_tail_group_and_tile() {
-        // Rows not a multiple of the group, batches at every tail of the 32-column block, input rows
-        // past one tile (at any L1 size sysfs reports), bias or none, ReLU or none, values through `vidx`.
+        // Few rows (one at a time) and many (groups of four: rows not a multiple of the group), batches at every
+        // tail of the 32-column block, input rows past one tile (at any L1 size sysfs reports), bias or none,
+        // ReLU or none, values through `vidx`.
         for (s, &(rows, inner, b)) in [
             (1, 1, 1),
             (3, 5, 17),
-            (5, 40, 32),
-            (9, 70, 33),
-            (8, 1500, 47),
-            (13, 2500, 64),
-            (6, 3, 100),
+            (64, 40, 32),
+            (69, 70, 33),
+            (72, 1500, 47),
+            (65, 2500, 64),
+            (130, 3, 100),
+            (66, 20, 5),
         ]
         .iter()
         .enumerate()

@@ -96,8 +96,10 @@ pub(super) unsafe fn csr_group(
     let (mut a0, mut a1, mut a2, mut a3) = (ld(&acc[0]), ld(&acc[1]), ld(&acc[2]), ld(&acc[3]));
     let (mut a4, mut a5, mut a6, mut a7) = (ld(&acc[4]), ld(&acc[5]), ld(&acc[6]), ld(&acc[7]));
     for e in seg {
-        // SAFETY (all four rows): the caller guarantees 128 readable, aligned bytes at `base + off`.
-        let p = |r: usize| unsafe { base.add(e[r].off as usize).cast::<f32>() };
+        let p = |r: usize| {
+            // SAFETY: the caller guarantees 128 readable bytes at `base + off`, so the offset stays in bounds.
+            unsafe { base.add(e[r].off as usize).cast::<f32>() }
+        };
         let (p0, p1, p2, p3) = (p(0), p(1), p(2), p(3));
         let (w0, w1) = (_mm512_set1_ps(e[0].w), _mm512_set1_ps(e[1].w));
         let (w2, w3) = (_mm512_set1_ps(e[2].w), _mm512_set1_ps(e[3].w));

@@ -257,15 +257,16 @@ fn axpy<const F: bool>(acc: &mut Lane, w: f32, x: &Lane) {
 /// `idx(p) = vidx[p]` if given, else `p`. `row_ptr` has `rows + 1` absolute offsets into `col` (and `vidx`);
 /// `x` is `inner x b` and `y` is `rows x b`, row-major with row stride `b`.
 ///
-/// The batch goes [`CHUNKS`] lane chunks at a time, and output rows [`GROUP`] at a time, each chunk of each
-/// row on its own accumulator chain: per step one term of every row of the group, so the chains run side by
-/// side. The terms are read from an interleaved stream built once per call (the rows sorted by entry count,
-/// so that the rows of a group have about as many terms; a shorter row of a group is padded with `-0.0`
-/// times a zero row of the slab, which adds nothing to any sum, `-0.0` included). The packed input of a block
-/// is `CHUNKS` 64-byte lines per input row; where those exceed [`l1_tile_bytes`], the input rows are cut into
-/// tiles, the stream holds each tile's terms of every group in turn, and the partial sums go through a
-/// line-aligned scratch between tiles. Every output element still sees its terms in ascending column order
-/// on one accumulator, whatever the tiles, groups or row order.
+/// The batch goes `CHUNKS` (two) lane chunks at a time, and output rows `GROUP` (four) at a time, each chunk of
+/// each row on its own accumulator chain: per step one term of every row of the group, so the chains run side by
+/// side. The terms are read from an interleaved stream built once per call (the rows sorted by entry count, so that
+/// the rows of a group have about as many terms; a shorter row of a group is padded with `-0.0` times a zero row of
+/// the slab, which adds nothing to any sum, `-0.0` included). The packed input of a block is `CHUNKS` 64-byte lines
+/// per input row; where those exceed `l1_tile_bytes` (1.4 times L1), the input rows are cut into tiles, the stream
+/// holds each tile's terms of every group in turn, and the partial sums go through a line-aligned scratch between
+/// tiles. Every output element still sees its terms in ascending column order on one accumulator, whatever the
+/// tiles, groups or row order. Below `SMALL_ROWS` rows it runs one row at a time instead (`csr_rows_small`), with
+/// the same sums.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn csr_rows_body<const F: bool, const L: u8>(

@@ -150,6 +150,11 @@ fn sparse_products_match_dense_oracle_bit_identical_across_threads_and_isas_with
         (4, 12, 33, 0.5),
         (12, 300, 372, 0.5),
         (3, 7, 5, 0.7),
+        // CSR row products on enough rows for groups (rows not a multiple of the group), past one input-row
+        // tile (at any reported L1 size), and 32-column blocks full, partly filled and single.
+        (70, 1500, 37, 0.05),
+        (66, 2600, 64, 0.03),
+        (67, 40, 33, 0.3),
     ];
     for (s, &(n, k, b, density)) in shapes.iter().enumerate() {
         let (mask, w) = random_layer(n, k, density, 10 + s as u64);

@@ -4,8 +4,9 @@
 //! instructions at batch 500; this is about twenty.
 
 use std::arch::x86_64::{
-    __m512, _mm256_storeu_ps, _mm512_add_ps, _mm512_castps512_ps256, _mm512_loadu_ps,
-    _mm512_permutexvar_ps, _mm512_setr_epi32, _mm512_shuffle_f32x4, _mm512_shuffle_ps,
+    __m512, _mm256_storeu_ps, _mm512_add_ps, _mm512_castps512_ps256, _mm512_fmadd_ps,
+    _mm512_load_ps, _mm512_loadu_ps, _mm512_permutexvar_ps, _mm512_set1_ps, _mm512_setr_epi32,
+    _mm512_shuffle_f32x4, _mm512_shuffle_ps, _mm512_storeu_ps,
 };
 
 use super::dense::LANES;
@@ -75,4 +76,47 @@ fn y(p: __m512, q: __m512) -> __m512 {
 fn ld(r: &[f32; LANES]) -> __m512 {
     // SAFETY: `r` is 16 contiguous `f32`, what an unaligned 512-bit load reads.
     unsafe { _mm512_loadu_ps(r.as_ptr()) }
+}
+
+/// The terms of one group of a CSR row product ([`super::sparse_rows::csr_rows_body`] with four rows of two
+/// lane chunks each): for every step `e` of `seg` and every row `r < 4`, `acc[2r + j] += e[r].w * line(j)` for
+/// `j < 2`, where `line(j)` is the 64-byte line at byte offset `e[r].off + 64 j` of `base`. One fused
+/// multiply-add each, in stream order, so it is bit-identical to the portable body with fused multiply-adds.
+///
+/// # Safety
+/// AVX-512F must be available, and for every term the 128 bytes at `base + off` must be readable, initialised
+/// `f32`s aligned to 64 bytes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn csr_group(
+    acc: &mut [[f32; LANES]; 8],
+    seg: &[[super::sparse_rows::Term; 4]],
+    base: *const u8,
+) {
+    let (mut a0, mut a1, mut a2, mut a3) = (ld(&acc[0]), ld(&acc[1]), ld(&acc[2]), ld(&acc[3]));
+    let (mut a4, mut a5, mut a6, mut a7) = (ld(&acc[4]), ld(&acc[5]), ld(&acc[6]), ld(&acc[7]));
+    for e in seg {
+        let p = |r: usize| {
+            // SAFETY: the caller guarantees 128 readable bytes at `base + off`, so the offset stays in bounds.
+            unsafe { base.add(e[r].off as usize).cast::<f32>() }
+        };
+        let (p0, p1, p2, p3) = (p(0), p(1), p(2), p(3));
+        let (w0, w1) = (_mm512_set1_ps(e[0].w), _mm512_set1_ps(e[1].w));
+        let (w2, w3) = (_mm512_set1_ps(e[2].w), _mm512_set1_ps(e[3].w));
+        // SAFETY: as above; each load reads one aligned 64-byte line of those 128 bytes.
+        unsafe {
+            a0 = _mm512_fmadd_ps(w0, _mm512_load_ps(p0), a0);
+            a1 = _mm512_fmadd_ps(w0, _mm512_load_ps(p0.add(LANES)), a1);
+            a2 = _mm512_fmadd_ps(w1, _mm512_load_ps(p1), a2);
+            a3 = _mm512_fmadd_ps(w1, _mm512_load_ps(p1.add(LANES)), a3);
+            a4 = _mm512_fmadd_ps(w2, _mm512_load_ps(p2), a4);
+            a5 = _mm512_fmadd_ps(w2, _mm512_load_ps(p2.add(LANES)), a5);
+            a6 = _mm512_fmadd_ps(w3, _mm512_load_ps(p3), a6);
+            a7 = _mm512_fmadd_ps(w3, _mm512_load_ps(p3.add(LANES)), a7);
+        }
+    }
+    for (d, v) in acc.iter_mut().zip([a0, a1, a2, a3, a4, a5, a6, a7]) {
+        // SAFETY: `d` is 16 contiguous `f32`, what an unaligned 512-bit store writes.
+        unsafe { _mm512_storeu_ps(d.as_mut_ptr(), v) };
+    }
 }

@@ -149,7 +149,7 @@ dispatch!(
 dispatch!(
     /// CSR row product (forward, or input gradient on the transposed pattern), see
     /// [`super::sparse_rows::csr_rows_body`].
-    madd csr_rows => super::sparse_rows::csr_rows_body,
+    madd_level csr_rows => super::sparse_rows::csr_rows_body,
     (rows: usize, b: usize, row_ptr: &[usize], col: &[u32], vals: &[f32], vidx: Option<&[u32]>, x: &[f32], bias: Option<&[f32]>, relu: bool, y: &mut [f32])
 );
 

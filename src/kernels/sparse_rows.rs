@@ -3,13 +3,22 @@
 //!
 //! * **Row products** (forward `Y = W X + bias` and input gradient `dX = W^T dY`): output row `i` is
 //!   `init_i + sum_{(w, c) in row i} w * X[c, :]`, so each stored entry drives one SIMD axpy over the batch.
-//!   The batch is cut into blocks of 128 columns (eight 16-lane accumulators held in registers), then 64, 48,
-//!   32 and 16; the last block may be partly filled (its packed input padded with zeros), so the batch tail
-//!   (`b % 16` columns) runs in vector registers too. Every block reads a packed copy of `X` with each lane
-//!   chunk on its own 64-byte line (rows of `b` floats are not line-aligned, and a 512-bit load across two
-//!   lines costs two). Rows with many entries also cut the input rows into tiles (`tile_rows`), so that
-//!   every row reads one tile of the packed slab before the next; partial sums go through a line-aligned
-//!   scratch between tiles.
+//!   - CSR ([`csr_rows_body`]): blocks of 32 columns (two 16-lane chunks) and groups of four output rows, eight
+//!     accumulator chains in registers; the terms of a group are interleaved (one of every row per step) in a
+//!     stream built once per call, with the rows sorted by length so that a group's rows have about as many
+//!     terms (the shorter ones padded with terms that add `-0.0`). The packed input of a block is 128 bytes an
+//!     input row, about the size of L1 at 512 input rows (the CLIP-sized W1'), instead of 512 bytes for a
+//!     128-column block, so most of its loads hit L1. At the AVX-512 level the group loop is written with
+//!     intrinsics (`dots_x86::csr_group`): the portable loop over four rows of two chunks is split by the
+//!     compiler into 256-, 128- and 64-bit pieces with spills.
+//!   - Bitmask ([`bits_rows_body`]): the batch is cut into blocks of 128 columns (eight 16-lane accumulators
+//!     held in registers), then 64, 48, 32 and 16; the last block may be partly filled (its packed input padded
+//!     with zeros), so the batch tail (`b % 16` columns) runs in vector registers too. Rows with many entries
+//!     also cut the input rows into tiles (`tile_rows`), so that every row reads one tile of the packed slab
+//!     before the next; partial sums go through a line-aligned scratch between tiles.
+//!
+//!   Every block reads a packed copy of `X` with each lane chunk on its own 64-byte line (rows of `b` floats
+//!   are not line-aligned, and a 512-bit load across two lines costs two).
 //! * **Sampled products** (weight gradient `dW = dY X^T` on the live pattern only, an SDDMM): each live entry
 //!   is a dot product of two rows, `dY[i, :] . X[c, :]`, eight (then four, then one) live entries of a row at a
 //!   time so that `dY[i, :]` is loaded once per chunk for several independent chains. `X` is packed once per
@@ -18,7 +27,8 @@
 //!   eight lane sums of a group are reduced together in vector registers (`dots_x86`), with the same pairwise
 //!   adds as `dense::reduce`; the tails then run term by term for all dots of the group at once.
 //!
-//! The packed copies live in a per-thread scratch buffer that grows to the largest slab seen and is kept.
+//! The packed copies (and the CSR term stream) live in per-thread scratch buffers that grow to the largest
+//! size seen and are kept.
 //!
 //! Every output element is accumulated in one fixed order (terms in ascending column order, one multiply-add
 //! each, fused where the instruction set has FMA: [`super::dense::madd`]), whatever the block or the thread
@@ -39,7 +49,7 @@ struct Line([f32; LANES]);
 thread_local! {
     /// Per-thread scratch for the packed input slab of the widest block (grown on demand, never shrunk).
     static SLAB: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// Per-thread scratch for the per-tile entry offsets of a CSR row product.
+    /// Per-thread scratch for the per-tile entry offsets of a CSR row product on few rows.
     static TILE_STARTS: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Per-thread scratch for the partial sums of a row product between input tiles (see `rows_generic`).
     static ACC: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -187,12 +197,316 @@ fn rows_generic<const F: bool, T, I>(
     debug_assert_eq!(c0, b, "sparse rows: every column in a block");
 }
 
+/// One term of the interleaved CSR stream: `w` times the input row at byte offset `off` of the packed slab.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(super) struct Term {
+    pub(super) off: u32,
+    pub(super) w: f32,
+}
+
+/// Output rows a CSR row product runs at once.
+const GROUP: usize = 4;
+/// Below this many rows a CSR row product runs one row at a time ([`csr_rows_small`]): building, sorting and
+/// re-reading the term stream cost more there than the narrower blocks save (the case-study model's first
+/// layer, 16 rows, ran slower in `examples/step_time`).
+const SMALL_ROWS: usize = 64;
+/// Lane chunks of a CSR row product's column block (so `GROUP * CHUNKS` accumulator chains).
+const CHUNKS: usize = 2;
+
+thread_local! {
+    /// Per-thread scratch for the interleaved terms of a CSR row product (see [`csr_rows_body`]).
+    static TERMS: std::cell::RefCell<Vec<Term>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-thread scratch for a CSR row product's row order and the step counts of its segments.
+    static PLAN: std::cell::RefCell<(Vec<usize>, Vec<usize>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Bytes of packed input that one tile of a CSR row product may hold: 1.4 times the first-level data cache
+/// (read from sysfs once where Linux reports it, else 32 KiB). Measured on a 48 KiB L1 (512 input rows, 64 KiB
+/// a block): one tile that mostly stays in L1 ran faster than two that fit (`docs/perf/round6/sparse`), as
+/// each tile costs its rows' padding and a store and load of the partial sums.
+fn l1_tile_bytes() -> usize {
+    static BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BYTES.get_or_init(|| {
+        let l1 = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index0/size")
+            .ok()
+            .and_then(|s| {
+                let s = s.trim();
+                let (num, mul) = match s.strip_suffix('K') {
+                    Some(n) => (n, 1024),
+                    None => (s, 1),
+                };
+                num.parse::<usize>().ok().map(|n| n * mul)
+            })
+            .filter(|&n| (16 * 1024..=1024 * 1024).contains(&n))
+            .unwrap_or(32 * 1024);
+        l1 * 7 / 5
+    })
+}
+
+/// `acc += w * x`, lane by lane, one multiply-add each.
+#[inline(always)]
+fn axpy<const F: bool>(acc: &mut Lane, w: f32, x: &Lane) {
+    for l in 0..LANES {
+        acc[l] = madd::<F>(w, x[l], acc[l]);
+    }
+}
+
 /// CSR row product: `y[i, :] = bias_i + sum_{p in row i} vals[idx(p)] * x[col[p], :]` for `i < rows`, where
 /// `idx(p) = vidx[p]` if given, else `p`. `row_ptr` has `rows + 1` absolute offsets into `col` (and `vidx`);
 /// `x` is `inner x b` and `y` is `rows x b`, row-major with row stride `b`.
+///
+/// The batch goes `CHUNKS` (two) lane chunks at a time, and output rows `GROUP` (four) at a time, each chunk of
+/// each row on its own accumulator chain: per step one term of every row of the group, so the chains run side by
+/// side. The terms are read from an interleaved stream built once per call (the rows sorted by entry count, so that
+/// the rows of a group have about as many terms; a shorter row of a group is padded with `-0.0` times a zero row of
+/// the slab, which adds nothing to any sum, `-0.0` included). The packed input of a block is `CHUNKS` 64-byte lines
+/// per input row; where those exceed `l1_tile_bytes` (1.4 times L1), the input rows are cut into tiles, the stream
+/// holds each tile's terms of every group in turn, and the partial sums go through a line-aligned scratch between
+/// tiles. Every output element still sees its terms in ascending column order on one accumulator, whatever the
+/// tiles, groups or row order. Below `SMALL_ROWS` rows it runs one row at a time instead (`csr_rows_small`), with
+/// the same sums.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn csr_rows_body<const F: bool>(
+pub fn csr_rows_body<const F: bool, const L: u8>(
+    rows: usize,
+    b: usize,
+    row_ptr: &[usize],
+    col: &[u32],
+    vals: &[f32],
+    vidx: Option<&[u32]>,
+    x: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) {
+    const N: usize = CHUNKS;
+    const W: usize = LANES * CHUNKS;
+    const ROW_BYTES: usize = std::mem::size_of::<[Line; N]>();
+    assert!(row_ptr.len() > rows, "csr rows: row pointers too short");
+    assert!(y.len() >= rows * b, "csr rows: output too short");
+    if let Some(bs) = bias {
+        assert!(bs.len() >= rows, "csr rows: bias too short");
+    }
+    if rows == 0 || b == 0 {
+        return;
+    }
+    if rows < SMALL_ROWS {
+        csr_rows_small::<F>(rows, b, row_ptr, col, vals, vidx, x, bias, relu, y);
+        return;
+    }
+    let inner = x.len() / b;
+    assert!(
+        (inner + 1) * ROW_BYTES <= u32::MAX as usize,
+        "csr rows: too many input rows"
+    );
+    let kt = (l1_tile_bytes() / ROW_BYTES).max(LANES);
+    let ntiles = inner.div_ceil(kt).max(1);
+    let kt = inner.div_ceil(ntiles).max(1);
+    let groups = rows.div_ceil(GROUP);
+    let slots = groups * GROUP;
+    let pad = Term {
+        off: (inner * ROW_BYTES) as u32,
+        w: -0.0,
+    };
+
+    // The row order (longest first; ties by index), each slot's cursor into its row, and the stream.
+    let (mut order, mut steps) = PLAN.take();
+    let mut terms = TERMS.take();
+    order.clear();
+    order.extend(0..rows);
+    order.sort_unstable_by_key(|&i| (std::cmp::Reverse(row_ptr[i + 1] - row_ptr[i]), i));
+    steps.clear();
+    terms.clear();
+    // Cursors live after the order (slots past `rows` are padding rows with no terms).
+    order.resize(rows + slots, 0);
+    {
+        let (ord, cur) = order.split_at_mut(rows);
+        for (s, c) in cur.iter_mut().enumerate() {
+            *c = ord.get(s).map_or(0, |&i| row_ptr[i]);
+        }
+        for t in 0..ntiles {
+            let hi = ((t + 1) * kt).min(inner);
+            for g in 0..groups {
+                let mut ends = [0usize; GROUP];
+                let mut n = 0;
+                for (r, end) in ends.iter_mut().enumerate() {
+                    let s = g * GROUP + r;
+                    let Some(&i) = ord.get(s) else { continue };
+                    let (p, e) = (cur[s], row_ptr[i + 1]);
+                    *end = if t + 1 == ntiles {
+                        e
+                    } else {
+                        p + col[p..e].partition_point(|&c| (c as usize) < hi)
+                    };
+                    n = n.max(*end - p);
+                }
+                steps.push(n);
+                let at = terms.len();
+                terms.resize(at + n * GROUP, pad);
+                let seg = &mut terms[at..];
+                for (r, &end) in ends.iter().enumerate() {
+                    let s = g * GROUP + r;
+                    if s >= rows {
+                        continue;
+                    }
+                    let p = cur[s];
+                    let dst = seg.iter_mut().skip(r).step_by(GROUP);
+                    for ((d, &c), q) in dst.zip(&col[p..end]).zip(p..end) {
+                        let c = c as usize;
+                        assert!(c < inner, "csr rows: column out of range");
+                        d.off = (c * ROW_BYTES) as u32;
+                        d.w = match vidx {
+                            Some(ix) => vals[ix[q] as usize],
+                            None => vals[q],
+                        };
+                    }
+                    cur[s] = end;
+                }
+            }
+        }
+    }
+    let order_rows = &order[..rows];
+    let fast = fast_reduce(L);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = fast;
+
+    // Taken out of the thread-local rather than used inside `with`: a closure would not inherit the caller's
+    // target features, and its FMAs would become libm calls.
+    let mut slab = SLAB.take();
+    if slab.len() < (inner + 1) * N {
+        slab.resize((inner + 1) * N, Line([0.0; LANES]));
+    }
+    slab[inner * N..(inner + 1) * N].fill(Line([0.0; LANES]));
+    let mut acc = ACC.take();
+    if ntiles > 1 && acc.len() < slots * N {
+        acc.resize(slots * N, Line([0.0; LANES]));
+    }
+    let init = |s: usize| match (order_rows.get(s), bias) {
+        (Some(&i), Some(bs)) => bs[i],
+        _ => 0.0,
+    };
+    let mut c0 = 0;
+    while c0 < b {
+        let valid = (b - c0).min(W);
+        for (c, dst) in slab[..inner * N].chunks_exact_mut(N).enumerate() {
+            if valid == W {
+                for (j, d) in dst.iter_mut().enumerate() {
+                    d.0 = *lane(x, c * b + c0 + j * LANES);
+                }
+            } else {
+                let src = &x[c * b + c0..c * b + c0 + valid];
+                for (j, d) in dst.iter_mut().enumerate() {
+                    for (l, v) in d.0.iter_mut().enumerate() {
+                        *v = src.get(j * LANES + l).copied().unwrap_or(0.0);
+                    }
+                }
+            }
+        }
+        let slab = &slab[..(inner + 1) * N];
+        let base = slab.as_ptr().cast::<u8>();
+        let mut at = 0;
+        for t in 0..ntiles {
+            let (first, last) = (t == 0, t + 1 == ntiles);
+            for g in 0..groups {
+                let n = steps[t * groups + g];
+                let seg = &terms[at..at + n * GROUP];
+                at += n * GROUP;
+                macro_rules! group {
+                    ($($a:ident $b:ident $r:literal),+) => {{
+                        $(let mut $a: Lane = if first {
+                            [init(g * GROUP + $r); LANES]
+                        } else {
+                            acc[(g * GROUP + $r) * N].0
+                        };
+                        let mut $b: Lane = if first {
+                            [init(g * GROUP + $r); LANES]
+                        } else {
+                            acc[(g * GROUP + $r) * N + 1].0
+                        };)+
+                        for e in seg.as_chunks::<GROUP>().0 {
+                            $(
+                            // SAFETY: every `off` of the stream is `c * ROW_BYTES` with `c <= inner` (asserted
+                            // when the stream was built, the pad term pointing at row `inner`), and `slab` holds
+                            // `(inner + 1) * N` lines, so the `N` lines at `off` are in bounds, initialised and
+                            // aligned (`ROW_BYTES` is a multiple of the line alignment).
+                            let xs: &[Line; N] = unsafe { &*base.add(e[$r].off as usize).cast::<[Line; N]>() };
+                            axpy::<F>(&mut $a, e[$r].w, &xs[0].0);
+                            axpy::<F>(&mut $b, e[$r].w, &xs[1].0);
+                            )+
+                        }
+                        if last {
+                            $(if let Some(&i) = order_rows.get(g * GROUP + $r) {
+                                let mut tmp = [0f32; W];
+                                let out: &mut [f32; W] = if valid == W {
+                                    (&mut y[i * b + c0..i * b + c0 + W]).try_into().unwrap()
+                                } else {
+                                    &mut tmp
+                                };
+                                for l in 0..LANES {
+                                    out[l] = if relu { $a[l].max(0.0) } else { $a[l] };
+                                    out[LANES + l] = if relu { $b[l].max(0.0) } else { $b[l] };
+                                }
+                                if valid < W {
+                                    y[i * b + c0..i * b + c0 + valid].copy_from_slice(&tmp[..valid]);
+                                }
+                            })+
+                        } else {
+                            $(acc[(g * GROUP + $r) * N].0 = $a;
+                            acc[(g * GROUP + $r) * N + 1].0 = $b;)+
+                        }
+                    }};
+                }
+                #[cfg(target_arch = "x86_64")]
+                if fast {
+                    let mut a = [[0f32; LANES]; GROUP * N];
+                    for (s, ar) in a.chunks_exact_mut(N).enumerate() {
+                        let s = g * GROUP + s;
+                        for (j, v) in ar.iter_mut().enumerate() {
+                            *v = if first {
+                                [init(s); LANES]
+                            } else {
+                                acc[s * N + j].0
+                            };
+                        }
+                    }
+                    // SAFETY: `fast` confirmed AVX-512F at run time; every `off` of the stream is
+                    // `c * ROW_BYTES` with `c <= inner` (asserted when the stream was built, the pad term
+                    // pointing at row `inner`) and `slab` holds `(inner + 1) * N` initialised 64-byte-aligned
+                    // lines, so the `ROW_BYTES = 128` bytes at each `off` are in bounds and aligned.
+                    unsafe { super::dots_x86::csr_group(&mut a, seg.as_chunks::<GROUP>().0, base) };
+                    for (s, ar) in a.chunks_exact(N).enumerate() {
+                        let s = g * GROUP + s;
+                        if !last {
+                            for (j, v) in ar.iter().enumerate() {
+                                acc[s * N + j].0 = *v;
+                            }
+                        } else if let Some(&i) = order_rows.get(s) {
+                            let out = &mut y[i * b + c0..i * b + c0 + valid];
+                            for (o, v) in out.iter_mut().zip(ar.as_flattened()) {
+                                *o = if relu { v.max(0.0) } else { *v };
+                            }
+                        }
+                    }
+                    continue;
+                }
+                group!(a0 b0 0, a1 b1 1, a2 b2 2, a3 b3 3);
+            }
+        }
+        c0 += valid;
+    }
+    ACC.set(acc);
+    SLAB.set(slab);
+    TERMS.set(terms);
+    PLAN.set((order, steps));
+}
+
+/// [`csr_rows_body`] for few rows: one row at a time on blocks of up to 128 columns through [`rows_generic`],
+/// with no term stream to build. The same sums in the same order.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn csr_rows_small<const F: bool>(
     rows: usize,
     b: usize,
     row_ptr: &[usize],
@@ -700,6 +1014,110 @@ mod tests {
         assert_eq!(tile_rows(2048, 20.0), 2048);
         assert_eq!(tile_rows(10, 0.0), 16);
         assert_eq!(tile_rows(0, 0.0), 16);
+    }
+
+    /// A random CSR pattern of `rows x inner` with rows of very different lengths (some empty).
+    fn random_csr(rows: usize, inner: usize, seed: u64) -> (Vec<usize>, Vec<u32>, Vec<f32>) {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut rp, mut col, mut vals) = (vec![0], Vec::new(), Vec::new());
+        for i in 0..rows {
+            let density = [0.0, 0.05, 0.3, 0.9][i % 4];
+            for c in 0..inner {
+                if (next() % 1000) as f64 / 1000.0 < density {
+                    col.push(c as u32);
+                    vals.push((next() % 2001) as f32 / 1000.0 - 1.0);
+                }
+            }
+            rp.push(col.len());
+        }
+        (rp, col, vals)
+    }
+
+    #[test]
+    fn csr_rows_match_term_by_term_sums_at_every_tail_group_and_tile() {
+        // Few rows (one at a time) and many (groups of four: rows not a multiple of the group), batches at every
+        // tail of the 32-column block, input rows past one tile (at any L1 size sysfs reports), bias or none,
+        // ReLU or none, values through `vidx`.
+        for (s, &(rows, inner, b)) in [
+            (1, 1, 1),
+            (3, 5, 17),
+            (64, 40, 32),
+            (69, 70, 33),
+            (72, 1500, 47),
+            (65, 2500, 64),
+            (130, 3, 100),
+            (66, 20, 5),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (rp, col, vals) = random_csr(rows, inner, s as u64 + 1);
+            let (_, _, xs) = random_csr(inner, b, s as u64 + 50);
+            let x: Vec<f32> = (0..inner * b)
+                .map(|q| xs.get(q).copied().unwrap_or(0.5))
+                .collect();
+            let bias: Vec<f32> = (0..rows).map(|i| i as f32 * 0.25 - 1.0).collect();
+            let vidx: Vec<u32> = (0..col.len() as u32).rev().collect();
+            let vals_rev: Vec<f32> = vals.iter().rev().copied().collect();
+            for (relu, with_bias, via) in [(false, true, false), (true, false, true)] {
+                let bias = with_bias.then_some(&bias[..]);
+                let (v, ix) = if via {
+                    (&vals_rev[..], Some(&vidx[..]))
+                } else {
+                    (&vals[..], None)
+                };
+                let mut want = vec![0f32; rows * b];
+                for i in 0..rows {
+                    for c in 0..b {
+                        let mut a = bias.map_or(0.0, |bs| bs[i]);
+                        for p in rp[i]..rp[i + 1] {
+                            a = vals[p].mul_add(x[col[p] as usize * b + c], a);
+                        }
+                        want[i * b + c] = if relu { a.max(0.0) } else { a };
+                    }
+                }
+                // Every level with fused multiply-adds gives the same bits, the AVX-512 code included.
+                for level in [0u8, 1, 2] {
+                    let mut y = vec![f32::NAN; rows * b];
+                    match level {
+                        0 => csr_rows_body::<true, 0>(
+                            rows, b, &rp, &col, v, ix, &x, bias, relu, &mut y,
+                        ),
+                        1 => csr_rows_body::<true, 1>(
+                            rows, b, &rp, &col, v, ix, &x, bias, relu, &mut y,
+                        ),
+                        _ => csr_rows_body::<true, 2>(
+                            rows, b, &rp, &col, v, ix, &x, bias, relu, &mut y,
+                        ),
+                    }
+                    assert!(
+                        y.iter().zip(&want).all(|(p, q)| p.to_bits() == q.to_bits()),
+                        "shape {s} level {level} relu {relu}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn padding_terms_add_nothing_to_any_sum() {
+        for a in [
+            0.0f32,
+            -0.0,
+            1.5,
+            -2.0,
+            f32::INFINITY,
+            f32::MIN_POSITIVE / 4.0,
+        ] {
+            assert_eq!((-0.0f32).mul_add(0.0, a).to_bits(), a.to_bits());
+            assert_eq!((-0.0f32 * 0.0 + a).to_bits(), a.to_bits());
+        }
     }
 
     #[test]

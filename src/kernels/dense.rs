@@ -19,6 +19,16 @@ use crate::sparse::Mask;
 
 /// Lanes per vector chunk of the batch dimension (one AVX-512 register of `f32`).
 pub const LANES: usize = 16;
+
+/// One term of the interleaved stream of a CSR row product (`sparse_rows`): `w` times the input row at byte
+/// offset `off` of the packed slab. Defined here, below both the portable bodies and the AVX-512 group loop
+/// (`dots_x86`) that read it.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(super) struct Term {
+    pub(super) off: u32,
+    pub(super) w: f32,
+}
 type Lane = [f32; LANES];
 
 #[inline(always)]

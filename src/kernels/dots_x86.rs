@@ -1,7 +1,8 @@
-//! AVX-512 code of the sampled products ([`super::sparse_rows`]): the pairwise reduction of eight lane sums at
-//! once. Portable code for it (eight [`super::dense::reduce`]s, or one transposing reduction on lane arrays)
-//! compiles to some 150 scalar extracts, inserts and adds per eight dots, about a third of the chunk loop's
-//! instructions at batch 500; this is about twenty.
+//! AVX-512 code of the sparse kernels of `sparse_rows`: the four-row step loop of the CSR row products
+//! ([`csr_group`]) and, for the sampled products, the pairwise reduction of eight lane sums at once. Portable code
+//! for the reduction (eight [`super::dense::reduce`]s, or one transposing reduction on lane arrays) compiles to
+//! some 150 scalar extracts, inserts and adds per eight dots, about a third of the chunk loop's instructions at
+//! batch 500; this is about twenty.
 
 use std::arch::x86_64::{
     __m512, _mm256_storeu_ps, _mm512_add_ps, _mm512_castps512_ps256, _mm512_fmadd_ps,
@@ -9,7 +10,7 @@ use std::arch::x86_64::{
     _mm512_shuffle_f32x4, _mm512_shuffle_ps, _mm512_storeu_ps,
 };
 
-use super::dense::LANES;
+use super::dense::{Term, LANES};
 
 /// Whether the instantiation at `level` ([`super::Isa::level`]) runs [`reduce8`]: AVX-512 only, and only once
 /// the feature is confirmed at run time (a body can be called directly at any level).
@@ -78,7 +79,7 @@ fn ld(r: &[f32; LANES]) -> __m512 {
     unsafe { _mm512_loadu_ps(r.as_ptr()) }
 }
 
-/// The terms of one group of a CSR row product ([`super::sparse_rows::csr_rows_body`] with four rows of two
+/// The terms of one group of a CSR row product (`sparse_rows::csr_rows_body` with four rows of two
 /// lane chunks each): for every step `e` of `seg` and every row `r < 4`, `acc[2r + j] += e[r].w * line(j)` for
 /// `j < 2`, where `line(j)` is the 64-byte line at byte offset `e[r].off + 64 j` of `base`. One fused
 /// multiply-add each, in stream order, so it is bit-identical to the portable body with fused multiply-adds.
@@ -88,11 +89,7 @@ fn ld(r: &[f32; LANES]) -> __m512 {
 /// `f32`s aligned to 64 bytes.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn csr_group(
-    acc: &mut [[f32; LANES]; 8],
-    seg: &[[super::sparse_rows::Term; 4]],
-    base: *const u8,
-) {
+pub(super) unsafe fn csr_group(acc: &mut [[f32; LANES]; 8], seg: &[[Term; 4]], base: *const u8) {
     let (mut a0, mut a1, mut a2, mut a3) = (ld(&acc[0]), ld(&acc[1]), ld(&acc[2]), ld(&acc[3]));
     let (mut a4, mut a5, mut a6, mut a7) = (ld(&acc[4]), ld(&acc[5]), ld(&acc[6]), ld(&acc[7]));
     for e in seg {

@@ -37,7 +37,7 @@
 //! [`super::simd`], and on one instruction set a sparse product equals the dense row kernels' product on the
 //! same masked weights up to the sign of zero sums.
 
-use super::dense::{madd, reduce, LANES};
+use super::dense::{madd, reduce, Term, LANES};
 
 type Lane = [f32; LANES];
 
@@ -195,14 +195,6 @@ fn rows_generic<const F: bool, T, I>(
     ACC.set(acc);
     SLAB.set(slab);
     debug_assert_eq!(c0, b, "sparse rows: every column in a block");
-}
-
-/// One term of the interleaved CSR stream: `w` times the input row at byte offset `off` of the packed slab.
-#[derive(Clone, Copy)]
-#[repr(C)]
-pub(super) struct Term {
-    pub(super) off: u32,
-    pub(super) w: f32,
 }
 
 /// Output rows a CSR row product runs at once.

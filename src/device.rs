@@ -239,6 +239,7 @@ impl Backend {
                         }),
                         None => trainer.epoch(model, data, shuffle),
                     };
+                    finite(e, loss, model, &cfg)?;
                     report.losses.push((e, loss));
                     on_epoch(e, loss, wants(e).then_some(&*model));
                 }
@@ -262,6 +263,7 @@ impl Backend {
                     vec![format!("gpu {format:?}").to_lowercase(); model.layers().len()];
                 for e in 1..=cfg.epochs {
                     let loss = trainer.epoch(&dev_data, shuffle)?;
+                    finite(e, loss, model, &cfg)?;
                     report.losses.push((e, loss));
                     if wants(e) {
                         trainer.download(model)?;
@@ -276,6 +278,34 @@ impl Backend {
         }
         Ok((report, end_state))
     }
+}
+
+/// Training stops with an error at the first epoch whose mean loss is not finite, or (checked on the last
+/// epoch, where the weights are final) whose weights are not: a NaN or infinite model is never written or
+/// measured as if it had trained.
+fn finite(epoch: usize, loss: f32, model: &Mlp, cfg: &TrainConfig) -> Result<()> {
+    let weights_bad = || {
+        model
+            .layers()
+            .iter()
+            .any(|l| l.weight().iter().chain(l.bias()).any(|v| !v.is_finite()))
+    };
+    if loss.is_finite() && (epoch < cfg.epochs || !weights_bad()) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "training",
+        format!(
+            "it diverged at epoch {epoch} of {}: the {} is not finite (loss {loss}); the likely cause is a \
+             learning rate ({}) or penalties (l1 {}, l2 {}) too large for this model and data: lower them, \
+             or scale the features",
+            cfg.epochs,
+            if loss.is_finite() { "model's weights" } else { "mean loss" },
+            cfg.lr,
+            cfg.reg.l1_first,
+            cfg.reg.l2
+        ),
+    ))
 }
 
 /// The device a [`test_device!`](crate::test_device) test's CUDA variant runs on: GPU 0 when one can be opened;

@@ -80,6 +80,7 @@ pub mod kernels;
 pub mod limits;
 pub mod metrics;
 pub mod nn;
+pub mod pipeline;
 pub mod plot;
 pub mod provenance;
 pub mod rng;

@@ -136,10 +136,15 @@ pub fn read_text(path: &std::path::Path) -> Result<String> {
     })
 }
 
+/// The cores this process may run on (from the operating system, never from an environment variable).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// `requested` worker threads capped at [`THREADS_PER_CORE`] per core and [`MAX_THREADS`], with a warning
 /// when capped; 0 stays 0 (all cores).
 pub fn cap_threads(requested: usize) -> (usize, Option<String>) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = cores();
     let cap = (cores * THREADS_PER_CORE).min(MAX_THREADS);
     if requested > cap {
         (

@@ -11,11 +11,11 @@ use ndarray_npy::NpzWriter;
 
 use neurosplit::data::{load_data, DataOptions, Task};
 use neurosplit::expand::{Alpha, Strategy};
-use neurosplit::experiment::finetune::finetune;
-use neurosplit::experiment::trial::TrialConfig;
 use neurosplit::io::{self, Layout, ModelMeta};
 use neurosplit::metrics::Metric;
 use neurosplit::nn::{Mlp, Regularizer, TrainConfig};
+use neurosplit::pipeline::finetune::finetune;
+use neurosplit::pipeline::trial::TrialConfig;
 use neurosplit::rng::stream;
 
 fn s(p: &Path) -> &str {

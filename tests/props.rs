@@ -276,7 +276,7 @@ fn monte_carlo_separates_exact_from_approximation() {
     assert!((mc.ratio.mean - ex.ratio_approx).abs() > 3.89 * mc.ratio.sem);
     // Same seed, same result at any thread count.
     let again =
-        neurosplit::experiment::with_threads(1, || monte_carlo(&s, Sampling::Independent, 4000, 5))
+        neurosplit::pipeline::with_threads(1, || monte_carlo(&s, Sampling::Independent, 4000, 5))
             .unwrap();
     assert_eq!(mc, again.unwrap());
 }

@@ -1,4 +1,4 @@
-//! Alg. A3's open choices (`neurosplit::experiment::trial::protocol`): each switch does what it says, the
+//! Alg. A3's open choices (`neurosplit::pipeline::trial::protocol`): each switch does what it says, the
 //! defaults change nothing, and values that make no sense are refused.
 
 use neurosplit::data::{Dataset, Dnf, Task};
@@ -8,9 +8,9 @@ use neurosplit::expand::{
 };
 use neurosplit::experiment::runner::{self, cells};
 use neurosplit::experiment::spec::Spec;
-use neurosplit::experiment::trial::{self, AdamAtSplit, Protocol, Streams, TrialConfig};
 use neurosplit::nn::schedule::orth_penalty;
 use neurosplit::nn::{Mlp, PhaseExtras, Regularizer, TrainConfig, Trainer, Warmup, WarmupTarget};
+use neurosplit::pipeline::trial::{self, AdamAtSplit, Protocol, Streams, TrialConfig};
 use neurosplit::rng::stream;
 
 fn data(seed: u64) -> (Dataset, Dataset) {

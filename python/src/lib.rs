@@ -254,15 +254,47 @@ fn dataset(x: &PyReadonlyArray2<'_, f32>, y: &Bound<'_, PyAny>, task: Task, what
     Dataset::new(x, y, d, task).map_err(err)
 }
 
-/// Fine-tune a model on ``(x, y)`` with the Rust engine (the GIL is released while it trains): optionally expand
-/// it with FPE (``alpha``, ``strategy``), retrain for ``epochs`` at the same non-zero budget, evaluate on
-/// ``(x_test, y_test)`` (default: the training data). ``model`` is a list of ``(weight, bias[, mask])`` tuples
-/// or the path of a model file. Returns ``(layers, report)``; the same settings give the same model as
-/// ``neurosplit finetune`` with ``--seed``.
+/// The data of a ``train``/``finetune`` call: without ``(x_test, y_test)``, ``test_fraction`` of the training rows
+/// become the test set (the same seeded cut as the CLI's for a single CSV file); ``val_fraction`` of the rest are
+/// held out for validation. One rule for every front: ``neurosplit::data::hold_out``.
+#[allow(clippy::too_many_arguments)]
+fn splits(
+    x: &PyReadonlyArray2<'_, f32>,
+    y: &Bound<'_, PyAny>,
+    x_test: Option<PyReadonlyArray2<'_, f32>>,
+    y_test: Option<&Bound<'_, PyAny>>,
+    task: Task,
+    seed: u64,
+    test_fraction: f64,
+    val_fraction: f64,
+) -> PyResult<neurosplit::data::Splits> {
+    let train = dataset(x, y, task, "training data")?;
+    let test = match (x_test, y_test) {
+        (Some(xt), Some(yt)) => Some(dataset(&xt, yt, task, "test data")?),
+        (None, None) => None,
+        _ => return Err(invalid("test data", "give both x_test and y_test, or neither")),
+    };
+    let opts = neurosplit::data::DataOptions {
+        test_fraction,
+        val_fraction,
+        seed,
+        ..neurosplit::data::DataOptions::default()
+    };
+    neurosplit::data::hold_out(train, test, &opts).map_err(err)
+}
+
+/// Fine-tune a model on ``(x, y)`` with the Rust engine (the GIL is released while it trains), as
+/// ``neurosplit finetune`` does: optionally expand it with FPE (``alpha``, ``strategy``), retrain for ``epochs``
+/// at the same non-zero budget, evaluate on ``(x_test, y_test)`` (default: ``test_fraction`` of the rows held
+/// out), and train the model as loaded for the same epochs as the baseline (``baseline=False`` skips it) over
+/// ``trials`` trials. ``model`` is a list of ``(weight, bias[, mask])`` tuples or the path of a model file.
+/// Every setting left ``None`` takes the CLI's default. Returns ``(layers, report)``; the same settings give the
+/// same model and report as the CLI.
 #[pyfunction]
-#[pyo3(signature = (model, x, y, x_test = None, y_test = None, alpha = None, strategy = "random", groups = None,
-    epochs = 10, batch_size = 128, lr = 1e-3, l1 = 0.0, l2 = 0.0, seed = 0, rewire_every = None,
-    rewire_fraction = 0.1))]
+#[pyo3(signature = (model, x, y, x_test = None, y_test = None, alpha = None, strategy = None, groups = None,
+    epochs = None, batch_size = None, lr = None, l1 = None, l2 = None, seed = 0, rewire_every = None,
+    rewire_fraction = None, trials = 1, baseline = true, test_fraction = 0.2, val_fraction = 0.0, threads = 1,
+    checkpoint = None))]
 #[allow(clippy::too_many_arguments)]
 fn finetune<'py>(
     py: Python<'py>,
@@ -272,83 +304,131 @@ fn finetune<'py>(
     x_test: Option<PyReadonlyArray2<'py, f32>>,
     y_test: Option<&Bound<'py, PyAny>>,
     alpha: Option<usize>,
-    strategy: &str,
+    strategy: Option<&str>,
     groups: Option<Vec<Vec<usize>>>,
-    epochs: usize,
-    batch_size: usize,
-    lr: f32,
-    l1: f32,
-    l2: f32,
+    epochs: Option<usize>,
+    batch_size: Option<usize>,
+    lr: Option<f32>,
+    l1: Option<f32>,
+    l2: Option<f32>,
     seed: u64,
     rewire_every: Option<usize>,
-    rewire_fraction: f64,
+    rewire_fraction: Option<f64>,
+    trials: usize,
+    baseline: bool,
+    test_fraction: f64,
+    val_fraction: f64,
+    threads: usize,
+    checkpoint: Option<std::path::PathBuf>,
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
-    use neurosplit::experiment::trial::{Rewiring, TrialConfig};
-    let mlp = match model.extract::<std::path::PathBuf>() {
-        Ok(path) => neurosplit::io::load(&path).map_err(err)?.0,
-        Err(_) => model_from_layers(model)?,
+    use neurosplit::pipeline::finetune::Finetune;
+    use neurosplit::pipeline::settings::{Profile, Settings};
+    let (mlp, path) = match model.extract::<std::path::PathBuf>() {
+        Ok(path) => (neurosplit::io::load(&path).map_err(err)?.0, Some(path)),
+        Err(_) => (model_from_layers(model)?, None),
     };
-    let task = mlp.task();
-    let mut train = dataset(&x, y, task, "training data")?;
-    train.groups = groups;
-    let test = match (x_test, y_test) {
-        (Some(xt), Some(yt)) => dataset(&xt, yt, task, "test data")?,
-        (None, None) => train.clone(),
-        _ => return Err(invalid("test data", "give both x_test and y_test, or neither")),
-    };
-    if train.d != mlp.input_dim() {
-        return Err(invalid(
-            "data",
-            format!("the model takes {} inputs but x has {} features", mlp.input_dim(), train.d),
-        ));
+    if let (Some(c), Some(m)) = (&checkpoint, &path) {
+        neurosplit::pipeline::guard::distinct_outputs(&[("checkpoint", c)], &[("the model", m)]).map_err(err)?;
     }
-    let strategy: Strategy = strategy.parse().map_err(err)?;
-    let expansions = match alpha {
-        Some(a) => vec![(neurosplit::expand::Alpha::new(a).map_err(err)?, strategy)],
-        None => Vec::new(),
+    let mut data = splits(&x, y, x_test, y_test, mlp.task(), seed, test_fraction, val_fraction)?;
+    data.train.groups = groups;
+    let settings = Settings {
+        epochs,
+        batch_size,
+        lr,
+        l1,
+        l2,
+        alpha,
+        strategy: strategy.map(str::parse).transpose().map_err(err)?,
+        rewire_every,
+        rewire_fraction,
+        threads: Some(threads),
+        ..Settings::new(Profile::UserData)
     };
-    let cfg = TrialConfig {
-        post: neurosplit::nn::TrainConfig {
-            epochs,
-            batch_size,
-            lr,
-            reg: neurosplit::nn::Regularizer { l1_first: l1, l2 },
-        },
-        expansions,
-        rewiring: rewire_every.map(|every| Rewiring {
-            every,
-            fraction: rewire_fraction,
-            decay: neurosplit::expand::Decay::Constant,
-        }),
-        metrics: neurosplit::metrics::Metric::ALL.to_vec(),
-        ..TrialConfig::default()
+    let cfg = settings.build().map_err(err)?;
+    let job = Finetune {
+        model: &mlp,
+        data: &data,
+        cfg: &cfg,
+        seed,
+        trials,
+        baseline,
+        checkpoint: checkpoint.as_deref(),
     };
-    let splits = neurosplit::data::Splits { train, val: None, test };
     let (out, report) = py
-        .detach(|| neurosplit::experiment::finetune::finetune(&mlp, &splits, &cfg, seed, None, &|_| {}))
+        .detach(|| neurosplit::pipeline::finetune::finetune(&job, &|_| {}, &mut |_| Ok(())))
         .map_err(err)?;
     Ok((layers_to_py(py, &out)?, to_py(py, &report)?))
 }
 
-/// Train a dense model of widths ``dims`` (``[inputs, hidden..., outputs]``) from scratch on ``(x, y)``, then
-/// fine-tune it as :func:`finetune` does (``**kwargs`` are its settings). Returns ``(layers, report)``.
+/// Train a dense MLP with hidden widths ``hidden`` from scratch on ``(x, y)`` for ``epochs``, then, with
+/// ``alpha``, expand it with FPE and train it on for ``post_epochs`` beside the dense model trained as long: the
+/// stages of ``neurosplit train --data`` and of every spec trial, with the same defaults. ``classes`` sets the
+/// output width (default: the largest label + 1; 2 classes train one binary output). Returns ``(layers,
+/// summary)``: the final model (the FPE model with ``alpha``) and the run's summary with every model's record.
 #[pyfunction]
-#[pyo3(signature = (dims, x, y, init_seed = 0, **kwargs))]
+#[pyo3(signature = (x, y, hidden = None, x_test = None, y_test = None, classes = None, epochs = None,
+    post_epochs = None, alpha = None, strategy = None, groups = None, batch_size = None, lr = None, l1 = None,
+    l2 = None, seed = 0, rewire_every = None, rewire_fraction = None, layernorm = None, test_fraction = 0.2,
+    threads = 1))]
+#[allow(clippy::too_many_arguments)]
 fn train<'py>(
     py: Python<'py>,
-    dims: Vec<usize>,
-    x: &Bound<'py, PyAny>,
+    x: PyReadonlyArray2<'py, f32>,
     y: &Bound<'py, PyAny>,
-    init_seed: u64,
-    kwargs: Option<&Bound<'py, PyDict>>,
+    hidden: Option<Vec<usize>>,
+    x_test: Option<PyReadonlyArray2<'py, f32>>,
+    y_test: Option<&Bound<'py, PyAny>>,
+    classes: Option<usize>,
+    epochs: Option<usize>,
+    post_epochs: Option<usize>,
+    alpha: Option<usize>,
+    strategy: Option<&str>,
+    groups: Option<Vec<Vec<usize>>>,
+    batch_size: Option<usize>,
+    lr: Option<f32>,
+    l1: Option<f32>,
+    l2: Option<f32>,
+    seed: u64,
+    rewire_every: Option<usize>,
+    rewire_fraction: Option<f64>,
+    layernorm: Option<bool>,
+    test_fraction: f64,
+    threads: usize,
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
-    let outputs = dims.last().copied().unwrap_or(0);
-    let task = if outputs == 1 { Task::Binary } else { Task::Multiclass(outputs) };
-    let mlp = Mlp::new(&dims, task, &mut rng::stream(init_seed, &[purpose::INIT])).map_err(err)?;
-    let layers = layers_to_py(py, &mlp)?;
-    let f = wrap_pyfunction!(finetune, py)?;
-    let out = f.call((layers, x, y), kwargs)?;
-    out.extract()
+    use neurosplit::pipeline::settings::{Profile, Settings};
+    use neurosplit::pipeline::trial::{self, Streams};
+    let labels = dataset(&x, y, Task::Multiclass(u32::MAX as usize), "training data")?;
+    let classes = classes.unwrap_or(labels.y.iter().copied().max().unwrap_or(0) as usize + 1);
+    let task = if classes <= 2 { Task::Binary } else { Task::Multiclass(classes) };
+    let mut data = splits(&x, y, x_test, y_test, task, seed, test_fraction, 0.0)?;
+    data.train.groups = groups;
+    let settings = Settings {
+        hidden,
+        layernorm,
+        epochs,
+        post_epochs,
+        batch_size,
+        lr,
+        l1,
+        l2,
+        alpha,
+        strategy: strategy.map(str::parse).transpose().map_err(err)?,
+        rewire_every,
+        rewire_fraction,
+        threads: Some(threads),
+        ..Settings::new(Profile::UserData)
+    };
+    let cfg = settings.build().map_err(err)?;
+    let key = trial::model_key(None, &cfg.hidden, cfg.pre.epochs);
+    let streams = Streams::for_model(seed, &key, 0);
+    let (train, test) = (&data.train, &data.test);
+    let out = py
+        .detach(|| trial::run_one(&cfg, train, test, streams, &|_| {}))
+        .map_err(err)?;
+    let (model, _) = out.final_model(&cfg, seed, None);
+    let summary = out.summary(&cfg);
+    Ok((layers_to_py(py, model)?, to_py(py, &summary)?))
 }
 
 /// The Python module.

@@ -69,6 +69,17 @@ impl Dataset {
                 format!("{n} rows of features but {} labels", y.len()),
             ));
         }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                "dataset",
+                format!(
+                    "feature {} of row {} is {}: features must be finite numbers (drop or impute NaN/Inf first)",
+                    i % d,
+                    i / d,
+                    x[i]
+                ),
+            ));
+        }
         let classes = task.outputs().max(2) as u32;
         if let Some(bad) = y.iter().find(|&&c| c >= classes) {
             return Err(Error::invalid(

@@ -87,6 +87,12 @@ impl Splits {
 
 /// Loads a user's data set from `path` (see the module docs for the accepted layouts).
 pub fn load_data(path: &Path, opts: &DataOptions) -> Result<Splits> {
+    check_fractions(opts)?;
+    let (train, test) = read(path, opts)?;
+    hold_out(train, Some(test), opts)
+}
+
+fn check_fractions(opts: &DataOptions) -> Result<()> {
     for (what, f) in [
         ("test fraction", opts.test_fraction),
         ("validation fraction", opts.val_fraction),
@@ -95,7 +101,25 @@ pub fn load_data(path: &Path, opts: &DataOptions) -> Result<Splits> {
             return Err(Error::invalid(what, format!("{f} is not in [0, 1)")));
         }
     }
-    let (train, test) = read(path, opts)?;
+    Ok(())
+}
+
+/// The splits of a user's data given as arrays (the Python package) or read from files: without a test set,
+/// [`DataOptions::test_fraction`] of the training rows become one (the same seeded cut as a single CSV file's);
+/// then [`DataOptions::val_fraction`] of the remaining training rows become the validation set. Every front
+/// holds data out by this one rule.
+pub fn hold_out(train: Dataset, test: Option<Dataset>, opts: &DataOptions) -> Result<Splits> {
+    check_fractions(opts)?;
+    let (train, test) = match test {
+        Some(test) => (train, test),
+        None if opts.test_fraction > 0.0 => cut(train, opts.test_fraction, opts.seed, 1, "test")?,
+        None => {
+            return Err(Error::invalid(
+                "test data",
+                "no test set was given and the test fraction is 0: give a test set or a test fraction in (0, 1)",
+            ))
+        }
+    };
     if train.d != test.d {
         return Err(Error::invalid(
             "data",
@@ -132,8 +156,8 @@ fn read(path: &Path, opts: &DataOptions) -> Result<(Dataset, Dataset)> {
             return idx_folder(path);
         }
         if path.join("train.csv").is_file() && path.join("test.csv").is_file() {
-            let train = read_csv(&path.join("train.csv"), &opts.label)?;
-            let test = read_csv(&path.join("test.csv"), &opts.label)?;
+            let (train, columns) = read_csv_columns(&path.join("train.csv"), &opts.label, None)?;
+            let (test, _) = read_csv_columns(&path.join("test.csv"), &opts.label, Some(&columns))?;
             return Ok((train, test));
         }
         return Err(Error::invalid(
@@ -154,6 +178,12 @@ fn read(path: &Path, opts: &DataOptions) -> Result<(Dataset, Dataset)> {
         Some("npz") => load_embeddings(path),
         Some("csv") => {
             let all = read_csv(path, &opts.label)?;
+            if opts.test_fraction == 0.0 {
+                return Err(Error::invalid(
+                    "test fraction",
+                    "a single CSV file needs a test fraction in (0, 1) to hold out its test set",
+                ));
+            }
             cut(all, opts.test_fraction, opts.seed, 1, "test")
         }
         _ => Err(Error::invalid(
@@ -193,6 +223,18 @@ fn idx_folder(dir: &Path) -> Result<(Dataset, Dataset)> {
 
 /// Reads a CSV file with a header row; `label` names the label column.
 pub fn read_csv(path: &Path, label: &str) -> Result<Dataset> {
+    read_csv_columns(path, label, None).map(|(d, _)| d)
+}
+
+/// Reads a CSV file with a header row and returns it with its feature columns' names, in the order of the
+/// dataset's features. With `columns` (another file's feature names, e.g. the training file's for a test file),
+/// the features are matched **by name** and put in that order; a file whose feature names differ from them, as a
+/// set, is refused with both lists.
+pub fn read_csv_columns(
+    path: &Path,
+    label: &str,
+    columns: Option<&[String]>,
+) -> Result<(Dataset, Vec<String>)> {
     let shown = path.display().to_string();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -219,7 +261,69 @@ pub fn read_csv(path: &Path, label: &str) -> Result<Dataset> {
             format!("{shown} has no feature columns besides '{label}'"),
         ));
     }
+    let names: Vec<String> = (0..headers.len())
+        .filter(|&c| c != li)
+        .map(|c| headers[c].to_string())
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(Error::invalid(
+            "CSV data",
+            format!("{shown} has two feature columns named '{dup}': name every column once"),
+        ));
+    }
+    // Where each column of the file goes among the features (the label column goes nowhere).
+    let mut slot = vec![usize::MAX; headers.len()];
+    let order: Vec<String> = match columns {
+        None => {
+            let mut f = 0;
+            for (c, s) in slot.iter_mut().enumerate() {
+                if c != li {
+                    *s = f;
+                    f += 1;
+                }
+            }
+            names
+        }
+        Some(want) => {
+            let mut sorted_want: Vec<&String> = want.iter().collect();
+            let mut sorted_have: Vec<&String> = names.iter().collect();
+            sorted_want.sort();
+            sorted_have.sort();
+            if sorted_want != sorted_have {
+                let missing: Vec<&str> = want
+                    .iter()
+                    .filter(|w| !names.contains(w))
+                    .map(String::as_str)
+                    .collect();
+                let extra: Vec<&str> = names
+                    .iter()
+                    .filter(|n| !want.contains(n))
+                    .map(String::as_str)
+                    .collect();
+                return Err(Error::invalid(
+                    "CSV data",
+                    format!(
+                        "{shown}'s feature columns differ from the training file's: missing [{}], extra [{}]; \
+                         both files need the same named columns (in any order)",
+                        missing.join(", "),
+                        extra.join(", ")
+                    ),
+                ));
+            }
+            for (c, s) in slot.iter_mut().enumerate() {
+                if c != li {
+                    *s = want
+                        .iter()
+                        .position(|w| *w == headers[c])
+                        .expect("the name sets are equal");
+                }
+            }
+            want.to_vec()
+        }
+    };
     let (mut x, mut y) = (Vec::new(), Vec::new());
+    let mut row = vec![0.0f32; d];
     for (r, record) in reader.records().enumerate() {
         let line = r + 2;
         let record = record.map_err(|e| Error::invalid("CSV data", format!("{shown}: {e}")))?;
@@ -241,20 +345,24 @@ pub fn read_csv(path: &Path, label: &str) -> Result<Dataset> {
                         Error::invalid(
                             "CSV data",
                             format!(
-                            "{shown} line {line}, column '{}': '{field}' is not a finite number",
-                            &headers[c]
-                        ),
+                                "{shown} line {line}, column '{}': '{field}' is not a finite number",
+                                &headers[c]
+                            ),
                         )
                     })?;
-                x.push(v);
+                row[slot[c]] = v;
             }
         }
+        x.extend_from_slice(&row);
     }
     if y.is_empty() {
         return Err(Error::invalid("CSV data", format!("{shown} has no rows")));
     }
     let classes = y.iter().copied().max().unwrap_or(0) as usize + 1;
-    Dataset::new(x, y, d, Task::Multiclass(classes.max(2)))
+    Ok((
+        Dataset::new(x, y, d, Task::Multiclass(classes.max(2)))?,
+        order,
+    ))
 }
 
 /// Splits `data` into (kept, held out) with `fraction` of the rows held out, chosen by a seeded shuffle; both

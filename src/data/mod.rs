@@ -10,4 +10,4 @@ pub mod npy;
 
 pub use dataset::{Dataset, Task};
 pub use dnf::Dnf;
-pub use files::{load_data, DataOptions, Splits};
+pub use files::{hold_out, load_data, read_csv_columns, DataOptions, Splits};

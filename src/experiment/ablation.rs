@@ -292,7 +292,7 @@ pub fn insert_section(md: String, section: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::trial::ModelRecord;
+    use crate::pipeline::trial::ModelRecord;
 
     fn model(name: &str, alpha: Option<usize>, acc: f64) -> ModelRecord {
         ModelRecord::fixture(name, alpha, acc)

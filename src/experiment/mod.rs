@@ -12,7 +12,6 @@ pub mod ablation;
 pub mod estimate;
 pub mod export;
 pub mod figures;
-pub mod finetune;
 pub mod paper_scope;
 pub mod paper_tables;
 pub mod record;
@@ -20,13 +19,6 @@ pub mod report;
 pub mod runner;
 pub mod spec;
 pub mod store;
-pub mod trial;
 
-/// Runs `f` on a rayon pool of `threads` threads (0 = all cores).
-pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> crate::Result<R> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| crate::Error::invalid("threads", e.to_string()))?;
-    Ok(pool.install(f))
-}
+// The pipeline lives one floor down; these names stay for callers of the experiment API.
+pub use crate::pipeline::{finetune, trial, with_threads};

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::trial::{ModelRecord, Protocol};
+use crate::pipeline::trial::{ModelRecord, Protocol};
 use crate::provenance::Provenance;
 
 /// One finished trial: one line of the results file.

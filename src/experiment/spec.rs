@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::expand::{Alpha, Strategy};
-use crate::experiment::trial::Protocol;
-pub use crate::experiment::trial::Rewiring;
 use crate::metrics::Metric;
 use crate::nn::{Regularizer, TrainConfig};
+use crate::pipeline::trial::Protocol;
+pub use crate::pipeline::trial::Rewiring;
 pub use crate::rng::fnv1a;
 
 /// The specs shipped with neurosplit: `(name, TOML text)`.
@@ -96,7 +96,7 @@ pub struct Spec {
     #[serde(default)]
     pub extras: Extras,
     /// Alg. A3's open choices for every cell (`[protocol]`; absent = the paper's reading, see
-    /// [`crate::experiment::trial::protocol`]).
+    /// [`crate::pipeline::trial::protocol`]).
     #[serde(default, skip_serializing_if = "Protocol::is_paper")]
     pub protocol: Protocol,
     /// Protocol variants, a grid axis (`[[variants]]`): every cell runs once under each, with the same seeds,

@@ -8,8 +8,9 @@
 //! The tasks go to a process-wide team of persistent worker threads rather than to rayon: a training step hands
 //! off about ten products a few microseconds apart, and an idle rayon worker that has gone to sleep costs the
 //! caller 34-110 us to wake on a virtual machine (`examples/join_cost.rs`). The team's workers spin between
-//! hand-offs, so a hand-off reaches a worker that is awake; the number of threads still follows the current rayon
-//! pool (`rayon::current_num_threads()`), so a pool of one thread runs everything on the caller.
+//! hand-offs, so a hand-off reaches a worker that is awake. The number of threads is the caller's argument:
+//! [`Par::Rayon`]`(n)` cuts the work into at most `n` pieces and runs them on at most `n` threads (the caller and
+//! `n - 1` workers of the team); nothing here reads a thread count from the environment or a global pool.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -20,8 +21,8 @@ pub enum Par {
     /// On the calling thread.
     #[default]
     Seq,
-    /// Cut into this many pieces, run on up to as many threads as the current rayon pool has (`Rayon(1)` is
-    /// sequential).
+    /// On this many threads (the caller and `n - 1` workers of the team), the work cut into as many pieces
+    /// (`Rayon(1)` is sequential).
     Rayon(usize),
 }
 
@@ -167,8 +168,9 @@ pub(crate) fn for_each_piece<T: Send>(pieces: Vec<T>, f: impl Fn(T) + Sync) {
     });
 }
 
-/// Runs `task(i)` once for every `i` in `0..tasks`, on up to `rayon::current_num_threads()` threads (the
-/// calling thread among them), and returns when all have finished. Which thread runs which index is not fixed,
+/// Runs `task(i)` once for every `i` in `0..tasks`, on up to `tasks` threads (the calling thread among them; the
+/// callers cut their work into at most [`Par::pieces`] tasks, so that is the thread count they were given), and
+/// returns when all have finished. Which thread runs which index is not fixed,
 /// so `task` must give the same result wherever it runs. A panic of any task is raised again here once every
 /// task has finished.
 pub fn run_tasks(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
@@ -203,7 +205,7 @@ pub fn run_tasks(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
 }
 
 fn launch(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
-    let threads = tasks.min(rayon::current_num_threads());
+    let threads = tasks.min(crate::limits::MAX_THREADS);
     if threads <= 1 {
         return (0..tasks).for_each(task);
     }
@@ -217,12 +219,13 @@ fn launch(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
 /// Runs `side` on a worker of the team while `main` runs on the calling thread, and returns `main`'s result once
 /// both have finished. `main`'s own hand-offs use the team as usual: while the worker runs `side`, the caller
 /// takes their tasks alone, and the worker joins them when it is done. If no worker has started `side` by the
-/// time `main` returns (the current rayon pool has one thread, the team is already running a side task, or the
-/// worker has not woken), the caller runs it then. A panic of either is raised again here, after the other
+/// time `main` returns (`par` has one thread, the team is already running a side task, or the
+/// worker has not woken), the caller runs it then. With `par` of one thread, `main` and then `side` run on the
+/// caller. A panic of either is raised again here, after the other
 /// part has finished if they ran on two threads.
-pub fn overlap<R>(side: impl FnOnce() + Send, main: impl FnOnce() -> R) -> R {
+pub fn overlap<R>(par: Par, side: impl FnOnce() + Send, main: impl FnOnce() -> R) -> R {
     let team = team::Team::get();
-    let owner = (rayon::current_num_threads() > 1)
+    let owner = (par.pieces() > 1)
         .then(|| team::Owner::try_new(&team.side_owned))
         .flatten();
     let Some(_owner) = owner else {
@@ -715,6 +718,7 @@ mod tests {
                 for k in 0..50 {
                     let side = AtomicUsize::new(0);
                     let got = overlap(
+                        Par::Rayon(threads),
                         || {
                             side.fetch_add(1, Ordering::Relaxed);
                         },
@@ -727,6 +731,7 @@ mod tests {
                 let runs: Vec<AtomicUsize> = (0..4 * 6).map(|_| AtomicUsize::new(0)).collect();
                 run_tasks(4, &|i| {
                     overlap(
+                        Par::Rayon(threads),
                         || assert_eq!(counts(5), vec![1; 5]),
                         || {
                             run_tasks(6, &|j| {
@@ -736,11 +741,18 @@ mod tests {
                     )
                 });
                 assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 1));
-                let side = std::panic::catch_unwind(|| overlap(|| panic!("side"), || 1));
+                let side = std::panic::catch_unwind(|| {
+                    overlap(Par::Rayon(threads), || panic!("side"), || 1)
+                });
                 assert!(side.is_err());
-                let main = std::panic::catch_unwind(|| overlap(|| (), || panic!("main")));
+                let main = std::panic::catch_unwind(|| {
+                    overlap(Par::Rayon(threads), || (), || panic!("main"))
+                });
                 assert!(main.is_err());
-                assert_eq!(overlap(|| (), || counts(3)), vec![1; 3]);
+                assert_eq!(
+                    overlap(Par::Rayon(threads), || (), || counts(3)),
+                    vec![1; 3]
+                );
             });
         }
     }

@@ -98,6 +98,11 @@ impl Metric {
         let name = self.name().to_string();
         match self {
             Metric::FeatureCapacity => {
+                let d = layer.in_dim();
+                crate::limits::check_memory(
+                    &format!("the feature capacity of {d} inputs (a {d} x {d} Gram matrix)"),
+                    crate::limits::bytes_of(&[d, d, 8]),
+                )?;
                 let cap = super::feature_capacity(layer);
                 let mut values = vec![(name, cap.iter().sum())];
                 let mut per_clause = Vec::new();

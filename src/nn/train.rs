@@ -288,6 +288,7 @@ impl Trainer {
             } else if next < data.n {
                 let (xs, ys) = (&mut xn, &mut yn);
                 parallel::overlap(
+                    self.ws.par(),
                     || gather(next, batch.min(data.n - next), xs, ys),
                     || self.step_inner(model, &xb[..b * d], &yb[..b], b),
                 )

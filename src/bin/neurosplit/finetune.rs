@@ -1,23 +1,23 @@
 //! `neurosplit finetune`: FPE on a user's own trained model and data; a thin front over
-//! `neurosplit::experiment::finetune`.
+//! `neurosplit::pipeline::finetune`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use neurosplit::data::{load_data, DataOptions};
+use neurosplit::data::load_data;
 use neurosplit::device::Device;
 use neurosplit::expand::{Alpha, Assignment, Decay, Strategy};
-use neurosplit::experiment::finetune::finetune as run_finetune;
-use neurosplit::experiment::trial::{Event, Phase, Rewiring, TrialConfig};
-use neurosplit::experiment::with_threads;
 use neurosplit::io::{self, Layout, ModelMeta, NameMap};
-use neurosplit::metrics::Metric;
-use neurosplit::nn::{FormatChoice, Regularizer, TrainConfig};
+use neurosplit::nn::FormatChoice;
+use neurosplit::pipeline::finetune::{finetune as run_finetune, Finetune};
+use neurosplit::pipeline::settings::Profile;
+use neurosplit::pipeline::trial::{Event, Phase};
+use neurosplit::pipeline::{guard, Settings};
 use neurosplit::sparse::Format;
-use neurosplit::{Error, Result};
+use neurosplit::Result;
 
-use crate::{progress, write_json};
+use crate::{progress, write_json, OptimArgs, UserDataArgs};
 
 #[derive(Args, Debug)]
 pub struct FinetuneArgs {
@@ -58,33 +58,26 @@ pub struct FinetuneArgs {
     /// Schedule of the rewired fraction: constant (default) or cosine.
     #[arg(long, requires = "rewire_every")]
     rewire_decay: Option<Decay>,
-    /// Epochs of retraining.
+    /// Epochs of retraining [default: 10].
     #[arg(long)]
-    epochs: usize,
-    /// Samples per optimisation step.
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f32,
-    /// L1 penalty on the first layer's weights.
-    #[arg(long, default_value_t = 0.0)]
-    l1: f32,
-    /// L2 penalty on all parameters.
-    #[arg(long, default_value_t = 0.0)]
-    l2: f32,
-    /// Name of the CSV label column.
-    #[arg(long, default_value = "label")]
-    label: String,
-    /// Fraction of a single CSV file's rows held out for testing.
-    #[arg(long, default_value_t = 0.2)]
-    test_fraction: f64,
+    epochs: Option<usize>,
+    #[command(flatten)]
+    optim: OptimArgs,
+    #[command(flatten)]
+    user: UserDataArgs,
     /// Fraction of the training rows held out for validation (0 = none).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = neurosplit::pipeline::defaults::VAL_FRACTION)]
     val_fraction: f64,
     /// Seed of the split, the batch order and the data cuts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Trials, each with its own batch order and split: the report gives mean +- SEM and a paired t-test
+    /// against the baseline.
+    #[arg(long, default_value_t = neurosplit::pipeline::defaults::TRIALS)]
+    trials: usize,
+    /// Do not train the baseline (the model as loaded, trained for the same epochs without expansion).
+    #[arg(long)]
+    no_baseline: bool,
     /// Checkpoint written after every epoch; a run started again with the same path resumes from it.
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
@@ -97,8 +90,8 @@ pub struct FinetuneArgs {
     /// Storage of the layers' weights on the CPU: auto, dense, bitmask or csr.
     #[arg(long, default_value_t = FormatChoice::Auto)]
     format: FormatChoice,
-    /// Threads for the kernels within a step.
-    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    /// Threads (0 = every core); results are bit-identical for any count.
+    #[arg(long, default_value_t = neurosplit::pipeline::defaults::THREADS)]
     threads: usize,
     /// Write the model in PyTorch's layout (nn.Sequential state-dict names, masks as separate tensors,
     /// format = pt), the same as --model-format pt.
@@ -115,8 +108,60 @@ pub struct FinetuneArgs {
     output: PathBuf,
 }
 
+impl FinetuneArgs {
+    /// The pipeline's settings of these flags.
+    fn settings(&self) -> Result<Settings> {
+        let mut s = Settings::new(Profile::UserData);
+        s.epochs = self.epochs;
+        self.optim.apply(&mut s);
+        s.alpha = self.alpha.map(Alpha::get);
+        s.strategy = self.strategy;
+        s.assignments = self
+            .assignment
+            .as_deref()
+            .map(Assignment::load)
+            .transpose()?
+            .unwrap_or_default();
+        s.clusters = self.clusters;
+        s.rewire_every = self.rewire_every;
+        s.rewire_fraction = self.rewire_fraction;
+        s.rewire_decay = self.rewire_decay;
+        s.device = Some(self.device);
+        s.gpu_format = self.gpu_format;
+        s.formats = Some(self.format);
+        s.threads = Some(self.threads);
+        Ok(s)
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
 pub fn finetune(args: FinetuneArgs) -> Result<()> {
+    let json_path = with_suffix(&args.output, ".json");
+    let state = args.checkpoint.as_deref().map(|c| with_suffix(c, ".json"));
+    let mut outputs: Vec<(&str, &Path)> =
+        vec![("--output", &args.output), ("the report", &json_path)];
+    if let (Some(c), Some(s)) = (&args.checkpoint, &state) {
+        outputs.push(("--checkpoint", c));
+        outputs.push(("the checkpoint's state", s));
+    }
+    let map_file = args.map.as_deref().map(Path::new).filter(|p| p.is_file());
+    let inputs: Vec<(&str, &Path)> = [
+        ("the model", Some(args.model.as_path())),
+        ("--data", Some(args.data.as_path())),
+        ("--map", map_file),
+        ("--assignment", args.assignment.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(w, p)| p.map(|p| (w, p)))
+    .collect();
+    guard::distinct_outputs(&outputs, &inputs)?;
     io::check_save_path(&args.output)?;
+    let cfg = args.settings()?.build_with(&mut |w| eprintln!("{w}"))?;
     let map = args
         .map
         .as_deref()
@@ -124,58 +169,11 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         .transpose()?
         .unwrap_or_default();
     let (model, meta) = io::load_with(&args.model, &map)?;
-    let opts = DataOptions {
-        label: args.label.clone(),
-        test_fraction: args.test_fraction,
-        val_fraction: args.val_fraction,
-        seed: args.seed,
-    };
-    let mut data = load_data(&args.data, &opts)?.for_task(model.task())?;
-    if data.train.d != model.input_dim() {
-        return Err(Error::invalid(
-            "data",
-            format!(
-                "the model takes {} inputs but the data has {} features",
-                model.input_dim(),
-                data.train.d
-            ),
-        ));
-    }
+    let mut data = load_data(&args.data, &args.user.options(args.seed, args.val_fraction))?
+        .for_task(model.task())?;
     let groups =
         crate::expand::feature_groups(args.clauses, meta.groups.as_deref(), model.input_dim())?;
     data.train.groups.clone_from(&groups);
-    let strategy = args.strategy.unwrap_or(Strategy::Random);
-    let post = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
-        reg: Regularizer {
-            l1_first: args.l1,
-            l2: args.l2,
-        },
-    };
-    let cfg = TrialConfig {
-        post,
-        expansions: args.alpha.map(|a| (a, strategy)).into_iter().collect(),
-        assignments: args
-            .assignment
-            .as_deref()
-            .map(Assignment::load)
-            .transpose()?
-            .unwrap_or_default(),
-        clusters: args.clusters,
-        rewiring: args.rewire_every.map(|every| Rewiring {
-            every,
-            fraction: args.rewire_fraction.unwrap_or(0.1),
-            decay: args.rewire_decay.unwrap_or(Decay::Constant),
-        }),
-        metrics: Metric::ALL.to_vec(),
-        device: args.device,
-        gpu_format: args.gpu_format,
-        formats: args.format,
-        threads: args.threads,
-        ..TrialConfig::default()
-    };
     println!(
         "model {}: {:?}, {} non-zero weights; data {}: {} train{} / {} test, {} features",
         args.model.display(),
@@ -189,7 +187,7 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         data.test.n,
         data.train.d
     );
-    let bar = progress(args.epochs as u64, args.quiet);
+    let bar = progress(cfg.post.epochs as u64, args.quiet);
     let on = |e: Event<'_>| {
         if let (
             Some(bar),
@@ -205,77 +203,38 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
             bar.set_message(format!("loss {loss:.4}"));
         }
     };
-    let (out, report) = with_threads(args.threads, || {
-        run_finetune(
-            &model,
-            &data,
-            &cfg,
-            args.seed,
-            args.checkpoint.as_deref(),
-            &on,
-        )
-    })??;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    if let Some(from) = report.resumed_from {
-        println!("resumed from the checkpoint at epoch {from}");
-    }
-    let pct = |a: f64| format!("{:.2}%", 100.0 * a);
-    println!(
-        "test accuracy before the split: {}",
-        pct(report.test_acc_before)
-    );
-    if let Some(x) = &report.expansion {
-        println!(
-            "FPE ({strategy}, alpha = {}): widths {:?} -> {:?}; non-zero weights {} -> {}; test accuracy right after: {}",
-            cfg.expansions[0].0,
-            report.dims_before,
-            x.dims_after,
-            x.budget,
-            x.nnz_final,
-            pct(report.test_acc_at_split)
-        );
-    }
-    println!(
-        "after {} epochs: test accuracy {}, train accuracy {}{}; non-zero weights {} (before: {})",
-        report.epochs,
-        pct(report.test_acc_after),
-        pct(report.train_acc_after),
-        report.val_acc.map_or(String::new(), |(b, a)| format!(
-            ", validation {} -> {}",
-            pct(b),
-            pct(a)
-        )),
-        report.nnz_after,
-        report.nnz_before
-    );
-    for (k, v) in &report.metrics {
-        println!("  {k}: {v:.4}");
-    }
     let layout = if args.torch {
         Layout::Torch
     } else {
         args.model_format.unwrap_or_default()
     };
+    let strategy = cfg.expansions.first().map(|(_, s)| *s);
     let out_meta = ModelMeta {
-        strategy: args.alpha.map(|_| strategy.to_string()),
+        strategy: strategy.map(|s| s.to_string()),
         alpha: args.alpha.map(Alpha::get),
-        expanded_layer: report
-            .expansion
-            .as_ref()
-            .and_then(|x| x.steps.first().map(|s| s.0)),
+        expanded_layer: args.alpha.map(|_| 0),
         seed: Some(args.seed),
         groups,
         version: None,
         extra: meta.extra,
     };
-    io::save_as(&args.output, &out, &out_meta, layout)?;
-    let json_path = {
-        let mut p = args.output.as_os_str().to_owned();
-        p.push(".json");
-        PathBuf::from(p)
+    let job = Finetune {
+        model: &model,
+        data: &data,
+        cfg: &cfg,
+        seed: args.seed,
+        trials: args.trials,
+        baseline: !args.no_baseline,
+        checkpoint: args.checkpoint.as_deref(),
     };
+    let mut save = |m: &neurosplit::nn::Mlp| io::save_as(&args.output, m, &out_meta, layout);
+    let (_, report) = run_finetune(&job, &on, &mut save)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for line in finetune_lines(&report) {
+        println!("{line}");
+    }
     write_json(&json_path, &serde_json::to_value(&report)?)?;
     println!(
         "model written to {} ({}), report to {}",
@@ -287,4 +246,84 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         json_path.display()
     );
     Ok(())
+}
+
+/// The report in words.
+fn finetune_lines(report: &neurosplit::pipeline::finetune::FinetuneReport) -> Vec<String> {
+    let pct = |a: f64| format!("{:.2}%", 100.0 * a);
+    let mut lines = Vec::new();
+    if let Some(from) = report.resumed_from {
+        lines.push(format!("resumed from the checkpoint at epoch {from}"));
+    }
+    lines.push(format!(
+        "test accuracy before the split: {}",
+        pct(report.test_acc_before)
+    ));
+    if let (Some(x), Some(name)) = (&report.expansion, &report.expansion_name) {
+        lines.push(format!(
+            "FPE ({name}): widths {:?} -> {:?}; non-zero weights {} -> {}; test accuracy right after: {}",
+            report.dims_before,
+            x.dims_after,
+            x.budget,
+            x.nnz_final,
+            pct(report.test_acc_at_split)
+        ));
+    }
+    lines.push(format!(
+        "after {} epochs: test accuracy {}, train accuracy {}{}; non-zero weights {} (before: {})",
+        report.epochs,
+        pct(report.test_acc_after),
+        pct(report.train_acc_after),
+        report.val_acc.map_or(String::new(), |(b, a)| format!(
+            ", validation {} -> {}",
+            pct(b),
+            pct(a)
+        )),
+        report.nnz_after,
+        report.nnz_before
+    ));
+    let t = &report.trials;
+    let n = t.test_acc.len();
+    if let (Some(b), Some(c)) = (&report.baseline, &report.comparison) {
+        let spread = |x: &neurosplit::pipeline::finetune::Trials| {
+            if n > 1 {
+                format!(
+                    "{} +- {} (mean +- SEM, {n} trials)",
+                    pct(x.mean),
+                    pct(x.sem)
+                )
+            } else {
+                format!("{} (1 trial)", pct(x.mean))
+            }
+        };
+        lines.push(format!(
+            "baseline (the model as loaded, trained {} epochs without expansion): test accuracy {}",
+            report.epochs,
+            spread(b)
+        ));
+        lines.push(format!(
+            "{}: test accuracy {}; gain {:+.2} +- {:.2} points, relative improvement {:.4} +- {:.4}{}",
+            report.expansion_name.as_deref().unwrap_or("retrained"),
+            spread(t),
+            100.0 * c.gain,
+            100.0 * c.gain_sem,
+            c.relative_improvement,
+            c.relative_improvement_sem,
+            c.paired_p
+                .map_or(String::new(), |p| format!(", paired t-test p = {p:.3}"))
+        ));
+    } else if n > 1 {
+        lines.push(format!(
+            "test accuracy over {n} trials: {} +- {} (mean +- SEM)",
+            pct(t.mean),
+            pct(t.sem)
+        ));
+    }
+    for (k, v) in &report.metrics {
+        lines.push(format!("  {k}: {v:.4}"));
+    }
+    for e in &report.metric_errors {
+        lines.push(format!("  not computed: {e}"));
+    }
+    lines
 }

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use neurosplit::nn::{Regularizer, TrainConfig};
 use neurosplit::Result;
 
 mod expand;
@@ -74,49 +73,83 @@ enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
+    /// Train on your own data instead of a generated DNF formula: an .npz (x_train, y_train, x_test, y_test), a
+    /// folder of those .npy files, an IDX folder, a .csv (cut by --test-fraction) or a folder with train.csv
+    /// and test.csv. Training defaults then follow `finetune`'s (batch 128, no penalties).
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub user: UserDataArgs,
     /// Clauses of the DNF formula (features to learn).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, conflicts_with = "data")]
     pub clauses: usize,
     /// Literals per clause.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, conflicts_with = "data")]
     pub k: usize,
     /// Training samples (the paper does not say; 10 000 as the PyTorch reference).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, conflicts_with = "data")]
     pub n_train: usize,
     /// Test samples.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 2_000, conflicts_with = "data")]
     pub n_test: usize,
-    /// Hidden neurons of the dense model.
-    #[arg(long, default_value_t = 8)]
-    pub neurons: usize,
-    /// Samples per optimisation step.
-    #[arg(long, default_value_t = 500)]
-    pub batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
-    /// L1 penalty on the first layer's weights.
-    #[arg(long, default_value_t = 1e-7)]
-    pub l1: f32,
-    /// L2 penalty on all parameters.
-    #[arg(long, default_value_t = 1e-5)]
-    pub l2: f32,
+    /// Hidden neurons of the dense model [default: 8].
+    #[arg(long)]
+    pub neurons: Option<usize>,
+    #[command(flatten)]
+    pub optim: OptimArgs,
     /// Base seed; every trial and purpose derives its own stream from it.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
-impl DataArgs {
-    pub fn train_config(&self, epochs: usize) -> TrainConfig {
-        TrainConfig {
-            epochs,
-            batch_size: self.batch_size,
-            lr: self.lr,
-            reg: Regularizer {
-                l1_first: self.l1,
-                l2: self.l2,
-            },
+/// How a user's data file is read and cut (`train --data`, `finetune`).
+#[derive(Args, Debug, Clone)]
+pub struct UserDataArgs {
+    /// Name of the CSV label column.
+    #[arg(long, default_value = "label")]
+    pub label: String,
+    /// Fraction of a single CSV file's rows held out for testing.
+    #[arg(long, default_value_t = neurosplit::pipeline::defaults::TEST_FRACTION)]
+    pub test_fraction: f64,
+}
+
+impl UserDataArgs {
+    /// How to read the data, with `val_fraction` of the training rows held out for validation.
+    pub fn options(&self, seed: u64, val_fraction: f64) -> neurosplit::data::DataOptions {
+        neurosplit::data::DataOptions {
+            label: self.label.clone(),
+            test_fraction: self.test_fraction,
+            val_fraction,
+            seed,
         }
+    }
+}
+
+/// The optimiser's settings; what is not given follows `neurosplit::pipeline::defaults` (the paper's on DNF
+/// data and in specs, `finetune`'s on a user's data).
+#[derive(Args, Debug, Clone)]
+pub struct OptimArgs {
+    /// Samples per optimisation step [default: 500 on DNF data (the paper's), 128 on your own data].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate [default: 1e-3].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// L1 penalty on the first layer's weights [default: 1e-7 on DNF data, 0 on your own data].
+    #[arg(long)]
+    pub l1: Option<f32>,
+    /// L2 penalty on all parameters [default: 1e-5 on DNF data, 0 on your own data].
+    #[arg(long)]
+    pub l2: Option<f32>,
+}
+
+impl OptimArgs {
+    /// These flags into the pipeline's settings.
+    pub fn apply(&self, s: &mut neurosplit::pipeline::Settings) {
+        s.batch_size = self.batch_size;
+        s.lr = self.lr;
+        s.l1 = self.l1;
+        s.l2 = self.l2;
     }
 }
 

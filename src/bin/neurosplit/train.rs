@@ -1,15 +1,18 @@
-//! `neurosplit train`: one trial of the library's pipeline (`neurosplit::experiment::trial`) on DNF data, dense,
-//! then optionally expanded with FPE and trained on; it prints what happens and can save the model.
+//! `neurosplit train`: one trial of the library's pipeline (`neurosplit::pipeline::trial`) on DNF data or a
+//! user's data file, dense, then optionally expanded with FPE and trained on (beside the dense model trained as
+//! long); it prints what happens and can save the model.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
+use neurosplit::data::load_data;
 use neurosplit::device::Device;
 use neurosplit::expand::{Alpha, Assignment, Decay, Strategy};
-use neurosplit::experiment::trial::{self, Event, Log, Protocol, Rewiring, Streams, TrialConfig};
-use neurosplit::experiment::with_threads;
 use neurosplit::nn::FormatChoice;
+use neurosplit::pipeline::settings::Profile;
+use neurosplit::pipeline::trial::{self, Event, Log, Protocol, Streams};
+use neurosplit::pipeline::{guard, Settings};
 use neurosplit::sparse::Format;
 use neurosplit::Result;
 
@@ -75,8 +78,8 @@ pub struct TrainArgs {
     /// bitmask or csr.
     #[arg(long, default_value_t = FormatChoice::Auto)]
     format: FormatChoice,
-    /// Threads for the kernels within a step, at least 1 (results are bit-identical for any count).
-    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    /// Threads (0 = every core); results are bit-identical for any count.
+    #[arg(long, default_value_t = neurosplit::pipeline::defaults::THREADS)]
     threads: usize,
     /// Write the run's results to this JSON file.
     #[arg(long, value_name = "FILE")]
@@ -85,7 +88,7 @@ pub struct TrainArgs {
     protocol: ProtocolArgs,
 }
 
-/// Alg. A3's open choices (`neurosplit::experiment::trial::protocol`); every default is the paper's reading. A
+/// Alg. A3's open choices (`neurosplit::pipeline::trial::protocol`); every default is the paper's reading. A
 /// spec sets the same switches in its `[protocol]` table (`reproduce --set protocol.KEY=VALUE`).
 #[derive(Args, Debug, Default)]
 #[command(next_help_heading = "Protocol (what Alg. A3 leaves open; defaults: the paper's reading)")]
@@ -145,53 +148,74 @@ impl ProtocolArgs {
 }
 
 impl TrainArgs {
-    /// The pipeline's configuration (which checks it before any training).
-    fn config(&self) -> Result<TrialConfig> {
-        let (d, strategy) = (&self.data, self.strategy.unwrap_or(Strategy::Random));
-        let rewiring = self.rewire_every.map(|every| Rewiring {
-            every,
-            fraction: self.rewire_fraction.unwrap_or(0.1),
-            decay: self.rewire_decay.unwrap_or(Decay::Constant),
+    /// The pipeline's settings of these flags (built and checked by the library, as every front's).
+    fn settings(&self) -> Result<Settings> {
+        let d = &self.data;
+        let mut s = Settings::new(if d.data.is_some() {
+            Profile::UserData
+        } else {
+            Profile::Paper
         });
-        let assignments = self.assignment.as_deref().map(Assignment::load);
-        Ok(TrialConfig {
-            hidden: self.hidden.clone().unwrap_or_else(|| vec![d.neurons]),
-            layernorm: self.layernorm,
-            pre: d.train_config(self.epochs),
-            post: d.train_config(self.post_epochs.unwrap_or(self.epochs)),
-            dense_baseline: false,
-            expansions: self.alpha.map(|a| (a, strategy)).into_iter().collect(),
-            assignments: assignments.transpose()?.unwrap_or_default(),
-            clusters: self.clusters,
-            rewiring,
-            device: self.device,
-            gpu_format: self.gpu_format,
-            formats: self.format,
-            threads: self.threads,
-            protocol: self.protocol.protocol()?,
-            ..TrialConfig::default()
-        })
+        s.hidden = self.hidden.clone().or(d.neurons.map(|n| vec![n]));
+        s.layernorm = self.layernorm;
+        s.epochs = Some(self.epochs);
+        s.post_epochs = self.post_epochs;
+        d.optim.apply(&mut s);
+        s.alpha = self.alpha.map(Alpha::get);
+        s.strategy = self.strategy;
+        s.assignments = self
+            .assignment
+            .as_deref()
+            .map(Assignment::load)
+            .transpose()?
+            .unwrap_or_default();
+        s.clusters = self.clusters;
+        s.rewire_every = self.rewire_every;
+        s.rewire_fraction = self.rewire_fraction;
+        s.rewire_decay = self.rewire_decay;
+        s.protocol = Some(self.protocol.protocol()?);
+        s.device = Some(self.device);
+        s.gpu_format = self.gpu_format;
+        s.formats = Some(self.format);
+        s.threads = Some(self.threads);
+        Ok(s)
     }
 }
 
-pub fn train(mut args: TrainArgs) -> Result<()> {
-    let (threads, warning) = neurosplit::limits::cap_threads(args.threads);
-    if let Some(w) = warning {
-        eprintln!("{w}");
-    }
-    args.threads = threads;
-    let (d, cfg) = (&args.data, args.config()?);
+pub fn train(args: TrainArgs) -> Result<()> {
+    let d = &args.data;
+    let outputs: Vec<(&str, &std::path::Path)> = [("--save", &args.save), ("--json", &args.json)]
+        .into_iter()
+        .filter_map(|(w, p)| p.as_deref().map(|p| (w, p)))
+        .collect();
+    let inputs: Vec<(&str, &std::path::Path)> =
+        [("--data", &d.data), ("--assignment", &args.assignment)]
+            .into_iter()
+            .filter_map(|(w, p)| p.as_deref().map(|p| (w, p)))
+            .collect();
+    guard::distinct_outputs(&outputs, &inputs)?;
+    let cfg = args.settings()?.build_with(&mut |w| eprintln!("{w}"))?;
     args.save
         .as_ref()
         .map_or(Ok(()), neurosplit::io::check_save_path)?;
-    let (train, test) = trial::dnf_data(d.seed, d.clauses, d.k, d.n_train, d.n_test, 0)?;
-    let key = trial::model_key(Some(d.clauses), &cfg.hidden, cfg.pre.epochs);
+    let (train, test, key, about) = match &d.data {
+        Some(path) => {
+            let splits = load_data(path, &d.user.options(d.seed, 0.0))?;
+            let key = trial::model_key(None, &cfg.hidden, cfg.pre.epochs);
+            let about = serde_json::json!({ "path": path, "seed": d.seed });
+            (splits.train, splits.test, key, about)
+        }
+        None => {
+            let (train, test) = trial::dnf_data(d.seed, d.clauses, d.k, d.n_train, d.n_test, 0)?;
+            let key = trial::model_key(Some(d.clauses), &cfg.hidden, cfg.pre.epochs);
+            let about = serde_json::json!({ "clauses": d.clauses, "k": d.k, "seed": d.seed });
+            (train, test, key, about)
+        }
+    };
     let log = Log::new(&cfg, &train, &test, args.log_every);
     let print = |e: Event<'_>| log.event(&e).iter().for_each(|l| println!("{l}"));
     let streams = Streams::for_model(d.seed, &key, 0);
-    let out = with_threads(args.threads, || {
-        trial::run(&cfg, &train, &test, streams, &print)
-    })??;
+    let out = trial::run_one(&cfg, &train, &test, streams, &print)?;
     out.posts
         .iter()
         .flat_map(|p| log.post(p))
@@ -203,7 +227,7 @@ pub fn train(mut args: TrainArgs) -> Result<()> {
     }
     if let Some(path) = &args.json {
         let mut json = out.summary(&cfg);
-        json["data"] = serde_json::json!({ "clauses": d.clauses, "k": d.k, "seed": d.seed });
+        json["data"] = about;
         write_json(path, &json)?;
         println!("results written to {}", path.display());
     }

@@ -174,10 +174,17 @@ impl TrialOutcome {
     /// widths, live weights, accuracies, layer formats, the expansion's accounting, the rewiring, and the first
     /// layer's total feature capacity and mean cosine similarity.
     pub fn summary(&self, cfg: &TrialConfig) -> serde_json::Value {
+        // The capacity needs the d x d Gram matrix: left out (null) where that is above the memory budget.
         let layer0 = |m: &Mlp| {
-            let capacity: f64 = crate::metrics::feature_capacity(&m.layers()[0])
-                .iter()
-                .sum();
+            let d = m.input_dim();
+            let capacity =
+                crate::limits::check_memory("the Gram matrix", crate::limits::bytes_of(&[d, d, 8]))
+                    .is_ok()
+                    .then(|| {
+                        crate::metrics::feature_capacity(&m.layers()[0])
+                            .iter()
+                            .sum::<f64>()
+                    });
             (capacity, crate::metrics::mean_cosine(&m.layers()[0]))
         };
         let (cap, cos) = layer0(&self.dense);
@@ -187,6 +194,9 @@ impl TrialOutcome {
             "dense": { "hidden": cfg.hidden, "nnz": self.dense.nnz(), "test_acc": self.pre_test_acc,
                        "formats": self.pre_phase.formats, "capacity_total": cap, "mean_cosine": cos },
         });
+        if let Some(post) = self.posts.iter().find(|p| p.expansion.is_none()) {
+            json["dense_post"] = serde_json::to_value(&post.record).unwrap_or_default();
+        }
         if let Some(post) = self.posts.iter().find(|p| p.expansion.is_some()) {
             let (r, (cap, cos)) = (&post.record, layer0(&post.model));
             let moved: usize = post.rewiring.iter().map(|u| u.moved).sum();

@@ -1,6 +1,7 @@
 //! The trial pipeline: data -> pre-train -> expand -> post-train (optionally rewiring) -> metrics -> record.
-//! `neurosplit train` and the experiment runner ([`super::runner::run_trial`]) are both thin fronts over
-//! [`run`], so they share one meaning for every setting:
+//! `neurosplit train` (on DNF data or a user's file, [`run_one`]), Python's `train` and the experiment runner
+//! (`experiment::runner::run_trial`) are all thin fronts over [`run`], with the configuration built by
+//! [`super::Settings::build`], so they share one meaning for every setting:
 //!
 //! * **Units.** Epochs everywhere: pre- and post-split training lengths, the rewiring interval
 //!   ([`Rewiring::every`], `--rewire-every`, `extras.rewiring.every`) and the accuracy curve.
@@ -38,6 +39,8 @@ use crate::nn::FormatChoice;
 use crate::nn::{accuracy, Adam, Mlp, TrainConfig};
 use crate::rng::{self, fnv1a, purpose};
 use crate::sparse::Format;
+
+use super::guard;
 
 mod log;
 pub mod protocol;
@@ -217,6 +220,23 @@ impl TrialConfig {
             self.rewiring.is_some(),
             self.gpu_format(),
         )
+    }
+
+    /// The same configuration on one thread: what determines the results (the thread count never does).
+    pub fn without_threads(&self) -> TrialConfig {
+        TrialConfig {
+            threads: 1,
+            ..self.clone()
+        }
+    }
+
+    /// Checks the configuration against the training data before anything is allocated: the feature groups
+    /// fit the data ([`guard::check_groups`]) and one run fits the memory budget ([`guard::check_memory_of`]).
+    pub fn check_data(&self, train: &Dataset) -> Result<()> {
+        if let Some(groups) = &train.groups {
+            guard::check_groups(groups, train.d)?;
+        }
+        guard::check_memory_of(self, train.n, train.d, train.task.outputs())
     }
 
     fn gpu_format(&self) -> Format {
@@ -481,6 +501,7 @@ pub fn run(
 ) -> Result<TrialOutcome> {
     let start = Instant::now();
     cfg.validate()?;
+    cfg.check_data(train)?;
     let dims = cfg.dims(train.d, train.task.outputs());
     let mut dense = Mlp::new(&dims, train.task, &mut streams.get(&[purpose::INIT]))?;
     if cfg.uses_layernorm() {
@@ -579,6 +600,18 @@ pub fn run(
     })
 }
 
+/// One trial as a single run (`neurosplit train`, Python's `train`): [`run`] on a rayon pool of the
+/// configuration's thread count, so the post-split models train in parallel on exactly that many threads.
+pub fn run_one(
+    cfg: &TrialConfig,
+    train: &Dataset,
+    test: &Dataset,
+    streams: Streams,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<TrialOutcome> {
+    super::with_threads(cfg.threads, || run(cfg, train, test, streams, on_event))?
+}
+
 /// The post-split stage alone, on a model trained elsewhere (`neurosplit finetune`): `model` plays the pre-trained
 /// dense model, is expanded with `cfg.expansions[0]` (alternating expansion when deep) or, with no expansion,
 /// trained on as it is, for `cfg.post`, and measured, exactly as [`run`] treats its post-split models (same
@@ -621,6 +654,7 @@ pub fn post_stage(
     if !check.hidden.is_empty() {
         check.validate()?;
     }
+    check.check_data(train)?;
     if train.d != model.input_dim() || train.task != model.task() {
         return Err(Error::invalid(
             "data",
@@ -647,6 +681,25 @@ pub fn post_stage(
     post_train(
         cfg, &backend, model, None, train, test, streams, index, &inputs, on_event,
     )
+}
+
+/// The interference `metrics` of `model` (on the feature groups of `train`), by name, and the per-clause
+/// feature capacity where the data has clauses.
+pub fn measure(
+    metrics: &[Metric],
+    model: &Mlp,
+    train: &Dataset,
+) -> Result<(BTreeMap<String, f64>, Vec<f64>)> {
+    let mut values = BTreeMap::new();
+    let mut clause_capacity = Vec::new();
+    for metric in metrics {
+        let m = metric.compute(model, train.groups.as_deref())?;
+        values.extend(m.values);
+        if !m.per_clause.is_empty() {
+            clause_capacity = m.per_clause;
+        }
+    }
+    Ok((values, clause_capacity))
 }
 
 /// Expands (model `index >= 1`) or copies (`index = 0`) the dense model, trains it on, measures it.
@@ -738,15 +791,7 @@ fn post_train(
             });
         },
     )?;
-    let mut metrics = BTreeMap::new();
-    let mut clause_capacity = Vec::new();
-    for metric in &cfg.metrics {
-        let m = metric.compute(&model, train.groups.as_deref())?;
-        metrics.extend(m.values);
-        if !m.per_clause.is_empty() {
-            clause_capacity = m.per_clause;
-        }
-    }
+    let (metrics, clause_capacity) = measure(&cfg.metrics, &model, train)?;
     let rewiring = rewirer.map_or_else(Vec::new, |rw| rw.history().to_vec());
     let record = ModelRecord {
         model: expansion.map_or("dense".to_string(), |(_, s)| s.name().to_string()),

@@ -10,12 +10,10 @@ use ndarray::{Array1, Array2};
 use ndarray_npy::NpzWriter;
 
 use neurosplit::data::{load_data, DataOptions, Task};
-use neurosplit::expand::{Alpha, Strategy};
 use neurosplit::io::{self, Layout, ModelMeta};
-use neurosplit::metrics::Metric;
-use neurosplit::nn::{Mlp, Regularizer, TrainConfig};
-use neurosplit::pipeline::finetune::finetune;
-use neurosplit::pipeline::trial::TrialConfig;
+use neurosplit::nn::Mlp;
+use neurosplit::pipeline::finetune::{finetune, Finetune};
+use neurosplit::pipeline::settings::{Profile, Settings};
 use neurosplit::rng::stream;
 
 fn s(p: &Path) -> &str {
@@ -106,21 +104,24 @@ fn finetune_a_torch_model_on_npz_data() {
     .unwrap()
     .for_task(Task::Multiclass(3))
     .unwrap();
-    let cfg = TrialConfig {
-        post: TrainConfig {
-            epochs: 4,
-            batch_size: 50,
-            lr: 1e-3,
-            reg: Regularizer {
-                l1_first: 0.0,
-                l2: 0.0,
-            },
-        },
-        expansions: vec![(Alpha::new(2).unwrap(), Strategy::Random)],
-        metrics: Metric::ALL.to_vec(),
-        ..TrialConfig::default()
+    let cfg = Settings {
+        epochs: Some(4),
+        batch_size: Some(50),
+        alpha: Some(2),
+        ..Settings::new(Profile::UserData)
+    }
+    .build()
+    .unwrap();
+    let job = Finetune {
+        model: &dense,
+        data: &splits,
+        cfg: &cfg,
+        seed: 3,
+        trials: 1,
+        baseline: true,
+        checkpoint: None,
     };
-    let (lib, rep) = finetune(&dense, &splits, &cfg, 3, None, &|_| {}).unwrap();
+    let (lib, rep) = finetune(&job, &|_| {}, &mut |_| Ok(())).unwrap();
     assert_eq!(lib, wide);
     assert_eq!(
         serde_json::json!(rep.test_acc_after),

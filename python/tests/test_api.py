@@ -57,8 +57,8 @@ def test_theory_and_train():
     t = neurosplit.theory(32, 4, 8, 2, 8, samples=64, seed=1)
     assert 0 < t["exact"]["coverage_p"] < 1 and "monte_carlo" in t
     x, y, xt, yt = problem()
-    out, rep = neurosplit.train([6, 4, 3], x, y, x_test=xt, y_test=yt, epochs=2)
-    assert [w.shape for w, _, _ in out] == [(4, 6), (3, 4)] and rep["epochs"] == 2
+    out, rep = neurosplit.train(x, y, hidden=[4], x_test=xt, y_test=yt, epochs=2)
+    assert [w.shape for w, _, _ in out] == [(4, 6), (3, 4)] and rep["config"]["pre"]["epochs"] == 2
 
 
 def test_errors_are_python_exceptions_with_the_engine_messages():

@@ -388,7 +388,7 @@ fn run(
                     };
                     let result = io::save(path, m, &ModelMeta::default()).and_then(|()| {
                         let text = serde_json::to_string_pretty(&state)?;
-                        io::atomic::write(&state_path(path), text)
+                        io::atomic::write(state_path(path), text)
                     });
                     if let Err(err) = result {
                         save_error.lock().expect("not poisoned").get_or_insert(err);

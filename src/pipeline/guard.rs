@@ -145,12 +145,11 @@ pub fn check_memory_of(cfg: &TrialConfig, rows: usize, d: usize, outputs: usize)
     let batch = cfg.pre.batch_size.max(cfg.post.batch_size);
     // Activations and their gradients of every layer for one batch.
     let activations = bytes_of(&[batch, widest, wide.len() + 2, 2, 4]);
-    let gram = cfg
-        .metrics
-        .iter()
-        .any(|m| matches!(m, Metric::FeatureCapacity))
-        .then(|| bytes_of(&[d, d, 8]))
-        .unwrap_or(Some(0));
+    let gram = if cfg.metrics.contains(&Metric::FeatureCapacity) {
+        bytes_of(&[d, d, 8])
+    } else {
+        Some(0)
+    };
     let data = bytes_of(&[rows, d, 4]);
     let total = per_model
         .and_then(|m| m.checked_mul(models as u128))

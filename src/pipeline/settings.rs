@@ -220,7 +220,7 @@ impl Settings {
             gpu_format: self.gpu_format,
             formats: self.formats.unwrap_or(FormatChoice::Auto),
             threads,
-            protocol: self.protocol.clone().unwrap_or_default(),
+            protocol: self.protocol.unwrap_or_default(),
         };
         cfg.validate()?;
         Ok(cfg)

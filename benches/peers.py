@@ -229,7 +229,7 @@ def table(path):
             fast[key].append(float(w[4]))
             useful[w[1]] = float(w[5])
         elif w[0] == "SKIP":
-            skip[w[1]] = " ".join(w[3:])
+            skip[(w[1], int(w[2]))] = " ".join(w[3:])
         elif w[0] == "NEUROSPLIT":
             # NEUROSPLIT <threads> <median> <fastest> <useful GFLOP>
             key = ("neurosplit", int(w[1]))
@@ -249,14 +249,11 @@ def table(path):
           "/ sgemm (1 / 2 threads) | ms / neurosplit's (1 / 2 threads) |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        if r in skip and not med[(r, 1)]:
-            print(f"| {LABELS[r]} | skipped: {skip[r]} | | | | |")
-            continue
         cells, gf, rel, vs = [], [], [], []
         for t in (1, 2):
             v = med[(r, t)]
             if not v:
-                cells.append("-")
+                cells.append("skipped" if (r, t) in skip else "-")
                 gf.append("-")
                 rel.append("-")
                 vs.append("-")
@@ -268,6 +265,8 @@ def table(path):
             rel.append(f"{g / sg[t]:.2f}" if t in sg else "-")
             vs.append(f"{m / ns[t]:.2f}" if t in ns else "-")
         print(f"| {LABELS[r]} | {cells[0]} | {cells[1]} | {' / '.join(gf)} | {' / '.join(rel)} | {' / '.join(vs)} |")
+    for (r, t), why in sorted(skip.items()):
+        print(f"\n{LABELS.get(r, r)} at {t} thread(s), skipped{' in a round' if med[(r, t)] else ''}: {why}")
     if sg:
         print("\nsgemm 2048^3 (matrixmultiply, `sparse_sweep --roofline`, median of the rounds): "
               + ", ".join(f"{sg[t]:.0f} GFLOP/s on {t} thread(s)" for t in sorted(sg)))

@@ -14,6 +14,7 @@
 #   OUT_DIR   raw output and the table (default target/peers): raw.txt, table.md
 #   ROUNDS=N  alternated rounds (default 3); REPS=N timed epochs per run after one warm-up (default 3)
 #   RUN_TIMEOUT=S  seconds one peer's process may take before its row is skipped (default 900)
+#   THREADS="1 2"  the thread counts (default both)
 # The load average is printed before and after: on a machine shared with other jobs the figures are inflated.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +62,7 @@ for th in (1, 2):
 PY
 for round in $(seq "$ROUNDS"); do
   log "== round $round $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
-  for t in 1 2; do
+  for t in ${THREADS:-1 2}; do
     ns=$(./target/release/examples/clip_epoch --fpe-only --threads "$t")
     gflop=$(sed -n 's/^useful GFLOP per epoch: .*FPE \([0-9.]*\).*/\1/p' <<<"$ns")
     # | threads | model | formats | median | fastest | CPU | us/step | checksum |

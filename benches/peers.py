@@ -19,13 +19,13 @@ layer in all of them, as it does in neurosplit.
 
 Usage (benches/peers.sh runs this; each variant in its own process, OMP_NUM_THREADS set by the caller):
   python benches/peers.py run --variant NAME --threads T [--reps 3]
-      prints one line `RESULT <variant> <threads> <median ms> <fastest ms> <useful GFLOP> <loss>`, or
+      prints one line `RESULT <variant> <threads> <median ms> <fastest ms> <useful GFLOP> <loss> nnz=<live
+      weights> cpu=<CPU ms of the fastest epoch>`, or
       `SKIP <variant> <threads> <reason>` when the variant's package cannot be imported or run
   python3 benches/peers.py table RAW_FILE
       reads the RESULT/SKIP/NEUROSPLIT/SGEMM lines of a run and prints the markdown table
 """
 import argparse
-import math
 import os
 import re
 import statistics
@@ -71,7 +71,8 @@ def fpe_expand(torch, w1, b1, w2, rng):
 
 
 def build(torch, variant):
-    """(modules, parameters, masked (param, mask) pairs, forward(x), l1 tensor fn) of one variant."""
+    """(parameters, masked (param, mask) pairs, forward(x), L1 term of the first layer, live weights of each
+    layer) of one variant, all built from the same seeded dense model and its FPE expansion."""
     import numpy as np
 
     torch.manual_seed(0)
@@ -200,11 +201,12 @@ def run(args):
 
     try:
         epoch()  # warm-up
-        times = []
+        times, cpus = [], []
         for _ in range(args.reps):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             epoch()
             times.append((time.perf_counter() - t) * 1e3)
+            cpus.append((time.process_time() - c) * 1e3)
         with torch.no_grad():
             loss = float(ce(fwd(x[:5000]).float(), y[:5000]))
     except Exception as e:
@@ -213,12 +215,12 @@ def run(args):
         return
     useful = (2 * nnz1 + 3 * nnz2) * 2 * N / 1e9
     print(f"RESULT {args.variant} {args.threads} {statistics.median(times):.1f} {min(times):.1f} {useful:.2f} "
-          f"{loss:.4f} nnz={nnz1}+{nnz2}", flush=True)
+          f"{loss:.4f} nnz={nnz1}+{nnz2} cpu={cpus[times.index(min(times))]:.1f}", flush=True)
 
 
 def table(path):
     """Median over rounds of each run's median epoch, fastest over all; ratios within the run."""
-    med, fast, skip, useful, sgemm = defaultdict(list), defaultdict(list), {}, {}, {}
+    med, fast, cpu, skip, useful, sgemm = defaultdict(list), defaultdict(list), defaultdict(list), {}, {}, {}
     for line in open(path):
         w = line.split()
         if not w:
@@ -228,6 +230,7 @@ def table(path):
             med[key].append(float(w[3]))
             fast[key].append(float(w[4]))
             useful[w[1]] = float(w[5])
+            cpu[key] += [float(x[4:]) for x in w if x.startswith("cpu=")]
         elif w[0] == "SKIP":
             skip[(w[1], int(w[2]))] = " ".join(w[3:])
         elif w[0] == "NEUROSPLIT":
@@ -236,6 +239,7 @@ def table(path):
             med[key].append(float(w[2]))
             fast[key].append(float(w[3]))
             useful["neurosplit"] = float(w[4])
+            cpu[key] += [float(x[4:]) for x in w if x.startswith("cpu=")]
         elif w[0] == "SGEMM":
             sgemm.setdefault(int(w[1]), []).append(float(w[2]))
         elif line.startswith("sgemm 2048^3"):
@@ -246,10 +250,11 @@ def table(path):
     rows = ["neurosplit"] + VARIANTS
     ns = {t: statistics.median(med[("neurosplit", t)]) for t in (1, 2) if med[("neurosplit", t)]}
     print("| implementation | 1 thread ms/epoch | 2 threads ms/epoch | 1 / 2 threads useful GFLOP/s | "
-          "/ sgemm (1 / 2 threads) | ms / neurosplit's (1 / 2 threads) |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "/ sgemm (1 / 2 threads) | ms / neurosplit's (1 / 2 threads) | CPU ms of the fastest epoch (1 / 2 threads) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         cells, gf, rel, vs = [], [], [], []
+        cp = [f"{statistics.median(cpu[(r, t)]):.0f}" if cpu[(r, t)] else "-" for t in (1, 2)]
         for t in (1, 2):
             v = med[(r, t)]
             if not v:
@@ -264,7 +269,8 @@ def table(path):
             gf.append(f"{g:.0f}")
             rel.append(f"{g / sg[t]:.2f}" if t in sg else "-")
             vs.append(f"{m / ns[t]:.2f}" if t in ns else "-")
-        print(f"| {LABELS[r]} | {cells[0]} | {cells[1]} | {' / '.join(gf)} | {' / '.join(rel)} | {' / '.join(vs)} |")
+        print(f"| {LABELS[r]} | {cells[0]} | {cells[1]} | {' / '.join(gf)} | {' / '.join(rel)} | {' / '.join(vs)} "
+              f"| {' / '.join(cp)} |")
     for (r, t), why in sorted(skip.items()):
         print(f"\n{LABELS.get(r, r)} at {t} thread(s), skipped{' in a round' if med[(r, t)] else ''}: {why}")
     if sg:
@@ -273,7 +279,8 @@ def table(path):
     n_rounds = max((len(v) for v in med.values()), default=0)
     print(f"ms/epoch: median over {n_rounds} round(s) of each run's median epoch [fastest epoch of all rounds]; "
           "useful GFLOP/s = 2 x live weights x samples per product (first layer: forward and weight gradient; "
-          "second: also the input gradient) / median epoch.")
+          "second: also the input gradient) / median epoch; CPU ms: all threads of the process during its fastest "
+          "epoch (median over rounds), which other jobs' time slices do not inflate.")
 
 
 def main():

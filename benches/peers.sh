@@ -66,7 +66,7 @@ for round in $(seq "$ROUNDS"); do
     ns=$(./target/release/examples/clip_epoch --fpe-only --threads "$t")
     gflop=$(sed -n 's/^useful GFLOP per epoch: .*FPE \([0-9.]*\).*/\1/p' <<<"$ns")
     # | threads | model | formats | median | fastest | CPU | us/step | checksum |
-    awk -F'|' -v g="$gflop" '$3 ~ /FPE/ {gsub(/ /, ""); print "NEUROSPLIT", $2, $5, $6, g, "formats=" $4}' <<<"$ns" |
+    awk -F'|' -v g="$gflop" '$3 ~ /FPE/ {gsub(/ /, ""); print "NEUROSPLIT", $2, $5, $6, g, "formats=" $4, "cpu=" $7}' <<<"$ns" |
       tee -a "$RAW"
     for v in torch-fp32-masked torch-bf16-autocast sparseprop sparselab torch-sparse-csr; do
       OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t timeout "${RUN_TIMEOUT:-900}" "$PY" -W ignore benches/peers.py run \

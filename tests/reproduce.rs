@@ -191,6 +191,70 @@ fn shards_merge_into_the_unsharded_result() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A sharded run on a GPU (`--device cuda --shard K/N`) records the CUDA fingerprint; joining its slices
+/// (`--device cuda --merge-shards N`) must check them under that same fingerprint. The slices are written here
+/// as such a run writes them (records trained on the CPU, under the CUDA fingerprint), so no GPU is needed:
+/// with every trial finished, the merging run trains nothing.
+#[test]
+fn a_cuda_run_merges_its_own_shards() {
+    use neurosplit::device::Device;
+    use neurosplit::experiment::reproduce;
+    use neurosplit::experiment::runner::{self, cells, run_trial, Shard};
+    use neurosplit::experiment::spec::Spec;
+    let dir = tmp("cuda-shards");
+    let spec_path = dir.join("tiny.toml");
+    std::fs::write(&spec_path, tiny_spec(3, 20, 20)).unwrap();
+    let spec = Spec::load(s(&spec_path)).unwrap();
+    let fp = runner::fingerprint(&spec, Device::Cuda(0));
+    assert_ne!(fp, runner::fingerprint(&spec, Device::Cpu));
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let grid = cells(&spec);
+    for k in 1..=2 {
+        let shard = Some(Shard { k, n: 2 });
+        let (todo, _) = runner::pending(&spec, &grid, shard, &Default::default());
+        let text: String = todo
+            .iter()
+            .map(|&(ci, t)| {
+                let mut r = run_trial(&spec, &grid[ci], t, None).unwrap();
+                r.fingerprint = fp.clone();
+                serde_json::to_string(&r).unwrap() + "\n"
+            })
+            .collect();
+        std::fs::write(out.join(format!("trials.shard-{k}-of-2.jsonl")), text).unwrap();
+    }
+    let (code, stdout, err) = run(&[
+        "reproduce",
+        s(&spec_path),
+        "--out",
+        s(&out),
+        "--device",
+        "cuda",
+        "--merge-shards",
+        "2",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains("6 trials from 2 slices merged")
+            && stdout.contains("(0 trials run, 6 resumed"),
+        "{stdout}"
+    );
+    assert!(out.join("report.md").is_file());
+    assert_eq!(canonical(&out.join("trials.jsonl")).len(), 6);
+    // The library call alike; the CPU's fingerprint refuses the slices (no CPU run wrote them).
+    let again = dir.join("again.jsonl");
+    assert_eq!(
+        reproduce::merge(&spec, Device::Cuda(1), &out, 2, &again).unwrap(),
+        6
+    );
+    let e = reproduce::merge(&spec, Device::Cpu, &out, 2, &dir.join("cpu.jsonl"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("different spec"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn bad_specs_fail_with_clear_messages() {
     let dir = tmp("bad");

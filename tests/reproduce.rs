@@ -255,6 +255,86 @@ fn a_cuda_run_merges_its_own_shards() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The library call behind `neurosplit reproduce`: progress comes as events (the plan once, then one event per
+/// trial), the report and the JSON are written, and a second run resumes everything.
+#[test]
+fn the_library_runs_reports_and_resumes_through_events() {
+    use neurosplit::experiment::reproduce::{self, Event, Experiment, Overrides, ReproduceOptions};
+    use std::sync::Mutex;
+    let dir = tmp("library");
+    let spec_path = dir.join("tiny.toml");
+    std::fs::write(&spec_path, tiny_spec(24, 20, 20)).unwrap();
+    let overrides = Overrides {
+        trials: Some(3),
+        set: vec!["train.lr=0.02".into()],
+        ..Overrides::default()
+    };
+    let exp = Experiment::load(s(&spec_path), &overrides).unwrap();
+    assert_eq!(exp.committed.trials, 24);
+    assert_eq!((exp.spec.trials, exp.spec.train.lr), (3, 0.02));
+    let opts = ReproduceOptions {
+        out: Some(dir.join("out")),
+        threads: 2,
+        json: Some(dir.join("run.json")),
+        command: "a test".into(),
+        ..ReproduceOptions::default()
+    };
+    let events = Mutex::new(Vec::new());
+    let record = |e: Event<'_>| {
+        let text = match e {
+            Event::Planned {
+                cells,
+                todo,
+                skipped,
+                ..
+            } => format!("plan {cells} {todo} {skipped}"),
+            Event::Trial {
+                done, total, means, ..
+            } => format!("trial {done}/{total} {}", means.len()),
+            Event::Merged { .. } => "merged".into(),
+            Event::Warning(w) => w.to_string(),
+        };
+        events.lock().unwrap().push(text);
+    };
+    let rep = reproduce::run(&exp, &opts, record).unwrap();
+    rep.check_budget().unwrap();
+    let mut seen = events.into_inner().unwrap();
+    assert_eq!(seen.remove(0), "plan 2 6 0");
+    let mut trials = seen.clone();
+    trials.sort();
+    assert_eq!(
+        trials,
+        (1..=6)
+            .map(|n| format!("trial {n}/6 3"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!((rep.ran, rep.skipped, rep.records.len()), (6, 0, 6));
+    assert_eq!(rep.rows().len(), 18);
+    let report = std::fs::read_to_string(rep.report.as_ref().unwrap()).unwrap();
+    assert!(report.contains("Produced by `a test`"), "{report}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(json["result"]["trials"].as_array().unwrap().len(), 6);
+    assert!(
+        rep.text().contains("(6 trials run, 0 resumed"),
+        "{}",
+        rep.text()
+    );
+
+    let again = reproduce::run(&exp, &opts, |e| {
+        if let Event::Planned { todo, skipped, .. } = e {
+            assert_eq!((todo, skipped), (0, 6));
+        }
+        assert!(!matches!(e, Event::Trial { .. }));
+    })
+    .unwrap();
+    let strip = |r: &reproduce::Reproduction| -> Vec<TrialRecord> {
+        r.records.iter().map(TrialRecord::without_timings).collect()
+    };
+    assert_eq!(strip(&again), strip(&rep));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn bad_specs_fail_with_clear_messages() {
     let dir = tmp("bad");

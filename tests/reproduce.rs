@@ -191,6 +191,150 @@ fn shards_merge_into_the_unsharded_result() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A sharded run on a GPU (`--device cuda --shard K/N`) records the CUDA fingerprint; joining its slices
+/// (`--device cuda --merge-shards N`) must check them under that same fingerprint. The slices are written here
+/// as such a run writes them (records trained on the CPU, under the CUDA fingerprint), so no GPU is needed:
+/// with every trial finished, the merging run trains nothing.
+#[test]
+fn a_cuda_run_merges_its_own_shards() {
+    use neurosplit::device::Device;
+    use neurosplit::experiment::reproduce;
+    use neurosplit::experiment::runner::{self, cells, run_trial, Shard};
+    use neurosplit::experiment::spec::Spec;
+    let dir = tmp("cuda-shards");
+    let spec_path = dir.join("tiny.toml");
+    std::fs::write(&spec_path, tiny_spec(3, 20, 20)).unwrap();
+    let spec = Spec::load(s(&spec_path)).unwrap();
+    let fp = runner::fingerprint(&spec, Device::Cuda(0));
+    assert_ne!(fp, runner::fingerprint(&spec, Device::Cpu));
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let grid = cells(&spec);
+    for k in 1..=2 {
+        let shard = Some(Shard { k, n: 2 });
+        let (todo, _) = runner::pending(&spec, &grid, shard, &Default::default());
+        let text: String = todo
+            .iter()
+            .map(|&(ci, t)| {
+                let mut r = run_trial(&spec, &grid[ci], t, None).unwrap();
+                r.fingerprint = fp.clone();
+                serde_json::to_string(&r).unwrap() + "\n"
+            })
+            .collect();
+        std::fs::write(out.join(format!("trials.shard-{k}-of-2.jsonl")), text).unwrap();
+    }
+    let (code, stdout, err) = run(&[
+        "reproduce",
+        s(&spec_path),
+        "--out",
+        s(&out),
+        "--device",
+        "cuda",
+        "--merge-shards",
+        "2",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains("6 trials from 2 slices merged")
+            && stdout.contains("(0 trials run, 6 resumed"),
+        "{stdout}"
+    );
+    assert!(out.join("report.md").is_file());
+    assert_eq!(canonical(&out.join("trials.jsonl")).len(), 6);
+    // The library call alike; the CPU's fingerprint refuses the slices (no CPU run wrote them).
+    let again = dir.join("again.jsonl");
+    assert_eq!(
+        reproduce::merge(&spec, Device::Cuda(1), &out, 2, &again).unwrap(),
+        6
+    );
+    let e = reproduce::merge(&spec, Device::Cpu, &out, 2, &dir.join("cpu.jsonl"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("different spec"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The library call behind `neurosplit reproduce`: progress comes as events (the plan once, then one event per
+/// trial), the report and the JSON are written, and a second run resumes everything.
+#[test]
+fn the_library_runs_reports_and_resumes_through_events() {
+    use neurosplit::experiment::reproduce::{self, Event, Experiment, Overrides, ReproduceOptions};
+    use std::sync::Mutex;
+    let dir = tmp("library");
+    let spec_path = dir.join("tiny.toml");
+    std::fs::write(&spec_path, tiny_spec(24, 20, 20)).unwrap();
+    let overrides = Overrides {
+        trials: Some(3),
+        set: vec!["train.lr=0.02".into()],
+        ..Overrides::default()
+    };
+    let exp = Experiment::load(s(&spec_path), &overrides).unwrap();
+    assert_eq!(exp.committed.trials, 24);
+    assert_eq!((exp.spec.trials, exp.spec.train.lr), (3, 0.02));
+    let opts = ReproduceOptions {
+        out: Some(dir.join("out")),
+        threads: 2,
+        json: Some(dir.join("run.json")),
+        command: "a test".into(),
+        ..ReproduceOptions::default()
+    };
+    let events = Mutex::new(Vec::new());
+    let record = |e: Event<'_>| {
+        let text = match e {
+            Event::Planned {
+                cells,
+                todo,
+                skipped,
+                ..
+            } => format!("plan {cells} {todo} {skipped}"),
+            Event::Trial {
+                done, total, means, ..
+            } => format!("trial {done}/{total} {}", means.len()),
+            Event::Merged { .. } => "merged".into(),
+            Event::Warning(w) => w.to_string(),
+        };
+        events.lock().unwrap().push(text);
+    };
+    let rep = reproduce::run(&exp, &opts, record).unwrap();
+    rep.check_budget().unwrap();
+    let mut seen = events.into_inner().unwrap();
+    assert_eq!(seen.remove(0), "plan 2 6 0");
+    let mut trials = seen.clone();
+    trials.sort();
+    assert_eq!(
+        trials,
+        (1..=6)
+            .map(|n| format!("trial {n}/6 3"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!((rep.ran, rep.skipped, rep.records.len()), (6, 0, 6));
+    assert_eq!(rep.rows().len(), 18);
+    let report = std::fs::read_to_string(rep.report.as_ref().unwrap()).unwrap();
+    assert!(report.contains("Produced by `a test`"), "{report}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(json["result"]["trials"].as_array().unwrap().len(), 6);
+    assert!(
+        rep.text().contains("(6 trials run, 0 resumed"),
+        "{}",
+        rep.text()
+    );
+
+    let again = reproduce::run(&exp, &opts, |e| {
+        if let Event::Planned { todo, skipped, .. } = e {
+            assert_eq!((todo, skipped), (0, 6));
+        }
+        assert!(!matches!(e, Event::Trial { .. }));
+    })
+    .unwrap();
+    let strip = |r: &reproduce::Reproduction| -> Vec<TrialRecord> {
+        r.records.iter().map(TrialRecord::without_timings).collect()
+    };
+    assert_eq!(strip(&again), strip(&rep));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn bad_specs_fail_with_clear_messages() {
     let dir = tmp("bad");

@@ -18,3 +18,8 @@ Errors are :class:`NeurosplitError` (a ``ValueError``) with the engine's message
 from ._neurosplit import NeurosplitError, expand, finetune, metrics, theory, train
 
 __all__ = ["NeurosplitError", "expand", "finetune", "metrics", "theory", "train"]
+
+# :func:`reproduce` -- run one of the paper's experiments as ``neurosplit reproduce`` does (records and report)
+from ._neurosplit import reproduce  # noqa: E402
+
+__all__.append("reproduce")

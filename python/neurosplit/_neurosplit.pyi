@@ -69,3 +69,20 @@ def train(
     **kwargs: Any,
 ) -> Tuple[List[Layer], Dict[str, Any]]:
     """A fresh dense model of widths ``dims`` trained with :func:`finetune`'s settings."""
+
+def reproduce(
+    name_or_path: Union[str, PathLike[str]],
+    out: Optional[Union[str, PathLike[str]]] = None,
+    set: Optional[Sequence[str]] = None,
+    shard: Optional[str] = None,
+    threads: int = 0,
+    trials: Optional[int] = None,
+    seed: Optional[int] = None,
+    holm: bool = False,
+    device: str = "cpu",
+    data_dir: Optional[Union[str, PathLike[str]]] = None,
+    results: Optional[Union[str, PathLike[str]]] = None,
+    merge_shards: Optional[int] = None,
+    json: Optional[Union[str, PathLike[str]]] = None,
+) -> Tuple[List[Dict[str, Any]], Optional[PathLike[str]]]:
+    """Run an experiment spec as ``neurosplit reproduce`` does; one dict per trial x model, and the report's path."""

@@ -12,6 +12,8 @@ use neurosplit::nn::{Linear, Mlp};
 use neurosplit::rng::{self, purpose};
 use neurosplit::sparse::Mask;
 
+mod reproduce;
+
 pyo3::create_exception!(
     _neurosplit,
     NeurosplitError,
@@ -440,5 +442,6 @@ fn _neurosplit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(theory, m)?)?;
     m.add_function(wrap_pyfunction!(finetune, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
+    m.add_function(wrap_pyfunction!(reproduce::reproduce, m)?)?;
     Ok(())
 }

@@ -4,9 +4,11 @@
 //! expand -> post-train -> metrics -> record, shared with `neurosplit train`), [`report`] (tables beside the
 //! paper's numbers where [`paper_scope`] says the paper ran the cell, Welch and paired tests, Holm), [`figures`] (pictures from the report's summaries, with their numbers as CSV), [`export`] (results as CSV) and
 //! [`estimate`]
-//! (run-time estimates for `reproduce --list`).
+//! (run-time estimates for `reproduce --list`); [`reproduce`] is the whole reproduce workflow as one call
+//! (overrides, shard merge, run, report and figures), which the CLI and the Python package both call.
 //!
-//! Imports point one way: `runner -> {spec, trial}`, `figures -> report -> {paper_scope, runner, spec}`.
+//! Imports point one way: `reproduce -> {figures, report, ablation, paper_tables, estimate, runner}`,
+//! `runner -> {spec, trial}`, `figures -> report -> {paper_scope, runner, spec}`.
 
 pub mod ablation;
 pub mod estimate;
@@ -16,6 +18,7 @@ pub mod paper_scope;
 pub mod paper_tables;
 pub mod record;
 pub mod report;
+pub mod reproduce;
 pub mod runner;
 pub mod spec;
 pub mod store;

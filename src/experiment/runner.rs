@@ -201,16 +201,29 @@ pub fn data_files(spec: &Spec, data_dir: Option<&Path>) -> Result<Vec<PathBuf>> 
     }
 }
 
-/// The fingerprint of `spec`'s results when trained on `device`: [`Spec::fingerprint`] on the CPU, a different
-/// one on a GPU (whose results differ from the CPU's by float rounding), so that a results file is only resumed
-/// on the kind of device that wrote it.
-pub fn fingerprint(spec: &Spec, device: Device) -> u64 {
-    match device {
+/// The fingerprint of `spec`'s results when trained on `device`, as every results record carries it (16 hex
+/// digits): [`Spec::fingerprint`] on the CPU, a different one on a GPU (whose results differ from the CPU's by
+/// float rounding), so that a results file is only resumed, and shards only merged, on the kind of device that
+/// wrote them. The one fingerprint of a run: the runner, the shard merge and the default output folder all use
+/// this function.
+pub fn fingerprint(spec: &Spec, device: Device) -> String {
+    let fp = match device {
         Device::Cpu => spec.fingerprint(),
         Device::Cuda(_) => {
             crate::rng::fnv1a(format!("{:016x} cuda", spec.fingerprint()).as_bytes())
         }
+    };
+    format!("{fp:016x}")
+}
+
+/// Checks what a run of the (validated) `spec` on `device` needs besides the spec's own validity: every
+/// strategy built in, and every cell's trial configuration valid on `device`.
+pub fn check_runnable(spec: &Spec, device: Device) -> Result<()> {
+    spec.check_available()?;
+    for cell in cells(spec) {
+        trial_config(spec, &cell, device)?.validate()?;
     }
+    Ok(())
 }
 
 /// The trial pipeline's configuration of `cell` (on `device`). A clause split needs at least as many clauses
@@ -261,6 +274,18 @@ pub fn run_trial_on(
     fixed: Option<&(Dataset, Dataset)>,
     device: Device,
 ) -> Result<TrialRecord> {
+    run_trial_with(spec, cell, trial, fixed, device, &fingerprint(spec, device))
+}
+
+/// [`run_trial_on`] with the run's fingerprint computed once by the caller.
+fn run_trial_with(
+    spec: &Spec,
+    cell: &Cell,
+    trial: usize,
+    fixed: Option<&(Dataset, Dataset)>,
+    device: Device,
+    fp: &str,
+) -> Result<TrialRecord> {
     let owned;
     let (train, test) = match (fixed, cell.clauses, &spec.dataset) {
         (Some((tr, te)), _, _) => (tr, te),
@@ -281,7 +306,7 @@ pub fn run_trial_on(
     let out = trial::run(&cfg, train, test, streams, &|_| {})?;
     Ok(TrialRecord {
         spec: spec.name.clone(),
-        fingerprint: format!("{:016x}", fingerprint(spec, device)),
+        fingerprint: fp.to_string(),
         cell: cell.key(),
         trial,
         seed: streams.record_seed(),
@@ -360,25 +385,64 @@ pub fn pending(
     (todo, skipped)
 }
 
+/// What a run reports while it runs.
+#[derive(Clone, Copy, Debug)]
+pub enum RunEvent<'a> {
+    /// The results file is read and the plan made; no trial has run yet.
+    Planned {
+        /// Trials this run will train.
+        todo: usize,
+        /// Trials of this run's share found finished in the results file.
+        skipped: usize,
+        /// Worker threads (0 resolved to the cores).
+        threads: usize,
+    },
+    /// A trial finished and was appended to the results file.
+    Trial {
+        /// Its record.
+        record: &'a TrialRecord,
+        /// Trials finished by this run so far (this one included).
+        done: usize,
+        /// Trials this run trains.
+        total: usize,
+    },
+}
+
 /// Runs a spec: every pending trial in parallel, each appended to `opts.results` as soon as it finishes;
-/// `on_trial(record, finished_now, pending_total)` is called after each append.
+/// `on_trial(record, finished_now, pending_total)` is called after each append. Validates the spec first.
 pub fn run(
     spec: &Spec,
     opts: &RunOptions,
     on_trial: impl Fn(&TrialRecord, usize, usize) + Sync,
 ) -> Result<RunOutcome> {
     spec.validate()?;
-    spec.check_available()?;
-    for cell in cells(spec) {
-        trial_config(spec, &cell, opts.device)?.validate()?;
-    }
+    check_runnable(spec, opts.device)?;
+    run_checked(spec, opts, &fingerprint(spec, opts.device), |event| {
+        if let RunEvent::Trial {
+            record,
+            done,
+            total,
+        } = event
+        {
+            on_trial(record, done, total);
+        }
+    })
+}
+
+/// [`run`] of a spec already validated and checked ([`check_runnable`]) under its fingerprint `fp` (of
+/// [`fingerprint`]), reporting to `on_event`; the results file is read once, when it is locked.
+pub(crate) fn run_checked(
+    spec: &Spec,
+    opts: &RunOptions,
+    fp: &str,
+    on_event: impl Fn(RunEvent<'_>) + Sync,
+) -> Result<RunOutcome> {
     let start = Instant::now();
-    let fp = format!("{:016x}", fingerprint(spec, opts.device));
     if let Some(dir) = opts.results.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     // Locked, read and opened for appending now, so that a busy or unwritable file fails before any work.
-    let (writer, read) = crate::experiment::store::Writer::open(&opts.results, Some(&fp))?;
+    let (writer, read) = crate::experiment::store::Writer::open(&opts.results, Some(fp))?;
     let before = read.records;
     let done: HashSet<(String, usize)> = before.iter().map(|r| (r.cell.clone(), r.trial)).collect();
     let grid = cells(spec);
@@ -388,6 +452,11 @@ pub fn run(
     } else {
         opts.threads
     };
+    on_event(RunEvent::Planned {
+        todo: todo.len(),
+        skipped,
+        threads,
+    });
     let fixed = if todo.is_empty() {
         None
     } else {
@@ -415,12 +484,16 @@ pub fn run(
     let new = super::with_threads(threads, || {
         todo.par_iter()
             .map(|&(ci, t)| -> Result<TrialRecord> {
-                let mut rec = run_trial_on(spec, &grid[ci], t, fixed.as_ref(), opts.device)?;
+                let mut rec = run_trial_with(spec, &grid[ci], t, fixed.as_ref(), opts.device, fp)?;
                 rec.provenance = Some(provenance.clone());
                 let mut guard = sink.lock().unwrap_or_else(|p| p.into_inner());
                 guard.0.append(&rec)?;
                 guard.1 += 1;
-                on_trial(&rec, guard.1, total);
+                on_event(RunEvent::Trial {
+                    record: &rec,
+                    done: guard.1,
+                    total,
+                });
                 Ok(rec)
             })
             .collect::<Vec<Result<TrialRecord>>>()

@@ -109,7 +109,10 @@ fn layers_to_py<'py>(py: Python<'py>, model: &Mlp) -> PyResult<Bound<'py, PyList
 
 /// A serde value -> Python objects (through JSON; reports are small).
 fn to_py<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
-    let text = serde_json::to_string(value).map_err(|e| invalid("report", e.to_string()))?;
+    // Through a JSON value, as the CLI writes its reports, so both print every number alike.
+    let text = serde_json::to_value(value)
+        .and_then(|v| serde_json::to_string(&v))
+        .map_err(|e| invalid("report", e.to_string()))?;
     py.import("json")?.call_method1("loads", (text,))
 }
 

@@ -67,7 +67,7 @@ def test_errors_are_python_exceptions_with_the_engine_messages():
     with pytest.raises(NeurosplitError, match="alpha"):
         neurosplit.expand(dense(), 1)
     x, y, _, _ = problem()
-    with pytest.raises(NeurosplitError, match="takes 6 inputs but x has 5"):
+    with pytest.raises(NeurosplitError, match="takes 6 inputs but the data has 5"):
         neurosplit.finetune(dense(), x[:, :5].copy(), y, epochs=1)
     assert issubclass(NeurosplitError, ValueError)
 

@@ -2,7 +2,7 @@
 //! JSONL results file, resumable, shardable.
 //!
 //! The runner plans (the grid's [`cells`], a shard's [`pending`] trials) and runs; one trial of one cell is the
-//! trial pipeline ([`crate::experiment::trial`]) with the cell's configuration ([`trial_config`]):
+//! trial pipeline ([`crate::pipeline::trial`]) with the cell's configuration ([`trial_config`]):
 //! 1. data: DNF data is generated per trial (the same for every cell with the same clause count); loaded data
 //!    sets (FashionMNIST, embeddings) are shared by all trials;
 //! 2. the dense model (`depth - 1` hidden layers of the cell's width; LayerNorm before every hidden activation
@@ -29,8 +29,9 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 pub use crate::experiment::record::TrialRecord;
 use crate::experiment::spec::{DatasetSpec, Spec};
-pub use crate::experiment::trial::ModelRecord;
-use crate::experiment::trial::{self, Streams, TrialConfig};
+use crate::pipeline::settings::{Profile, Settings};
+pub use crate::pipeline::trial::ModelRecord;
+use crate::pipeline::trial::{self, Streams, TrialConfig};
 use crate::provenance::Provenance;
 
 /// One point of the grid.
@@ -240,20 +241,29 @@ pub fn trial_config(spec: &Spec, cell: &Cell, device: Device) -> Result<TrialCon
             expansions.push((a, s));
         }
     }
-    Ok(TrialConfig {
-        hidden: cell.hidden(),
+    let rewiring = spec.extras.rewiring;
+    Settings {
+        hidden: Some(cell.hidden()),
         layernorm: Some(spec.layernorm(cell.depth)),
-        pre: spec.train_config(cell.pre_epochs),
-        post: spec.train_config(post_epochs),
-        dense_baseline: true,
+        epochs: Some(cell.pre_epochs),
+        post_epochs: Some(post_epochs),
+        batch_size: Some(spec.train.batch_size),
+        lr: Some(spec.train.lr),
+        l1: Some(spec.train.l1),
+        l2: Some(spec.train.l2),
         expansions,
-        rewiring: spec.extras.rewiring,
-        metrics: spec.extras.metrics.clone(),
-        curve_every: spec.train.curve_every,
-        device,
-        protocol: spec.protocol_of(cell.variant.as_deref())?,
-        ..TrialConfig::default()
-    })
+        rewire_every: rewiring.map(|r| r.every),
+        rewire_fraction: rewiring.map(|r| r.fraction),
+        rewire_decay: rewiring.map(|r| r.decay),
+        dense_baseline: Some(true),
+        metrics: Some(spec.extras.metrics.clone()),
+        curve_every: Some(spec.train.curve_every),
+        device: Some(device),
+        protocol: Some(spec.protocol_of(cell.variant.as_deref())?),
+        threads: Some(1),
+        ..Settings::new(Profile::Paper)
+    }
+    .build()
 }
 
 /// Runs one trial of one cell on the CPU (see the module docs).
@@ -447,11 +457,7 @@ pub(crate) fn run_checked(
     let done: HashSet<(String, usize)> = before.iter().map(|r| (r.cell.clone(), r.trial)).collect();
     let grid = cells(spec);
     let (todo, skipped) = pending(spec, &grid, opts.shard, &done);
-    let threads = if opts.threads == 0 {
-        rayon::current_num_threads()
-    } else {
-        opts.threads
-    };
+    let (threads, _) = crate::pipeline::resolve_threads(opts.threads);
     on_event(RunEvent::Planned {
         todo: todo.len(),
         skipped,
@@ -477,7 +483,7 @@ pub(crate) fn run_checked(
     let sink = Mutex::new((writer, 0usize));
     let total = todo.len();
     let threads = if opts.device == Device::Cpu {
-        opts.threads
+        threads
     } else {
         1
     };

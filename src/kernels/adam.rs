@@ -91,8 +91,7 @@ const CHUNK: usize = 16;
 /// (bit `c % 64` of word `c / 64` is column `c`). Each chunk of 16 columns with a live entry is computed as a
 /// whole and stored back with a select on its mask bits, so masked entries keep their value and moments (the
 /// garbage computed for them is dropped) and the cost does not depend on how the live columns are scattered. Even
-/// at 14.5 % density (2.3 live entries a chunk) this beat updating the live entries one by one (1.4-2x with the
-/// penalty fused, `docs/PERFORMANCE.md`).
+/// at 14.5 % density (2.3 live entries a chunk) this beat updating the live entries one by one.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn adam_masked_body(

@@ -32,8 +32,8 @@ pub fn pays(isa: Isa, m: usize, inner: usize, n: usize) -> bool {
     isa != Isa::Scalar && m.min(inner).min(n) >= GEMM_MIN_DIM && m * inner * n >= GEMM_MIN_FLOPS
 }
 
-/// Smallest dimension for [`pays`]. Measured with `examples/dense_isa.rs --small` (batch 500, AVX-512, Zen 4;
-/// `docs/perf/dense_isa_gemm.txt`): with 16 output rows the weight gradient lost 0.69-0.75x on the GEMM (its
+/// Smallest dimension for [`pays`]. Measured with `examples/dense_isa.rs --small` (batch 500, AVX-512, Zen 4):
+/// with 16 output rows the weight gradient lost 0.69-0.75x on the GEMM (its
 /// packing of `X^T`, read across rows, is shared by too few rows), and at 8 x 32 every product but one lost;
 /// from 32 x 128 and 64 x 64 up every product won (1.0-2.1x).
 pub const GEMM_MIN_DIM: usize = 32;

@@ -216,7 +216,7 @@ thread_local! {
 
 /// Bytes of packed input that one tile of a CSR row product may hold: 1.4 times the first-level data cache
 /// (read from sysfs once where Linux reports it, else 32 KiB). Measured on a 48 KiB L1 (512 input rows, 64 KiB
-/// a block): one tile that mostly stays in L1 ran faster than two that fit (`docs/perf/round6/sparse`), as
+/// a block): one tile that mostly stays in L1 ran faster than two that fit (`examples/sparse_sweep.rs`), as
 /// each tile costs its rows' padding and a store and load of the partial sums.
 fn l1_tile_bytes() -> usize {
     static BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();

@@ -20,8 +20,8 @@ pub enum Format {
 
 /// Density from which a layer runs dense: where the three products of the dense kernel cost what CSR's cost.
 /// Measured with `cargo run --release --example sparse_sweep` on the development machine (batch 500, one
-/// thread): 0.69 at 512 x 512, 0.74 at 784 x 1024; at 2048 x 2048 CSR is cheaper even fully dense (see
-/// `docs/PERFORMANCE.md`).
+/// thread). Where the crossover lies depends on the shape and the machine: `docs/PERFORMANCE.md` ("Format
+/// crossover") has today's sweep, in which dense and CSR cost the same nearer 50 % density.
 pub const DENSE_CROSSOVER: f64 = 0.7;
 
 impl Format {

@@ -8,13 +8,9 @@ use crate::experiment::estimate::{estimate as estimate_spec, CostModel, Estimate
 use crate::experiment::runner::{self, Shard};
 use crate::experiment::spec::{self, DatasetSpec, Spec, BUILTIN};
 
-/// `threads` with 0 (all cores) resolved to the size of the thread pool.
+/// `threads` with 0 meaning every core, as everywhere ([`crate::pipeline::resolve_threads`]).
 pub fn resolve_threads(threads: usize) -> usize {
-    if threads == 0 {
-        rayon::current_num_threads()
-    } else {
-        threads
-    }
+    crate::pipeline::resolve_threads(threads).0
 }
 
 /// Seconds as a short human duration (`42 s`, `17 min`, `3.5 h`).

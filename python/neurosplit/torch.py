@@ -251,6 +251,7 @@ def _function() -> Any:
     if _Function is not None:
         return _Function
     import torch
+    from torch.autograd.function import once_differentiable
 
     class SparseLinearFunction(torch.autograd.Function):
         """``y = x W^T + b`` on a kernel's mask; gradients for ``x``, ``W`` (live entries only) and ``b``."""
@@ -271,6 +272,7 @@ def _function() -> Any:
             return y.t().reshape(*lead, out_f)
 
         @staticmethod
+        @once_differentiable
         def backward(ctx: Any, gy: Any) -> Any:  # type: ignore[override]
             xt, weight = ctx.saved_tensors
             out_f, in_f = weight.shape
@@ -423,6 +425,16 @@ def _make_sparse_linear() -> Any:
             self._kernel = _neurosplit.SparseKernel(
                 m, "csr" if self.format == "auto" else self.format, self.threads
             )
+
+        def __getstate__(self) -> Dict[str, Any]:
+            # The kernel (a Rust object) is rebuilt from the mask: copy.deepcopy and torch.save(module) work.
+            state = self.__dict__.copy()
+            state.pop("_kernel", None)
+            return state
+
+        def __setstate__(self, state: Dict[str, Any]) -> None:
+            self.__dict__.update(state)
+            self._build()
 
         def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
             super()._load_from_state_dict(*args, **kwargs)

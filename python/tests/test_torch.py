@@ -247,6 +247,16 @@ def test_sparse_linear_from_a_pruned_linear_and_state_dict():
     assert other.nnz == layer.nnz
     torch.testing.assert_close(other(x), lin(x), rtol=1e-5, atol=1e-5)
     assert isinstance(layer, nn.Module) and "nnz=" in repr(layer)
+    # Copies and whole-module pickles rebuild the kernel.
+    twin = copy.deepcopy(layer)
+    torch.testing.assert_close(twin(x), lin(x), rtol=1e-5, atol=1e-5)
+    import io
+
+    buf = io.BytesIO()
+    torch.save(layer, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    torch.testing.assert_close(loaded(x), lin(x), rtol=1e-5, atol=1e-5)
 
 
 def test_sparse_linear_dense_crossover_runs_dense():

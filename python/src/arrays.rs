@@ -232,14 +232,3 @@ fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
     }
     at
 }
-
-#[cfg(test)]
-mod tests {
-    use super::unravel;
-
-    #[test]
-    fn unravel_is_row_major() {
-        assert_eq!(unravel(5, &[2, 3]), vec![1, 2]);
-        assert_eq!(unravel(0, &[4]), vec![0]);
-    }
-}

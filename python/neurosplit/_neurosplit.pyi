@@ -86,3 +86,37 @@ def reproduce(
     json: Optional[Union[str, PathLike[str]]] = None,
 ) -> Tuple[List[Dict[str, Any]], Optional[PathLike[str]]]:
     """Run an experiment spec as ``neurosplit reproduce`` does; one dict per trial x model, and the report's path."""
+
+DENSE_CROSSOVER: float
+"""Density from which the engine runs a layer dense (``neurosplit::sparse::DENSE_CROSSOVER``)."""
+
+class SparseKernel:
+    """neurosplit's CPU kernels for one masked ``[out, in]`` layer on feature-major ``[features, batch]``
+    float32 buffers (used by :class:`neurosplit.torch.SparseLinear`); the GIL is released while they run."""
+
+    def __init__(self, mask: Any, format: str = "auto", threads: int = 1) -> None: ...
+    @property
+    def nnz(self) -> int: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def threads(self) -> int: ...
+    def forward(
+        self,
+        w: npt.NDArray[np.float32],
+        version: int,
+        x: npt.NDArray[np.float32],
+        bias: Optional[npt.NDArray[np.float32]],
+        y: npt.NDArray[np.float32],
+    ) -> None: ...
+    def backward(
+        self,
+        w: npt.NDArray[np.float32],
+        version: int,
+        x: npt.NDArray[np.float32],
+        dy: npt.NDArray[np.float32],
+        dx: Optional[npt.NDArray[np.float32]] = None,
+        dw: Optional[npt.NDArray[np.float32]] = None,
+    ) -> None: ...
+    @staticmethod
+    def transpose(src: npt.NDArray[np.float32], dst: npt.NDArray[np.float32]) -> None: ...

@@ -1,7 +1,10 @@
 //! Python bindings of neurosplit: numpy arrays in and out, errors as `neurosplit.NeurosplitError` (a
 //! `ValueError`) with the engine's own messages. Training releases the GIL.
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+mod arrays;
+mod sparse_linear;
+
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -25,7 +28,7 @@ fn err(e: neurosplit::Error) -> PyErr {
     NeurosplitError::new_err(e.to_string())
 }
 
-fn invalid(what: &str, why: impl Into<String>) -> PyErr {
+pub(crate) fn invalid(what: &str, why: impl Into<String>) -> PyErr {
     err(neurosplit::Error::invalid(what, why))
 }
 
@@ -53,32 +56,39 @@ fn model_from_layers(layers: &Bound<'_, PyAny>) -> PyResult<Mlp> {
                 format!("layer {l}: expected weight, (weight, bias) or (weight, bias, mask)"),
             ));
         }
-        let w: PyReadonlyArray2<'_, f32> = parts[0].extract().map_err(|_| {
-            invalid("layers", format!("layer {l}: the weight must be a 2-D float32 array [out, in]"))
-        })?;
-        let [rows, cols] = [w.shape()[0], w.shape()[1]];
-        let weight: Vec<f32> = w.as_array().iter().copied().collect();
+        let (rows, cols, weight) =
+            arrays::float_matrix(&parts[0], &format!("layer {l} weight [out, in]"))?;
+        if rows == 0 || cols == 0 {
+            return Err(invalid(
+                "layers",
+                format!("layer {l}: the weight has shape [{rows}, {cols}]: empty"),
+            ));
+        }
         let bias = match parts.get(1).filter(|b| !b.is_none()) {
             Some(b) => {
-                let b: PyReadonlyArray1<'_, f32> = b.extract().map_err(|_| {
-                    invalid("layers", format!("layer {l}: the bias must be a 1-D float32 array [out]"))
-                })?;
-                b.as_array().iter().copied().collect()
+                let (shape, bias) = arrays::floats(b, &format!("layer {l} bias [out]"), 1)?;
+                if shape[0] != rows {
+                    return Err(invalid(
+                        "layers",
+                        format!(
+                            "layer {l}: the bias has {} entries for {rows} outputs",
+                            shape[0]
+                        ),
+                    ));
+                }
+                bias
             }
             None => vec![0.0; rows],
         };
         let mask = match parts.get(2).filter(|m| !m.is_none()) {
             Some(m) => {
-                let m: PyReadonlyArray2<'_, bool> = m.extract().map_err(|_| {
-                    invalid("layers", format!("layer {l}: the mask must be a 2-D bool array [out, in]"))
-                })?;
-                if m.shape() != [rows, cols] {
+                let (mr, mc, bools) = arrays::bool_matrix(m, &format!("layer {l} mask [out, in]"))?;
+                if [mr, mc] != [rows, cols] {
                     return Err(invalid(
                         "layers",
-                        format!("layer {l}: mask shape {:?} differs from the weight's [{rows}, {cols}]", m.shape()),
+                        format!("layer {l}: mask shape [{mr}, {mc}] differs from the weight's [{rows}, {cols}]"),
                     ));
                 }
-                let bools: Vec<bool> = m.as_array().iter().copied().collect();
                 Some(Mask::from_bools(rows, cols, &bools))
             }
             None => None,
@@ -86,7 +96,11 @@ fn model_from_layers(layers: &Bound<'_, PyAny>) -> PyResult<Mlp> {
         out.push(Linear::from_parts(rows, cols, weight, bias, mask).map_err(err)?);
     }
     let outputs = out.last().map_or(1, Linear::out_dim);
-    let task = if outputs == 1 { Task::Binary } else { Task::Multiclass(outputs) };
+    let task = if outputs == 1 {
+        Task::Binary
+    } else {
+        Task::Multiclass(outputs)
+    };
     Mlp::from_layers(out, task).map_err(err)
 }
 
@@ -116,8 +130,20 @@ fn to_py<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<
     py.import("json")?.call_method1("loads", (text,))
 }
 
-fn groups_arg(groups: Option<Vec<Vec<usize>>>) -> Option<Vec<Vec<usize>>> {
-    groups
+/// Feature groups over `inputs` features: every index in range, no group empty.
+fn groups_arg(groups: Option<Vec<Vec<usize>>>, inputs: usize) -> PyResult<Option<Vec<Vec<usize>>>> {
+    for (g, group) in groups.iter().flatten().enumerate() {
+        if group.is_empty() {
+            return Err(invalid("groups", format!("group {g} is empty")));
+        }
+        if let Some(&i) = group.iter().find(|&&i| i >= inputs) {
+            return Err(invalid(
+                "groups",
+                format!("group {g} holds feature {i}, but the model has {inputs} inputs"),
+            ));
+        }
+    }
+    Ok(groups)
 }
 
 /// Expand a model with FPE at the same non-zero budget (alternating expansion of hidden layers 0, 2, ... when
@@ -129,13 +155,13 @@ fn expand<'py>(
     layers: &Bound<'py, PyAny>,
     alpha: usize,
     strategy: &str,
-    groups: Option<Vec<Vec<usize>>>,
+    groups: Option<&Bound<'py, PyAny>>,
     seed: u64,
     clusters: Option<usize>,
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
     let model = model_from_layers(layers)?;
     let strategy: Strategy = strategy.parse().map_err(err)?;
-    let groups = groups_arg(groups);
+    let groups = groups_arg(arrays::groups(groups)?, model.input_dim())?;
     let inputs = DeepInputs {
         groups: groups.as_deref(),
         assignments: &[],
@@ -158,15 +184,25 @@ fn expand<'py>(
 #[pyo3(signature = (w, groups = None))]
 fn metrics<'py>(
     py: Python<'py>,
-    w: PyReadonlyArray2<'py, f32>,
-    groups: Option<Vec<Vec<usize>>>,
+    w: &Bound<'py, PyAny>,
+    groups: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let [rows, cols] = [w.shape()[0], w.shape()[1]];
-    let weight: Vec<f32> = w.as_array().iter().copied().collect();
+    let (rows, cols, weight) = arrays::float_matrix(w, "w")?;
+    if rows == 0 || cols == 0 {
+        return Err(invalid("w", format!("shape [{rows}, {cols}] is empty")));
+    }
+    let groups = groups_arg(arrays::groups(groups)?, cols)?;
     let layer = Linear::from_parts(rows, cols, weight, vec![0.0; rows], None).map_err(err)?;
     let m = neurosplit::metrics::LayerMetrics::of(
-        &Mlp::from_layers(vec![layer], if rows == 1 { Task::Binary } else { Task::Multiclass(rows) })
-            .map_err(err)?,
+        &Mlp::from_layers(
+            vec![layer],
+            if rows == 1 {
+                Task::Binary
+            } else {
+                Task::Multiclass(rows)
+            },
+        )
+        .map_err(err)?,
         0,
         groups.as_deref(),
     )
@@ -175,7 +211,10 @@ fn metrics<'py>(
     d.set_item("neurons", m.neurons)?;
     d.set_item("inputs", m.inputs)?;
     d.set_item("nnz", m.nnz)?;
-    d.set_item("gram", PyArray1::from_vec(py, m.gram).reshape([cols, cols])?)?;
+    d.set_item(
+        "gram",
+        PyArray1::from_vec(py, m.gram).reshape([cols, cols])?,
+    )?;
     d.set_item("capacity", PyArray1::from_vec(py, m.capacity))?;
     d.set_item("capacity_total", m.capacity_total)?;
     d.set_item(
@@ -225,14 +264,7 @@ fn theory<'py>(
     d.set_item("exact", to_py(py, &exact)?)?;
     if samples > 0 {
         let mc = py
-            .detach(|| {
-                neurosplit::theory::monte_carlo(
-                    &setting,
-                    sampling,
-                    samples,
-                    seed,
-                )
-            })
+            .detach(|| neurosplit::theory::monte_carlo(&setting, sampling, samples, seed))
             .map_err(err)?;
         d.set_item("monte_carlo", to_py(py, &mc)?)?;
     }
@@ -240,22 +272,20 @@ fn theory<'py>(
 }
 
 /// Features ``x`` ``[n, d]`` (float32) and labels ``y`` ``[n]`` (integers) as a data set for ``task``.
-fn dataset(x: &PyReadonlyArray2<'_, f32>, y: &Bound<'_, PyAny>, task: Task, what: &str) -> PyResult<Dataset> {
-    let y: Vec<u32> = if let Ok(a) = y.extract::<PyReadonlyArray1<'_, i64>>() {
-        a.as_array()
-            .iter()
-            .map(|&v| u32::try_from(v).map_err(|_| invalid(what, format!("label {v} is not a class index"))))
-            .collect::<PyResult<_>>()?
-    } else if let Ok(a) = y.extract::<PyReadonlyArray1<'_, i32>>() {
-        a.as_array()
-            .iter()
-            .map(|&v| u32::try_from(v).map_err(|_| invalid(what, format!("label {v} is not a class index"))))
-            .collect::<PyResult<_>>()?
-    } else {
-        return Err(invalid(what, "labels must be a 1-D int64 or int32 array"));
-    };
-    let d = x.shape()[1];
-    let x: Vec<f32> = x.as_array().iter().copied().collect();
+fn dataset(
+    x: &Bound<'_, PyAny>,
+    y: &Bound<'_, PyAny>,
+    task: Task,
+    what: &str,
+) -> PyResult<Dataset> {
+    let (n, d, x) = arrays::float_matrix(x, &format!("{what} x"))?;
+    let y = arrays::labels(y, &format!("{what} y"))?;
+    if y.len() != n {
+        return Err(invalid(
+            what,
+            format!("x has {n} rows but y has {} labels", y.len()),
+        ));
+    }
     Dataset::new(x, y, d, task).map_err(err)
 }
 
@@ -264,9 +294,9 @@ fn dataset(x: &PyReadonlyArray2<'_, f32>, y: &Bound<'_, PyAny>, task: Task, what
 /// held out for validation. One rule for every front: ``neurosplit::data::hold_out``.
 #[allow(clippy::too_many_arguments)]
 fn splits(
-    x: &PyReadonlyArray2<'_, f32>,
+    x: &Bound<'_, PyAny>,
     y: &Bound<'_, PyAny>,
-    x_test: Option<PyReadonlyArray2<'_, f32>>,
+    x_test: Option<&Bound<'_, PyAny>>,
     y_test: Option<&Bound<'_, PyAny>>,
     task: Task,
     seed: u64,
@@ -275,7 +305,7 @@ fn splits(
 ) -> PyResult<neurosplit::data::Splits> {
     let train = dataset(x, y, task, "training data")?;
     let test = match (x_test, y_test) {
-        (Some(xt), Some(yt)) => Some(dataset(&xt, yt, task, "test data")?),
+        (Some(xt), Some(yt)) => Some(dataset(xt, yt, task, "test data")?),
         (None, None) => None,
         _ => return Err(invalid("test data", "give both x_test and y_test, or neither")),
     };
@@ -304,13 +334,13 @@ fn splits(
 fn finetune<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
-    x: PyReadonlyArray2<'py, f32>,
+    x: &Bound<'py, PyAny>,
     y: &Bound<'py, PyAny>,
-    x_test: Option<PyReadonlyArray2<'py, f32>>,
+    x_test: Option<&Bound<'py, PyAny>>,
     y_test: Option<&Bound<'py, PyAny>>,
     alpha: Option<usize>,
     strategy: Option<&str>,
-    groups: Option<Vec<Vec<usize>>>,
+    groups: Option<&Bound<'py, PyAny>>,
     epochs: Option<usize>,
     batch_size: Option<usize>,
     lr: Option<f32>,
@@ -335,8 +365,8 @@ fn finetune<'py>(
     if let (Some(c), Some(m)) = (&checkpoint, &path) {
         neurosplit::pipeline::guard::distinct_outputs(&[("checkpoint", c)], &[("the model", m)]).map_err(err)?;
     }
-    let mut data = splits(&x, y, x_test, y_test, mlp.task(), seed, test_fraction, val_fraction)?;
-    data.train.groups = groups;
+    let mut data = splits(x, y, x_test, y_test, mlp.task(), seed, test_fraction, val_fraction)?;
+    data.train.groups = arrays::groups(groups)?;
     let settings = Settings {
         epochs,
         batch_size,
@@ -379,17 +409,17 @@ fn finetune<'py>(
 #[allow(clippy::too_many_arguments)]
 fn train<'py>(
     py: Python<'py>,
-    x: PyReadonlyArray2<'py, f32>,
+    x: &Bound<'py, PyAny>,
     y: &Bound<'py, PyAny>,
     hidden: Option<Vec<usize>>,
-    x_test: Option<PyReadonlyArray2<'py, f32>>,
+    x_test: Option<&Bound<'py, PyAny>>,
     y_test: Option<&Bound<'py, PyAny>>,
     classes: Option<usize>,
     epochs: Option<usize>,
     post_epochs: Option<usize>,
     alpha: Option<usize>,
     strategy: Option<&str>,
-    groups: Option<Vec<Vec<usize>>>,
+    groups: Option<&Bound<'py, PyAny>>,
     batch_size: Option<usize>,
     lr: Option<f32>,
     l1: Option<f32>,
@@ -403,11 +433,11 @@ fn train<'py>(
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
     use neurosplit::pipeline::settings::{Profile, Settings};
     use neurosplit::pipeline::trial::{self, Streams};
-    let labels = dataset(&x, y, Task::Multiclass(u32::MAX as usize), "training data")?;
+    let labels = dataset(x, y, Task::Multiclass(u32::MAX as usize), "training data")?;
     let classes = classes.unwrap_or(labels.y.iter().copied().max().unwrap_or(0) as usize + 1);
     let task = if classes <= 2 { Task::Binary } else { Task::Multiclass(classes) };
-    let mut data = splits(&x, y, x_test, y_test, task, seed, test_fraction, 0.0)?;
-    data.train.groups = groups;
+    let mut data = splits(x, y, x_test, y_test, task, seed, test_fraction, 0.0)?;
+    data.train.groups = arrays::groups(groups)?;
     let settings = Settings {
         hidden,
         layernorm,
@@ -446,5 +476,7 @@ fn _neurosplit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(finetune, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(reproduce::reproduce, m)?)?;
+    m.add_class::<sparse_linear::SparseKernel>()?;
+    m.add("DENSE_CROSSOVER", neurosplit::sparse::DENSE_CROSSOVER)?;
     Ok(())
 }

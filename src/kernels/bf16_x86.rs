@@ -1,0 +1,172 @@
+//! The AVX512-BF16 instantiation of the bf16 products of [`super::bf16`]: one `vdpbf16ps` per pair of terms and
+//! 16 lanes. Each function computes what its portable reference computes, lane by lane in the same order (see
+//! the module documentation of [`super::bf16`] for the one difference, denormals). Memory is read only through
+//! bounds-checked slices; `unsafe` is the loads and stores of whole vectors from such slices.
+
+use std::arch::x86_64::{
+    __m512, __m512bh, __m512i, _mm512_dpbf16_ps, _mm512_loadu_si512, _mm512_mask_storeu_ps,
+    _mm512_max_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+};
+
+use super::bf16::{padded, reduce_lanes, Rows, DOT_LANES};
+
+/// 32 bf16 values (16 pairs) from the start of `s`, which must hold at least 16 `u32` or 32 `u16`.
+#[inline]
+#[target_feature(enable = "avx512bf16,avx512f")]
+fn load_bh<T>(s: &[T]) -> __m512bh {
+    assert!(std::mem::size_of_val(s) >= 64, "load_bh: short slice");
+    // SAFETY: the assertion above: `s` holds at least 64 initialised bytes, what an unaligned load reads; any
+    // 512 bits are a valid `__m512i` and a valid `__m512bh` (both plain vectors of 64 bytes).
+    unsafe { std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(s.as_ptr().cast())) }
+}
+
+/// One pair broadcast to all 16 lanes.
+#[inline]
+#[target_feature(enable = "avx512bf16,avx512f")]
+fn splat_pair(w: u32) -> __m512bh {
+    // SAFETY: a `__m512i` and a `__m512bh` are both 64 plain bytes, any bits valid.
+    unsafe { std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(w as i32)) }
+}
+
+/// Writes the first `min(16, out.len())` lanes of `v` into `out`.
+#[inline]
+#[target_feature(enable = "avx512bf16,avx512f")]
+fn store(v: __m512, out: &mut [f32]) {
+    let n = out.len().min(16);
+    // SAFETY: the mask enables exactly the first `n` lanes, and `out` holds at least `n` floats; masked-off
+    // lanes are neither read nor written.
+    unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), ((1u32 << n) - 1) as u16, v) };
+}
+
+/// [`super::bf16::pair_rows`] on rows `r0..r1` (`y` holds those rows).
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512bf16,avx512f")]
+pub(super) fn pair_rows<R: Rows>(
+    rows: &R,
+    r0: usize,
+    r1: usize,
+    vals: &[u32],
+    x2: &[u32],
+    b: usize,
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) {
+    let bp = padded(b);
+    for i in r0..r1 {
+        let init = bias.map_or(0.0, |v| v[i]);
+        let range = rows.range(i);
+        let start = range.start;
+        let es = &vals[range];
+        let yr = &mut y[(i - r0) * b..(i - r0 + 1) * b];
+        let mut c0 = 0;
+        // 128 samples (eight accumulators, to cover the instruction's latency) a pass, then 32.
+        while c0 + 128 <= bp {
+            pair_chunk::<8, R>(rows, start, es, x2, bp, c0, init, relu, yr);
+            c0 += 128;
+        }
+        while c0 < bp {
+            pair_chunk::<2, R>(rows, start, es, x2, bp, c0, init, relu, yr);
+            c0 += 32;
+        }
+    }
+}
+
+/// Samples `c0..c0 + 16 V` of one output row.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512bf16,avx512f")]
+fn pair_chunk<const V: usize, R: Rows>(
+    rows: &R,
+    start: usize,
+    es: &[u32],
+    x2: &[u32],
+    bp: usize,
+    c0: usize,
+    init: f32,
+    relu: bool,
+    yr: &mut [f32],
+) {
+    let mut acc = [_mm512_set1_ps(init); V];
+    for (q, &w) in es.iter().enumerate() {
+        let at = rows.index(start + q, start) * bp + c0;
+        let xr = &x2[at..at + 16 * V];
+        let wv = splat_pair(w);
+        for (v, a) in acc.iter_mut().enumerate() {
+            *a = _mm512_dpbf16_ps(*a, wv, load_bh(&xr[16 * v..]));
+        }
+    }
+    for (v, &a) in acc.iter().enumerate() {
+        let col = c0 + 16 * v;
+        if col >= yr.len() {
+            break;
+        }
+        let a = if relu {
+            _mm512_max_ps(a, _mm512_setzero_ps())
+        } else {
+            a
+        };
+        store(a, &mut yr[col..]);
+    }
+}
+
+/// [`super::bf16::dots`] on rows `r0..r1` (`out` starts at row `r0`'s first entry).
+#[target_feature(enable = "avx512bf16,avx512f")]
+pub(super) fn dots<R: Rows>(
+    rows: &R,
+    r0: usize,
+    r1: usize,
+    dy: &[u16],
+    x: &[u16],
+    bp: usize,
+    out: &mut [f32],
+) {
+    let first = rows.range(r0).start;
+    for i in r0..r1 {
+        let range = rows.range(i);
+        let start = range.start;
+        let d = &dy[i * bp..(i + 1) * bp];
+        let mut e = start;
+        // Eight dots at once share each load of `dy` and cover the instruction's latency.
+        while e + 8 <= range.end {
+            dots_group::<8, R>(rows, start, e, d, x, bp, &mut out[e - first..]);
+            e += 8;
+        }
+        while e < range.end {
+            dots_group::<1, R>(rows, start, e, d, x, bp, &mut out[e - first..]);
+            e += 1;
+        }
+    }
+}
+
+/// Entries `e..e + G` of one row.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512bf16,avx512f")]
+fn dots_group<const G: usize, R: Rows>(
+    rows: &R,
+    start: usize,
+    e: usize,
+    d: &[u16],
+    x: &[u16],
+    bp: usize,
+    out: &mut [f32],
+) {
+    let xs: [&[u16]; G] = std::array::from_fn(|g| {
+        let at = rows.index(e + g, start) * bp;
+        &x[at..at + bp]
+    });
+    let mut acc = [_mm512_setzero_ps(); G];
+    for s in (0..bp).step_by(2 * DOT_LANES) {
+        let dv = load_bh(&d[s..s + 2 * DOT_LANES]);
+        for (a, xr) in acc.iter_mut().zip(&xs) {
+            *a = _mm512_dpbf16_ps(*a, dv, load_bh(&xr[s..s + 2 * DOT_LANES]));
+        }
+    }
+    for (o, a) in out[..G].iter_mut().zip(acc) {
+        let mut lanes = [0f32; DOT_LANES];
+        // SAFETY: `lanes` is 16 contiguous `f32`, what an unaligned 512-bit store writes.
+        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), a) };
+        *o = reduce_lanes(&lanes);
+    }
+}

@@ -5,7 +5,7 @@ use rand::seq::SliceRandom;
 use super::exec::FormatChoice;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::kernels::{parallel, Par};
+use crate::kernels::{parallel, Par, Precision};
 use crate::rng::Rng;
 use crate::sparse::Format;
 
@@ -26,6 +26,10 @@ pub struct TrainConfig {
     pub lr: f32,
     /// L1/L2 penalties (paper: 1e-7 on W1, 1e-5 on all).
     pub reg: Regularizer,
+    /// The precision of the products (fp32 unless set; bf16 is mixed precision, see
+    /// [`crate::kernels::bf16`]). Left out of serialised configurations at fp32, so they read as before.
+    #[serde(default, skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -35,6 +39,7 @@ impl Default for TrainConfig {
             batch_size: 500,
             lr: 1e-3,
             reg: Regularizer::default(),
+            precision: Precision::Fp32,
         }
     }
 }
@@ -88,13 +93,14 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A trainer with a fresh Adam state for `model`.
+    /// A trainer with a fresh Adam state for `model`; an error if this host cannot run `cfg.precision`.
     pub fn new(model: &Mlp, cfg: TrainConfig) -> Result<Self> {
         cfg.validate()?;
+        cfg.precision.check_supported()?;
         Ok(Trainer {
             cfg,
             adam: Adam::new(model, cfg.lr),
-            ws: model.workspace(cfg.batch_size),
+            ws: model.workspace_at(cfg.batch_size, FormatChoice::Auto, cfg.precision),
             grads: model.zero_grads(),
             xb: vec![0.0; cfg.batch_size * model.input_dim()],
             yb: vec![0; cfg.batch_size],
@@ -159,7 +165,7 @@ impl Trainer {
     /// (formats change results only by float rounding; `par` changes no bit).
     pub fn with_format(mut self, model: &Mlp, formats: FormatChoice, par: Par) -> Self {
         self.ws = model
-            .workspace_with(self.cfg.batch_size, formats)
+            .workspace_at(self.cfg.batch_size, formats, self.cfg.precision)
             .with_par(par);
         self
     }

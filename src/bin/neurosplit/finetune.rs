@@ -13,6 +13,7 @@ use neurosplit::experiment::trial::{Event, Phase, Rewiring, TrialConfig};
 use neurosplit::experiment::with_threads;
 use neurosplit::io::{self, Layout, ModelMeta, NameMap};
 use neurosplit::metrics::Metric;
+use neurosplit::kernels::Precision;
 use neurosplit::nn::{FormatChoice, Regularizer, TrainConfig};
 use neurosplit::sparse::Format;
 use neurosplit::{Error, Result};
@@ -73,6 +74,9 @@ pub struct FinetuneArgs {
     /// L2 penalty on all parameters.
     #[arg(long, default_value_t = 0.0)]
     l2: f32,
+    /// Precision of the products: fp32, or bf16 (mixed precision; needs a CPU with AVX512-BF16).
+    #[arg(long, default_value_t = Precision::Fp32)]
+    precision: Precision,
     /// Name of the CSV label column.
     #[arg(long, default_value = "label")]
     label: String,
@@ -153,6 +157,7 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
             l1_first: args.l1,
             l2: args.l2,
         },
+        precision: args.precision,
     };
     let cfg = TrialConfig {
         post,

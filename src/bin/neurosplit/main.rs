@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use neurosplit::kernels::Precision;
 use neurosplit::nn::{Regularizer, TrainConfig};
 use neurosplit::Result;
 
@@ -104,6 +105,9 @@ pub struct DataArgs {
     /// Base seed; every trial and purpose derives its own stream from it.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Precision of the products: fp32, or bf16 (mixed precision; needs a CPU with AVX512-BF16).
+    #[arg(long, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
 }
 
 impl DataArgs {
@@ -116,6 +120,7 @@ impl DataArgs {
                 l1_first: self.l1,
                 l2: self.l2,
             },
+            precision: self.precision,
         }
     }
 }

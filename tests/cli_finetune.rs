@@ -115,6 +115,7 @@ fn finetune_a_torch_model_on_npz_data() {
                 l1_first: 0.0,
                 l2: 0.0,
             },
+            precision: Default::default(),
         },
         expansions: vec![(Alpha::new(2).unwrap(), Strategy::Random)],
         metrics: Metric::ALL.to_vec(),

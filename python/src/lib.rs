@@ -257,12 +257,13 @@ fn dataset(x: &PyReadonlyArray2<'_, f32>, y: &Bound<'_, PyAny>, task: Task, what
 /// Fine-tune a model on ``(x, y)`` with the Rust engine (the GIL is released while it trains): optionally expand
 /// it with FPE (``alpha``, ``strategy``), retrain for ``epochs`` at the same non-zero budget, evaluate on
 /// ``(x_test, y_test)`` (default: the training data). ``model`` is a list of ``(weight, bias[, mask])`` tuples
-/// or the path of a model file. Returns ``(layers, report)``; the same settings give the same model as
-/// ``neurosplit finetune`` with ``--seed``.
+/// or the path of a model file. ``precision`` is ``"fp32"`` or ``"bf16"`` (mixed precision, on a CPU with
+/// AVX512-BF16). Returns ``(layers, report)``; the same settings give the same model as ``neurosplit finetune``
+/// with ``--seed``.
 #[pyfunction]
 #[pyo3(signature = (model, x, y, x_test = None, y_test = None, alpha = None, strategy = "random", groups = None,
     epochs = 10, batch_size = 128, lr = 1e-3, l1 = 0.0, l2 = 0.0, seed = 0, rewire_every = None,
-    rewire_fraction = 0.1))]
+    rewire_fraction = 0.1, precision = "fp32"))]
 #[allow(clippy::too_many_arguments)]
 fn finetune<'py>(
     py: Python<'py>,
@@ -282,6 +283,7 @@ fn finetune<'py>(
     seed: u64,
     rewire_every: Option<usize>,
     rewire_fraction: f64,
+    precision: &str,
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
     use neurosplit::experiment::trial::{Rewiring, TrialConfig};
     let mlp = match model.extract::<std::path::PathBuf>() {
@@ -313,6 +315,7 @@ fn finetune<'py>(
             batch_size,
             lr,
             reg: neurosplit::nn::Regularizer { l1_first: l1, l2 },
+            precision: precision.parse().map_err(err)?,
         },
         expansions,
         rewiring: rewire_every.map(|every| Rewiring {

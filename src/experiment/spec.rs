@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::expand::{Alpha, Strategy};
 use crate::experiment::trial::Protocol;
 pub use crate::experiment::trial::Rewiring;
-use crate::metrics::Metric;
 use crate::kernels::Precision;
+use crate::metrics::Metric;
 use crate::nn::{Regularizer, TrainConfig};
 pub use crate::rng::fnv1a;
 

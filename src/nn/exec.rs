@@ -171,8 +171,7 @@ impl LayerExec {
     /// it, see [`Precision::check_supported`]; tests may run bf16 on the portable reference through
     /// [`crate::nn::Workspace::with_isa`]).
     pub fn with_precision(layer: &Linear, choice: FormatChoice, precision: Precision) -> Self {
-        let format =
-            choice.resolve_at(precision, layer.out_dim(), layer.in_dim(), layer.nnz());
+        let format = choice.resolve_at(precision, layer.out_dim(), layer.in_dim(), layer.nnz());
         let mask = || {
             layer
                 .mask()

@@ -363,7 +363,7 @@ mod tests {
 
     /// A trainer on CSR layers (compact Adam, values kept between steps, the batch gathered ahead on two
     /// threads) gives the bits of the plain loop `backward` + dense masked `Adam::step_penalised`, with the masks
-    /// rewired every other step through the epoch hook.
+    /// rewired every other step through the epoch hook; at fp32 and, where the host has AVX512-BF16, at bf16.
     #[test]
     fn csr_trainer_is_the_plain_loop_bit_for_bit() {
         let (n, d, batch) = (90, 24, 20);
@@ -386,6 +386,7 @@ mod tests {
                 l1_first: 1e-3,
                 l2: 1e-3,
             },
+            precision: Default::default(),
         };
         let rcfg = RewireConfig {
             every: 2,
@@ -393,7 +394,18 @@ mod tests {
             decay: Decay::Constant,
         };
         let csr = FormatChoice::Force(Format::Csr);
-        for (par, rewired) in [(Par::Seq, false), (Par::Seq, true), (Par::Rayon(2), true)] {
+        let mut precisions = vec![Precision::Fp32];
+        if Precision::Bf16.check_supported().is_ok() {
+            precisions.push(Precision::Bf16);
+        } else {
+            eprintln!("AVX512-BF16 is absent here: the bf16 trainer was not tested");
+        }
+        let runs = [(Par::Seq, false), (Par::Seq, true), (Par::Rayon(2), true)];
+        for (precision, (par, rewired)) in precisions
+            .into_iter()
+            .flat_map(|p| runs.into_iter().map(move |r| (p, r)))
+        {
+            let cfg = TrainConfig { precision, ..cfg };
             let mut trained = model.clone();
             let mut trainer = Trainer::new(&model, cfg)
                 .unwrap()
@@ -412,7 +424,7 @@ mod tests {
 
             let mut plain = model.clone();
             let mut adam = Adam::new(&model, cfg.lr);
-            let mut ws = model.workspace_with(batch, csr).with_par(par);
+            let mut ws = model.workspace_at(batch, csr, precision).with_par(par);
             let mut grads = model.zero_grads();
             let mut rewirer = Rewirer::new(rcfg, 100, stream(4, &[2])).unwrap();
             let mut shuffle = stream(5, &[3]);
@@ -431,7 +443,7 @@ mod tests {
                     }
                 }
             }
-            assert_eq!(trained, plain, "{par:?} rewired {rewired}");
+            assert_eq!(trained, plain, "{precision} {par:?} rewired {rewired}");
             for l in 0..2 {
                 let a = trainer.adam();
                 assert_eq!(a.weight_moments(l), adam.weight_moments(l));

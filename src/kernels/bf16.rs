@@ -293,6 +293,8 @@ impl Entries<'_> {
 pub(super) trait Rows {
     fn range(&self, i: usize) -> std::ops::Range<usize>;
     fn index(&self, e: usize, start: usize) -> usize;
+    /// Entries a row for dense rows (every row the same), `None` for a pattern.
+    fn dense(&self) -> Option<usize>;
 }
 
 pub(super) struct DenseRows(pub usize);
@@ -307,6 +309,9 @@ impl Rows for DenseRows {
     fn index(&self, e: usize, start: usize) -> usize {
         e - start
     }
+    fn dense(&self) -> Option<usize> {
+        Some(self.0)
+    }
 }
 
 impl Rows for SparseRows<'_> {
@@ -317,6 +322,9 @@ impl Rows for SparseRows<'_> {
     #[inline(always)]
     fn index(&self, e: usize, _start: usize) -> usize {
         self.1[e] as usize
+    }
+    fn dense(&self) -> Option<usize> {
+        None
     }
 }
 
@@ -402,6 +410,12 @@ fn pair_rows_piece<R: Rows>(
 ) {
     #[cfg(target_arch = "x86_64")]
     if isa == BfIsa::Avx512Bf16 && isa.is_supported() {
+        if let Some(per_row) = rows.dense() {
+            // SAFETY: as below.
+            return unsafe {
+                super::bf16_x86::pair_rows_dense(per_row, r0, r1, vals, x2, b, bias, relu, y)
+            };
+        }
         // SAFETY: AVX512-BF16 and AVX-512F were confirmed at run time just above (the kernel reads memory only
         // through bounds-checked slices).
         return unsafe { super::bf16_x86::pair_rows(rows, r0, r1, vals, x2, b, bias, relu, y) };

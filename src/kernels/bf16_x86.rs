@@ -38,6 +38,96 @@ fn store(v: __m512, out: &mut [f32]) {
     unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), ((1u32 << n) - 1) as u16, v) };
 }
 
+/// [`super::bf16::pair_rows`] on rows `r0..r1` of dense entries (`per_row` pairs a row, `y` holds those rows):
+/// four rows at a time share each load of `x2` (16 accumulators), the rows left over one at a time.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512bf16,avx512f")]
+pub(super) fn pair_rows_dense(
+    per_row: usize,
+    r0: usize,
+    r1: usize,
+    vals: &[u32],
+    x2: &[u32],
+    b: usize,
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) {
+    let bp = padded(b);
+    let mut i = r0;
+    while i + 4 <= r1 {
+        let w: [&[u32]; 4] =
+            std::array::from_fn(|r| &vals[(i + r) * per_row..(i + r + 1) * per_row]);
+        let init: [f32; 4] = std::array::from_fn(|r| bias.map_or(0.0, |v| v[i + r]));
+        let out = &mut y[(i - r0) * b..(i - r0 + 4) * b];
+        let mut c0 = 0;
+        while c0 + 64 <= bp {
+            quad_chunk::<4>(&w, x2, bp, c0, init, relu, b, out);
+            c0 += 64;
+        }
+        while c0 < bp {
+            quad_chunk::<2>(&w, x2, bp, c0, init, relu, b, out);
+            c0 += 32;
+        }
+        i += 4;
+    }
+    pair_rows(
+        &super::bf16::DenseRows(per_row),
+        i,
+        r1,
+        vals,
+        x2,
+        b,
+        bias,
+        relu,
+        &mut y[(i - r0) * b..],
+    );
+}
+
+/// Samples `c0..c0 + 16 V` of four output rows of a dense product (`out` holds the four rows, `b` each).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512bf16,avx512f")]
+fn quad_chunk<const V: usize>(
+    w: &[&[u32]; 4],
+    x2: &[u32],
+    bp: usize,
+    c0: usize,
+    init: [f32; 4],
+    relu: bool,
+    b: usize,
+    out: &mut [f32],
+) {
+    let mut acc: [[__m512; V]; 4] = std::array::from_fn(|r| [_mm512_set1_ps(init[r]); V]);
+    let per_row = w[0].len();
+    let (w0, w1, w2, w3) = (w[0], &w[1][..per_row], &w[2][..per_row], &w[3][..per_row]);
+    for j in 0..per_row {
+        let xr = &x2[j * bp + c0..j * bp + c0 + 16 * V];
+        let xv: [__m512bh; V] = std::array::from_fn(|v| load_bh(&xr[16 * v..]));
+        for (a, wv) in acc.iter_mut().zip([w0[j], w1[j], w2[j], w3[j]]) {
+            let wv = splat_pair(wv);
+            for (a, &x) in a.iter_mut().zip(&xv) {
+                *a = _mm512_dpbf16_ps(*a, wv, x);
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        let yr = &mut out[r * b..(r + 1) * b];
+        for (v, &a) in a.iter().enumerate() {
+            let col = c0 + 16 * v;
+            if col >= b {
+                break;
+            }
+            let a = if relu {
+                _mm512_max_ps(a, _mm512_setzero_ps())
+            } else {
+                a
+            };
+            store(a, &mut yr[col..]);
+        }
+    }
+}
+
 /// [`super::bf16::pair_rows`] on rows `r0..r1` (`y` holds those rows).
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512bf16,avx512f")]

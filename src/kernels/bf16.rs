@@ -517,6 +517,10 @@ fn dots_piece<R: Rows>(
 ) {
     #[cfg(target_arch = "x86_64")]
     if isa == BfIsa::Avx512Bf16 && isa.is_supported() {
+        if let Some(k) = rows.dense() {
+            // SAFETY: as below.
+            return unsafe { super::bf16_x86::dots_dense(k, r0, r1, dy, x, bp, out) };
+        }
         // SAFETY: AVX512-BF16 and AVX-512F were confirmed at run time just above (the kernel reads memory only
         // through bounds-checked slices).
         return unsafe { super::bf16_x86::dots(rows, r0, r1, dy, x, bp, out) };

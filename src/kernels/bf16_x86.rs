@@ -229,6 +229,73 @@ pub(super) fn dots<R: Rows>(
     }
 }
 
+/// [`super::bf16::dots`] on rows `r0..r1` of dense entries (`k` columns a row; `out` starts at row `r0`): blocks
+/// of four rows by four columns share their loads (16 accumulators), the rest as in [`dots`].
+#[target_feature(enable = "avx512bf16,avx512f")]
+pub(super) fn dots_dense(
+    k: usize,
+    r0: usize,
+    r1: usize,
+    dy: &[u16],
+    x: &[u16],
+    bp: usize,
+    out: &mut [f32],
+) {
+    let mut i = r0;
+    while i + 4 <= r1 {
+        let d: [&[u16]; 4] = std::array::from_fn(|r| &dy[(i + r) * bp..(i + r + 1) * bp]);
+        let mut j = 0;
+        while j + 4 <= k {
+            let xs: [&[u16]; 4] = std::array::from_fn(|c| &x[(j + c) * bp..(j + c + 1) * bp]);
+            let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+            for s in (0..bp).step_by(2 * DOT_LANES) {
+                let xv: [__m512bh; 4] =
+                    std::array::from_fn(|c| load_bh(&xs[c][s..s + 2 * DOT_LANES]));
+                for (a, dr) in acc.iter_mut().zip(&d) {
+                    let dv = load_bh(&dr[s..s + 2 * DOT_LANES]);
+                    for (a, &xv) in a.iter_mut().zip(&xv) {
+                        *a = _mm512_dpbf16_ps(*a, dv, xv);
+                    }
+                }
+            }
+            let mut lanes = [[[0f32; DOT_LANES]; 8]; 2];
+            for (r, a) in acc.iter().enumerate() {
+                for (c, &a) in a.iter().enumerate() {
+                    // SAFETY: a lane array is 16 contiguous `f32`, what an unaligned 512-bit store writes.
+                    unsafe { _mm512_storeu_ps(lanes[r / 2][(r % 2) * 4 + c].as_mut_ptr(), a) };
+                }
+            }
+            for (h, l) in lanes.iter().enumerate() {
+                let sums = super::dots_x86::reduce8(l);
+                for r in 0..2 {
+                    let at = (i - r0 + 2 * h + r) * k + j;
+                    out[at..at + 4].copy_from_slice(&sums[4 * r..4 * r + 4]);
+                }
+            }
+            j += 4;
+        }
+        for r in 0..4 {
+            let row = i + r;
+            let at = (row - r0) * k;
+            let rows = super::bf16::DenseRows(k);
+            // The columns left over, one dot at a time.
+            for e in j..k {
+                dots_group::<1, _>(&rows, row * k, row * k + e, d[r], x, bp, &mut out[at + e..]);
+            }
+        }
+        i += 4;
+    }
+    dots(
+        &super::bf16::DenseRows(k),
+        i,
+        r1,
+        dy,
+        x,
+        bp,
+        &mut out[(i - r0) * k..],
+    );
+}
+
 /// Entries `e..e + G` of one row.
 #[allow(clippy::too_many_arguments)]
 #[inline]
@@ -253,10 +320,19 @@ fn dots_group<const G: usize, R: Rows>(
             *a = _mm512_dpbf16_ps(*a, dv, load_bh(&xr[s..s + 2 * DOT_LANES]));
         }
     }
-    for (o, a) in out[..G].iter_mut().zip(acc) {
-        let mut lanes = [0f32; DOT_LANES];
-        // SAFETY: `lanes` is 16 contiguous `f32`, what an unaligned 512-bit store writes.
-        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), a) };
-        *o = reduce_lanes(&lanes);
+    let mut lanes = [[0f32; DOT_LANES]; G];
+    for (l, a) in lanes.iter_mut().zip(acc) {
+        // SAFETY: `l` is 16 contiguous `f32`, what an unaligned 512-bit store writes.
+        unsafe { _mm512_storeu_ps(l.as_mut_ptr(), a) };
+    }
+    if G == 8 {
+        // Eight sums in `reduce_lanes`' order at once (`reduce8` keeps it bit for bit).
+        let mut eight = [[0f32; DOT_LANES]; 8];
+        eight.copy_from_slice(&lanes[..8]);
+        out[..8].copy_from_slice(&super::dots_x86::reduce8(&eight));
+    } else {
+        for (o, l) in out[..G].iter_mut().zip(&lanes) {
+            *o = reduce_lanes(l);
+        }
     }
 }

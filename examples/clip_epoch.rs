@@ -229,9 +229,9 @@ fn bf16_table(
     args: &[String],
 ) {
     let n = data.n;
-    println!("fp32 and bf16 alternating {rounds} times per row; fastest = fastest epoch of all rounds, median = median of the rounds' medians");
-    println!("| threads | model | precision | formats | fastest ms/epoch | median ms/epoch | useful GFLOP/s (fastest) | bf16 / fp32 (fastest) | bf16 / fp32 (median) | model checksum |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("fp32 and bf16 alternating {rounds} times per row; fastest = fastest epoch of all rounds, median = median of the rounds' medians; CPU = CPU time of all threads in the fastest epoch");
+    println!("| threads | model | precision | formats | fastest ms/epoch | median ms/epoch | CPU ms (min) | useful GFLOP/s (fastest) | bf16 / fp32 (fastest) | bf16 / fp32 (median) | bf16 / fp32 (CPU) | model checksum |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let fpe_only = args.iter().any(|a| a == "--fpe-only");
     let dense_only = args.iter().any(|a| a == "--dense-only");
     for &threads in threads_list {
@@ -239,31 +239,34 @@ fn bf16_table(
             if fpe_only && !name.starts_with("FPE") || dense_only && !name.starts_with("dense") {
                 continue;
             }
-            let mut runs: [Vec<(f64, f64, Vec<Format>, u64)>; 2] = [Vec::new(), Vec::new()];
+            type Run = (f64, f64, f64, Vec<Format>, u64);
+            let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
             for _ in 0..rounds {
                 for (i, p) in [Precision::Fp32, Precision::Bf16].into_iter().enumerate() {
-                    let (med, fast, _, f, sum) =
+                    let (med, fast, cpu, f, sum) =
                         epoch_ms(model, data, FormatChoice::Auto, threads, p);
-                    runs[i].push((fast, med, f, sum));
+                    runs[i].push((fast, med, cpu, f, sum));
                 }
             }
-            let stats = |r: &[(f64, f64, Vec<Format>, u64)]| {
+            let stats = |r: &[Run]| {
                 let fast = r.iter().map(|x| x.0).fold(f64::INFINITY, f64::min);
+                let cpu = r.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
                 let mut meds: Vec<f64> = r.iter().map(|x| x.1).collect();
                 meds.sort_by(f64::total_cmp);
-                (fast, meds[meds.len() / 2])
+                (fast, meds[meds.len() / 2], cpu)
             };
-            let (f32_fast, f32_med) = stats(&runs[0]);
+            let (f32_fast, f32_med, f32_cpu) = stats(&runs[0]);
             for (i, p) in [Precision::Fp32, Precision::Bf16].into_iter().enumerate() {
-                let (fast, med) = stats(&runs[i]);
-                let f: Vec<String> = runs[i][0].2.iter().map(Format::to_string).collect();
+                let (fast, med, cpu) = stats(&runs[i]);
+                let f: Vec<String> = runs[i][0].3.iter().map(Format::to_string).collect();
                 println!(
-                    "| {threads} | {name} | {p} | {} | {fast:.1} | {med:.1} | {:.1} | {:.2} | {:.2} | {:016x} |",
+                    "| {threads} | {name} | {p} | {} | {fast:.1} | {med:.1} | {cpu:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:016x} |",
                     f.join("+"),
                     useful(model) / (fast * 1e-3),
                     fast / f32_fast,
                     med / f32_med,
-                    runs[i][0].3
+                    cpu / f32_cpu,
+                    runs[i][0].4
                 );
             }
         }

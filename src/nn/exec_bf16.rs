@@ -14,11 +14,13 @@ use crate::nn::Linear;
 use crate::sparse::csr::scatter_from;
 use crate::sparse::{Mask, Pattern};
 
-/// Density from which a layer runs dense at bf16 under [`super::FormatChoice::Auto`]. The dense and sparse
-/// kernels are the same but for the pair index a sparse entry reads, so a sparse layer is cheaper until
-/// nearly every pair is live: measured with `cargo run --release --example sparse_sweep -- --precision bf16`
-/// (see `docs/PERFORMANCE.md`, section bf16).
-pub const BF16_DENSE_CROSSOVER: f64 = 0.9;
+/// Density from which a layer runs dense at bf16 under [`super::FormatChoice::Auto`]: where a layer step (the
+/// three products and the bf16 copies they read) costs the same on the dense kernels (four rows or four by four
+/// dots sharing their loads) and on the sparse ones (one row at a time, a pair kept where either weight is live).
+/// Measured with `cargo run --release --example sparse_sweep -- --precision bf16 --ops step --cpu` on AMD Zen 4,
+/// one thread: equal near 0.35 at 512 x 512 and between 0.25 and 0.35 at 784 x 1024 (see `docs/PERFORMANCE.md`,
+/// section bf16).
+pub const BF16_DENSE_CROSSOVER: f64 = 0.33;
 
 /// A weight matrix as pairs along its summed dimension.
 #[derive(Clone, Debug)]

@@ -450,7 +450,7 @@ fn pair_rows_ref<R: Rows>(
             }
         }
         for (o, &a) in y[(i - r0) * b..(i - r0 + 1) * b].iter_mut().zip(&acc) {
-            *o = if relu && !(a > 0.0) { 0.0 } else { a };
+            *o = if !relu || a > 0.0 { a } else { 0.0 };
         }
     }
 }

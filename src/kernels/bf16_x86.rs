@@ -274,13 +274,13 @@ pub(super) fn dots_dense(
             }
             j += 4;
         }
-        for r in 0..4 {
+        for (r, dr) in d.iter().enumerate() {
             let row = i + r;
             let at = (row - r0) * k;
             let rows = super::bf16::DenseRows(k);
             // The columns left over, one dot at a time.
             for e in j..k {
-                dots_group::<1, _>(&rows, row * k, row * k + e, d[r], x, bp, &mut out[at + e..]);
+                dots_group::<1, _>(&rows, row * k, row * k + e, dr, x, bp, &mut out[at + e..]);
             }
         }
         i += 4;

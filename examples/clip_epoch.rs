@@ -11,6 +11,11 @@
 //!
 //! `--fpe-only` runs the FPE model on the formats it picks, `--dense-only` the dense model; `--threads` lists
 //! the thread counts (default `1,2`).
+//!
+//! `--precision bf16` runs every row at fp32 and at bf16 (mixed precision), alternating `--rounds` times (default
+//! 2), and prints for each precision the fastest and the median epoch over the rounds, the useful GFLOP/s and the
+//! bf16 / fp32 time ratio. `--loss-trials N [--epochs E]` instead trains the FPE model from N seeds for E
+//! epochs (default 6) at fp32 and at bf16 on two threads and prints the mean +- SEM of the last epoch's loss.
 
 use std::time::Instant;
 
@@ -19,7 +24,7 @@ use rand_distr_free::normal;
 
 use neurosplit::data::{Dataset, Task};
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::kernels::Par;
+use neurosplit::kernels::{Par, Precision};
 use neurosplit::nn::FormatChoice;
 use neurosplit::nn::{Mlp, TrainConfig, Trainer};
 use neurosplit::rng::stream;
@@ -63,9 +68,11 @@ fn epoch_ms(
     data: &Dataset,
     formats: FormatChoice,
     threads: usize,
+    precision: Precision,
 ) -> (f64, f64, f64, Vec<Format>, u64) {
     let cfg = TrainConfig {
         epochs: 1,
+        precision,
         ..TrainConfig::default()
     };
     let par = if threads == 1 {
@@ -117,6 +124,26 @@ fn main() {
         eprintln!("--threads takes a comma-separated list of positive counts, e.g. 1,2");
         std::process::exit(2);
     }
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+    };
+    let bf16 = match value("--precision").map(|p| p.parse::<Precision>()) {
+        None | Some(Ok(Precision::Fp32)) => false,
+        Some(Ok(Precision::Bf16)) => true,
+        Some(Err(e)) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let loss_trials: usize = value("--loss-trials").map_or(0, |v| v.parse().unwrap_or(0));
+    if bf16 || loss_trials > 0 {
+        if let Err(e) = Precision::Bf16.check_supported() {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
     let (d, c, n, h, alpha) = (512, 100, 50_000, 128, 4);
     let mut rng = stream(0, &[1]);
     let x: Vec<f32> = (0..n * d).map(|_| normal(&mut rng)).collect();
@@ -154,6 +181,16 @@ fn main() {
         useful(&dense),
         useful(&wide)
     );
+    if loss_trials > 0 {
+        let epochs: usize = value("--epochs").map_or(6, |v| v.parse().unwrap_or(6));
+        return loss_parity(&data, &fpe, loss_trials, epochs);
+    }
+    if bf16 {
+        let rounds: usize = value("--rounds")
+            .map_or(2, |v| v.parse().unwrap_or(2))
+            .max(1);
+        return bf16_table(&dense, &wide, &data, &threads_list, rounds, &useful, &args);
+    }
     println!("| threads | model | formats | median ms/epoch | fastest ms/epoch | CPU ms (fastest) | us/step (fastest) | model checksum |");
     println!("|---|---|---|---|---|---|---|---|");
     let fpe_only = args.iter().any(|a| a == "--fpe-only");
@@ -169,7 +206,8 @@ fn main() {
             {
                 continue;
             }
-            let (med, fast, cpu, f, sum) = epoch_ms(model, &data, formats, threads);
+            let (med, fast, cpu, f, sum) =
+                epoch_ms(model, &data, formats, threads, Precision::Fp32);
             let f: Vec<String> = f.iter().map(Format::to_string).collect();
             println!(
                 "| {threads} | {name} | {} ({formats}) | {med:.1} | {fast:.1} | {cpu:.1} | {:.0} | {sum:016x} |",
@@ -178,4 +216,105 @@ fn main() {
             );
         }
     }
+}
+
+/// Each row at fp32 and at bf16, alternating `rounds` times.
+fn bf16_table(
+    dense: &Mlp,
+    wide: &Mlp,
+    data: &Dataset,
+    threads_list: &[usize],
+    rounds: usize,
+    useful: &dyn Fn(&Mlp) -> f64,
+    args: &[String],
+) {
+    let n = data.n;
+    println!("fp32 and bf16 alternating {rounds} times per row; fastest = fastest epoch of all rounds, median = median of the rounds' medians; CPU = CPU time of all threads in the fastest epoch");
+    println!("| threads | model | precision | formats | fastest ms/epoch | median ms/epoch | CPU ms (min) | useful GFLOP/s (fastest) | bf16 / fp32 (fastest) | bf16 / fp32 (median) | bf16 / fp32 (CPU) | model checksum |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let fpe_only = args.iter().any(|a| a == "--fpe-only");
+    let dense_only = args.iter().any(|a| a == "--dense-only");
+    for &threads in threads_list {
+        for (name, model) in [("dense h=128", dense), ("FPE h'=512", wide)] {
+            if fpe_only && !name.starts_with("FPE") || dense_only && !name.starts_with("dense") {
+                continue;
+            }
+            type Run = (f64, f64, f64, Vec<Format>, u64);
+            let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+            for _ in 0..rounds {
+                for (i, p) in [Precision::Fp32, Precision::Bf16].into_iter().enumerate() {
+                    let (med, fast, cpu, f, sum) =
+                        epoch_ms(model, data, FormatChoice::Auto, threads, p);
+                    runs[i].push((fast, med, cpu, f, sum));
+                }
+            }
+            let stats = |r: &[Run]| {
+                let fast = r.iter().map(|x| x.0).fold(f64::INFINITY, f64::min);
+                let cpu = r.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
+                let mut meds: Vec<f64> = r.iter().map(|x| x.1).collect();
+                meds.sort_by(f64::total_cmp);
+                (fast, meds[meds.len() / 2], cpu)
+            };
+            let (f32_fast, f32_med, f32_cpu) = stats(&runs[0]);
+            for (i, p) in [Precision::Fp32, Precision::Bf16].into_iter().enumerate() {
+                let (fast, med, cpu) = stats(&runs[i]);
+                let f: Vec<String> = runs[i][0].3.iter().map(Format::to_string).collect();
+                println!(
+                    "| {threads} | {name} | {p} | {} | {fast:.1} | {med:.1} | {cpu:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:016x} |",
+                    f.join("+"),
+                    useful(model) / (fast * 1e-3),
+                    fast / f32_fast,
+                    med / f32_med,
+                    cpu / f32_cpu,
+                    runs[i][0].4
+                );
+            }
+        }
+    }
+    let _ = n;
+}
+
+/// Mean and standard error of the mean.
+fn mean_sem(v: &[f64]) -> (f64, f64) {
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64;
+    (m, (var / v.len() as f64).sqrt())
+}
+
+/// The FPE model trained from `trials` seeds for `epochs` epochs at fp32 and at bf16 (two threads): the last
+/// epoch's mean training loss, mean +- SEM over the seeds, and the mean paired difference.
+fn loss_parity(data: &Dataset, fpe: &FpeConfig, trials: usize, epochs: usize) {
+    let (d, c, h) = (data.d, 100, 128);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let mut last = [Vec::new(), Vec::new()];
+    for t in 0..trials as u64 {
+        let dense = Mlp::new(&[d, h, c], data.task, &mut stream(t, &[2])).unwrap();
+        let (wide, _) = expand(&dense, fpe, None, &mut stream(t, &[3])).unwrap();
+        for (i, p) in [Precision::Fp32, Precision::Bf16].into_iter().enumerate() {
+            let cfg = TrainConfig {
+                epochs,
+                precision: p,
+                ..TrainConfig::default()
+            };
+            let mut m = wide.clone();
+            let mut trainer =
+                Trainer::new(&m, cfg)
+                    .unwrap()
+                    .with_format(&m, FormatChoice::Auto, Par::Rayon(2));
+            let mut rng = stream(t, &[9]);
+            let mut loss = 0.0;
+            pool.install(|| trainer.fit(&mut m, data, &mut rng, |_, l| loss = l));
+            println!("trial {t} {p}: loss after {epochs} epochs {loss:.6}");
+            last[i].push(f64::from(loss));
+        }
+    }
+    let diff: Vec<f64> = last[1].iter().zip(&last[0]).map(|(b, f)| b - f).collect();
+    let ((m32, s32), (m16, s16), (md, sd)) =
+        (mean_sem(&last[0]), mean_sem(&last[1]), mean_sem(&diff));
+    println!("| workload | epochs | trials | fp32 loss | bf16 loss | bf16 - fp32 (paired) |");
+    println!("|---|---|---|---|---|---|");
+    println!("| CLIP-sized FPE h'=512 | {epochs} | {trials} | {m32:.5} +- {s32:.5} | {m16:.5} +- {s16:.5} | {md:+.5} +- {sd:.5} |");
 }

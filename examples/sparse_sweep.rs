@@ -13,13 +13,17 @@
 //!
 //! `--shape DxH` (repeatable), `--density F` (repeatable), `--threads N` (repeatable) and `--ops a,b` restrict the
 //! sweep (e.g. to the issue's targets, or to one kernel under a profiler); `--reps N` sets the repetitions.
+//!
+//! `--precision bf16` times the bf16 products instead (dense and sparse pair kernels, see
+//! `neurosplit::kernels::bf16`) against the fastest fp32 format of the same layer, back to back in the same run,
+//! and prints the ratio (bf16 times include making the bf16 copies of their operands).
 
 use std::time::Instant;
 
 use rand::Rng as _;
 
 use neurosplit::kernels::Par;
-use neurosplit::kernels::{gemm, Isa};
+use neurosplit::kernels::{gemm, Isa, Precision};
 use neurosplit::nn::Linear;
 use neurosplit::nn::{FormatChoice, LayerExec};
 use neurosplit::rng::stream;
@@ -257,6 +261,7 @@ usage: sparse_sweep [--quick] [--shape DxH]... [--density F[,F..]] [--threads N[
   --ops LIST     products to time (default all four)
   --reps N       timed repetitions per figure (the fastest is printed)
   --cpu          time by the thread's CPU time instead of wall time (one-thread runs on a shared machine)
+  --precision P  fp32 (default) or bf16: bf16 products against the fastest fp32 format
   --quick        one shape, fewer repetitions";
 
 fn main() {
@@ -265,7 +270,14 @@ fn main() {
         println!("{USAGE}");
         return;
     }
-    let valued = ["--shape", "--density", "--threads", "--ops", "--reps"];
+    let valued = [
+        "--shape",
+        "--density",
+        "--threads",
+        "--ops",
+        "--reps",
+        "--precision",
+    ];
     let mut i = 1;
     while i < args.len() {
         let a = args[i].as_str();
@@ -321,6 +333,26 @@ fn main() {
     let reps_arg: Option<usize> = values("--reps")
         .first()
         .map(|s| s.parse().expect("--reps N"));
+    let bf16 = match values("--precision")
+        .first()
+        .map(|p| p.parse::<Precision>())
+    {
+        None | Some(Ok(Precision::Fp32)) => false,
+        Some(Ok(Precision::Bf16)) => {
+            if let Err(e) = Precision::Bf16.check_supported() {
+                eprintln!("sparse_sweep: {e}");
+                std::process::exit(2);
+            }
+            true
+        }
+        Some(Err(e)) => {
+            eprintln!("sparse_sweep: {e}");
+            std::process::exit(2);
+        }
+    };
+    if bf16 {
+        return bf16_sweep(&shapes, &densities, &thread_counts, &ops, reps_arg, quick);
+    }
     println!("isa {:?}, batch {BATCH}; GFLOP/s = 2 x nnz x batch per product / time; x gemm = time of dense sgemm / time", Isa::best());
     println!();
     println!("| d x h' | threads | density | op | gemm ms | dense ms | bitmask ms | csr ms | csr GFLOP/s | bitmask GFLOP/s | best sparse x gemm |");
@@ -393,6 +425,102 @@ fn main() {
                         gf(csr),
                         gf(bitmask),
                         gemm_ms[o] / csr.min(bitmask)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The bf16 sweep: for each layer and product, the fastest fp32 format and the bf16 dense and sparse plans, timed
+/// one after the other in the same run.
+fn bf16_sweep(
+    shapes: &[(usize, usize)],
+    densities: &[f64],
+    thread_counts: &[usize],
+    ops: &[String],
+    reps_arg: Option<usize>,
+    quick: bool,
+) {
+    println!("isa {:?} + AVX512-BF16, batch {BATCH}; GFLOP/s = 2 x nnz x batch per product / time (useful work); bf16 x fp32 = fastest fp32 time / fastest bf16 time", Isa::best());
+    println!();
+    println!("| d x h' | threads | density | op | fp32 best ms (format) | bf16 dense ms | bf16 csr ms | fp32 GFLOP/s | bf16 GFLOP/s | bf16 x fp32 |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for &(d, h) in shapes {
+        let (n, k) = (h, d);
+        let reps = reps_arg.unwrap_or(if quick || n * k > 1 << 21 { 3 } else { 7 });
+        let mut bufs = Bufs {
+            x: (0..k * BATCH)
+                .map(|i| ((i % 13) as f32 - 6.0) * 0.1)
+                .collect(),
+            y: vec![0.0; n * BATCH],
+            dy: (0..n * BATCH)
+                .map(|i| ((i % 11) as f32 - 5.0) * 0.01)
+                .collect(),
+            dx: vec![0.0; k * BATCH],
+            dw: vec![0.0; n * k],
+            db: vec![0.0; n],
+        };
+        for &threads in thread_counts {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let par = if threads == 1 {
+                Par::Seq
+            } else {
+                Par::Rayon(threads)
+            };
+            let wanted =
+                |name: &str| ops.is_empty() || ops.iter().any(|o| o.eq_ignore_ascii_case(name));
+            for &density in densities {
+                let l = layer(n, k, density, 2);
+                let nnz = l.nnz();
+                let plan = |f: Format, p: Precision| {
+                    LayerExec::with_precision(&l, FormatChoice::Force(f), p)
+                };
+                let mut execs: Vec<(String, LayerExec)> = Format::ALL
+                    .iter()
+                    .map(|&f| (f.to_string(), plan(f, Precision::Fp32)))
+                    .chain([
+                        (
+                            "bf16 dense".to_string(),
+                            plan(Format::Dense, Precision::Bf16),
+                        ),
+                        ("bf16 csr".to_string(), plan(Format::Csr, Precision::Bf16)),
+                    ])
+                    .collect();
+                for (_, e) in &mut execs {
+                    run_exec(e, &l, &mut bufs, Op::Fwd, par);
+                }
+                for &(op, name) in OPS.iter() {
+                    if !wanted(name) {
+                        continue;
+                    }
+                    let ms: Vec<f64> = execs
+                        .iter_mut()
+                        .map(|(_, e)| {
+                            pool.install(|| min_secs(reps, || run_exec(e, &l, &mut bufs, op, par)))
+                                * 1e3
+                        })
+                        .collect();
+                    let (fi, fp32) = ms[..3]
+                        .iter()
+                        .copied()
+                        .enumerate()
+                        .min_by(|a, b| a.1.total_cmp(&b.1))
+                        .unwrap();
+                    let best16 = ms[3].min(ms[4]);
+                    let gf = |t: f64| flops(op, nnz) / (t * 1e-3) / 1e9;
+                    println!(
+                        "| {d} x {h} | {threads} | {:.1}% | {name} | {fp32:.3} ({}) | {:.3} | {:.3} | {:.0} | {:.0} | {:.2} |",
+                        density * 100.0,
+                        execs[fi].0,
+                        ms[3],
+                        ms[4],
+                        gf(fp32),
+                        gf(best16),
+                        fp32 / best16
                     );
                 }
             }

@@ -251,6 +251,9 @@ impl Backend {
                 if rewirer.is_some() {
                     return Err(Error::invalid("device", "rewiring runs on the CPU only"));
                 }
+                if !cfg.precision.is_fp32() {
+                    return Err(Error::invalid("precision", "bf16 runs on the CPU only"));
+                }
                 if !extras.is_plain() || adam.is_some() {
                     return Err(Error::invalid(
                         "device",

@@ -412,6 +412,7 @@ fn trainer_gradients_match_cpu_backward() {
         batch_size: train.n,
         lr: 1e-3,
         reg: Regularizer::none(),
+        precision: Default::default(),
     };
     for format in [Format::Csr, Format::Bitmask] {
         let data = GpuDataset::upload(&g, &train).unwrap();

@@ -171,7 +171,7 @@ proptest! {
         let data = Dataset::new(x, y, d, task).unwrap();
         let (mut xt, mut yt) = (vec![0f32; b * d], vec![0u32; b]);
         data.gather_t(0..b, &mut xt, &mut yt);
-        let cfg = TrainConfig { epochs: 1, batch_size: b, lr: 1e-2, reg: Regularizer::default() };
+        let cfg = TrainConfig { epochs: 1, batch_size: b, lr: 1e-2, reg: Regularizer::default(), precision: Default::default() };
         let mut trainer = Trainer::new(&wide, cfg).unwrap();
         let rcfg = RewireConfig { every, fraction, decay: Decay::Cosine };
         let mut rewirer = Rewirer::new(rcfg, steps, stream(seed, &[5])).unwrap();

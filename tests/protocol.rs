@@ -30,6 +30,7 @@ fn cfg(epochs: usize) -> TrainConfig {
             l1_first: 1e-4,
             l2: 1e-3,
         },
+        precision: Default::default(),
     }
 }
 

@@ -58,6 +58,7 @@ def finetune(
     seed: int = 0,
     rewire_every: Optional[int] = None,
     rewire_fraction: float = 0.1,
+    precision: str = "fp32",
 ) -> Tuple[List[Layer], Dict[str, Any]]:
     """Optionally expand, retrain at the fixed budget, evaluate; returns the layers and the report."""
 

@@ -329,7 +329,7 @@ fn splits(
 #[pyo3(signature = (model, x, y, x_test = None, y_test = None, alpha = None, strategy = None, groups = None,
     epochs = None, batch_size = None, lr = None, l1 = None, l2 = None, seed = 0, rewire_every = None,
     rewire_fraction = None, trials = 1, baseline = true, test_fraction = 0.2, val_fraction = 0.0, threads = 1,
-    checkpoint = None))]
+    checkpoint = None, precision = None))]
 #[allow(clippy::too_many_arguments)]
 fn finetune<'py>(
     py: Python<'py>,
@@ -355,6 +355,7 @@ fn finetune<'py>(
     val_fraction: f64,
     threads: usize,
     checkpoint: Option<std::path::PathBuf>,
+    precision: Option<&str>,
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
     use neurosplit::pipeline::finetune::Finetune;
     use neurosplit::pipeline::settings::{Profile, Settings};
@@ -378,6 +379,7 @@ fn finetune<'py>(
         rewire_every,
         rewire_fraction,
         threads: Some(threads),
+        precision: precision.map(str::parse).transpose().map_err(err)?,
         ..Settings::new(Profile::UserData)
     };
     let cfg = settings.build().map_err(err)?;
@@ -405,7 +407,7 @@ fn finetune<'py>(
 #[pyo3(signature = (x, y, hidden = None, x_test = None, y_test = None, classes = None, epochs = None,
     post_epochs = None, alpha = None, strategy = None, groups = None, batch_size = None, lr = None, l1 = None,
     l2 = None, seed = 0, rewire_every = None, rewire_fraction = None, layernorm = None, test_fraction = 0.2,
-    threads = 1))]
+    threads = 1, precision = None))]
 #[allow(clippy::too_many_arguments)]
 fn train<'py>(
     py: Python<'py>,
@@ -430,6 +432,7 @@ fn train<'py>(
     layernorm: Option<bool>,
     test_fraction: f64,
     threads: usize,
+    precision: Option<&str>,
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
     use neurosplit::pipeline::settings::{Profile, Settings};
     use neurosplit::pipeline::trial::{self, Streams};
@@ -452,6 +455,7 @@ fn train<'py>(
         rewire_every,
         rewire_fraction,
         threads: Some(threads),
+        precision: precision.map(str::parse).transpose().map_err(err)?,
         ..Settings::new(Profile::UserData)
     };
     let cfg = settings.build().map_err(err)?;

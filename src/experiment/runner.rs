@@ -251,6 +251,7 @@ pub fn trial_config(spec: &Spec, cell: &Cell, device: Device) -> Result<TrialCon
         lr: Some(spec.train.lr),
         l1: Some(spec.train.l1),
         l2: Some(spec.train.l2),
+        precision: Some(spec.train.precision),
         expansions,
         rewire_every: rewiring.map(|r| r.every),
         rewire_fraction: rewiring.map(|r| r.fraction),

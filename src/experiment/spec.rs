@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::expand::{Alpha, Strategy};
+use crate::kernels::Precision;
 use crate::metrics::Metric;
 use crate::nn::{Regularizer, TrainConfig};
 use crate::pipeline::trial::Protocol;
@@ -201,6 +202,9 @@ pub struct TrainSpec {
     /// Record test accuracy every this many post-split epochs (0 = only at the end).
     #[serde(default)]
     pub curve_every: usize,
+    /// Precision of the products: `fp32` (default) or `bf16` (mixed precision, see [`crate::kernels::bf16`]).
+    #[serde(default, skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
 }
 
 /// One protocol variant: `[protocol]` with the switches in `set` changed.
@@ -640,6 +644,7 @@ impl Spec {
                 l1_first: self.train.l1,
                 l2: self.train.l2,
             },
+            precision: self.train.precision,
         }
     }
 

@@ -21,6 +21,9 @@
 //! [`crate::nn::LayerExec`].
 
 pub mod adam;
+pub mod bf16;
+#[cfg(target_arch = "x86_64")]
+mod bf16_x86;
 pub mod bitmask;
 pub mod csr;
 pub mod dense;
@@ -33,6 +36,7 @@ pub mod prefetch;
 pub mod simd;
 pub mod sparse_rows;
 
+pub use bf16::Precision;
 pub use parallel::Par;
 pub use simd::Isa;
 

@@ -188,3 +188,15 @@ dispatch!(
     adam_masked => super::adam::adam_masked_body,
     (cols: usize, words: &[u64], wpr: usize, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: [f32; 5], pen: Option<super::adam::Penalty>)
 );
+
+dispatch!(
+    /// The pair-interleaved bf16 copy of a matrix, see [`super::bf16::pack_pairs_body`].
+    bf16_pack_pairs => super::bf16::pack_pairs_body,
+    (rows: usize, b: usize, x: &[f32], out: &mut [u32])
+);
+
+dispatch!(
+    /// The row-major bf16 copy of a matrix, see [`super::bf16::pack_rows_body`].
+    bf16_pack_rows => super::bf16::pack_rows_body,
+    (b: usize, x: &[f32], out: &mut [u16])
+);

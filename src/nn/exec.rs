@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::kernels::parallel::{
     even_cols, even_rows, run_col_pieces, run_pieces, split_columns, Par,
 };
-use crate::kernels::{bitmask, csr, dense, gemm, simd, Isa};
+use crate::kernels::{bitmask, csr, dense, gemm, simd, Isa, Precision};
+use crate::nn::exec_bf16::{self, Bf16Plan};
 use crate::nn::Linear;
 use crate::sparse::csr::scatter_from;
 use crate::sparse::{Csr, Format, Mask, Pattern};
@@ -35,11 +36,24 @@ pub enum FormatChoice {
 }
 
 impl FormatChoice {
-    /// The format a layer of this shape and live count gets.
+    /// The format a layer of this shape and live count gets (at fp32).
     pub fn resolve(self, rows: usize, cols: usize, nnz: usize) -> Format {
-        match self {
-            FormatChoice::Auto => Format::choose(rows, cols, nnz),
-            FormatChoice::Force(f) => f,
+        self.resolve_at(Precision::Fp32, rows, cols, nnz)
+    }
+
+    /// The format a layer of this shape and live count gets at `precision`: [`Format::choose`] at fp32; at bf16
+    /// dense from [`exec_bf16::BF16_DENSE_CROSSOVER`] up, CSR below.
+    pub fn resolve_at(self, precision: Precision, rows: usize, cols: usize, nnz: usize) -> Format {
+        match (self, exec_bf16::crossover(precision)) {
+            (FormatChoice::Force(f), _) => f,
+            (FormatChoice::Auto, None) => Format::choose(rows, cols, nnz),
+            (FormatChoice::Auto, Some(c)) => {
+                if nnz as f64 >= c * (rows * cols).max(1) as f64 {
+                    Format::Dense
+                } else {
+                    Format::Csr
+                }
+            }
         }
     }
 }
@@ -111,6 +125,8 @@ pub struct LayerExec {
     /// [`LayerExec::set_dense_weight_grad`]).
     dense_grad: bool,
     kind: Kind,
+    /// At bf16, the bf16 copies the products run on (`None` at fp32).
+    bf16: Option<Box<Bf16Plan>>,
 }
 
 /// A GEMM product on `par` threads cut into tile-aligned column ranges of its row-major output `out` (`cols`
@@ -146,9 +162,16 @@ pub struct CsrParams<'a> {
 }
 
 impl LayerExec {
-    /// The plan for `layer` under `choice`.
+    /// The plan for `layer` under `choice` (at fp32).
     pub fn new(layer: &Linear, choice: FormatChoice) -> Self {
-        let format = choice.resolve(layer.out_dim(), layer.in_dim(), layer.nnz());
+        Self::with_precision(layer, choice, Precision::Fp32)
+    }
+
+    /// The plan for `layer` under `choice`, its products at `precision` (the caller checks that the host runs
+    /// it, see [`Precision::check_supported`]; tests may run bf16 on the portable reference through
+    /// [`crate::nn::Workspace::with_isa`]).
+    pub fn with_precision(layer: &Linear, choice: FormatChoice, precision: Precision) -> Self {
+        let format = choice.resolve_at(precision, layer.out_dim(), layer.in_dim(), layer.nnz());
         let mask = || {
             layer
                 .mask()
@@ -182,6 +205,13 @@ impl LayerExec {
                 }
             }
         };
+        let bf16 = (precision == Precision::Bf16).then(|| {
+            Box::new(Bf16Plan::new(
+                layer,
+                format == Format::Dense,
+                format == Format::Bitmask,
+            ))
+        });
         LayerExec {
             choice,
             format,
@@ -189,6 +219,16 @@ impl LayerExec {
             source: layer.mask().cloned(),
             dense_grad: true,
             kind,
+            bf16,
+        }
+    }
+
+    /// The precision this plan's products run at.
+    pub fn precision(&self) -> Precision {
+        if self.bf16.is_some() {
+            Precision::Bf16
+        } else {
+            Precision::Fp32
         }
     }
 
@@ -206,7 +246,7 @@ impl LayerExec {
     fn refresh(&mut self, layer: &Linear) {
         if !self.fits(layer) {
             let dense_grad = self.dense_grad;
-            *self = LayerExec::new(layer, self.choice);
+            *self = LayerExec::with_precision(layer, self.choice, self.precision());
             self.dense_grad = dense_grad;
         }
     }
@@ -270,6 +310,19 @@ impl LayerExec {
         y: &mut [f32],
     ) {
         self.refresh(layer);
+        if let Some(plan) = &mut self.bf16 {
+            // A CSR layer's fp32 values stay the weights, as at fp32: a compact optimizer step reads them.
+            if let Kind::Csr {
+                w, values_fresh, ..
+            } = &mut self.kind
+            {
+                if !*values_fresh {
+                    w.gather(layer.weight());
+                }
+                *values_fresh = false;
+            }
+            return plan.forward(isa, par, layer, x, b, relu, y);
+        }
         let (n, k) = self.dims;
         match &mut self.kind {
             Kind::Dense {
@@ -395,6 +448,17 @@ impl LayerExec {
         dw: &mut [f32],
     ) {
         self.refresh(layer);
+        if let Some(plan) = &mut self.bf16 {
+            if let Kind::Csr { w, grad, .. } = &mut self.kind {
+                plan.backward_weight_csr(isa, par, layer, w.pattern(), dy, x, b, grad);
+                if self.dense_grad {
+                    scatter_from(w.pattern(), grad, dw);
+                }
+            } else {
+                plan.backward_weight(isa, par, layer, dy, x, b, dw);
+            }
+            return;
+        }
         let (n, k) = self.dims;
         match &mut self.kind {
             Kind::Dense { scratch, .. } => {
@@ -463,6 +527,9 @@ impl LayerExec {
             self.fits(layer),
             "backward_input needs a forward pass on the same layer first"
         );
+        if let Some(plan) = &mut self.bf16 {
+            return plan.backward_input(isa, par, layer, dy, b, dx);
+        }
         match &mut self.kind {
             Kind::Dense {
                 wt,

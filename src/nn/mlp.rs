@@ -7,7 +7,7 @@ use super::exec::{FormatChoice, LayerExec};
 use crate::data::Task;
 use crate::error::{Error, Result};
 use crate::kernels::Par;
-use crate::kernels::{self, loss, Isa};
+use crate::kernels::{self, loss, Isa, Precision};
 use crate::rng::Rng;
 use crate::sparse::Format;
 use crate::sparse::Mask;
@@ -81,6 +81,13 @@ impl Workspace {
     /// How the kernels may spread their work.
     pub fn par(&self) -> Par {
         self.par
+    }
+
+    /// The precision of the layers' products.
+    pub fn precision(&self) -> Precision {
+        self.plans
+            .first()
+            .map_or(Precision::Fp32, LayerExec::precision)
     }
 
     /// The format each layer runs on.
@@ -294,12 +301,23 @@ impl Mlp {
 
     /// A workspace for batches of up to `capacity` samples, the layers' formats set by `formats`.
     pub fn workspace_with(&self, capacity: usize, formats: FormatChoice) -> Workspace {
+        self.workspace_at(capacity, formats, Precision::Fp32)
+    }
+
+    /// [`Mlp::workspace_with`], the products at `precision` (bf16 on a host without AVX512-BF16 runs the
+    /// portable reference: check [`Precision::check_supported`] first, as [`super::Trainer`] does).
+    pub fn workspace_at(
+        &self,
+        capacity: usize,
+        formats: FormatChoice,
+        precision: Precision,
+    ) -> Workspace {
         Workspace {
             par: Par::Seq,
             plans: self
                 .layers
                 .iter()
-                .map(|l| LayerExec::new(l, formats))
+                .map(|l| LayerExec::with_precision(l, formats, precision))
                 .collect(),
             capacity,
             isa: Isa::best(),

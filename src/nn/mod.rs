@@ -2,6 +2,7 @@
 //! training loop.
 
 pub mod exec;
+mod exec_bf16;
 pub mod layer;
 pub mod layernorm;
 pub mod mlp;
@@ -11,6 +12,7 @@ pub mod schedule;
 pub mod train;
 
 pub use exec::{FormatChoice, LayerExec};
+pub use exec_bf16::BF16_DENSE_CROSSOVER;
 pub use layer::Linear;
 pub use layernorm::LayerNorm;
 pub use mlp::{Grads, Mlp, Workspace};

@@ -5,7 +5,7 @@ use rand::seq::SliceRandom;
 use super::exec::FormatChoice;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::kernels::{parallel, Par};
+use crate::kernels::{parallel, Par, Precision};
 use crate::rng::Rng;
 use crate::sparse::Format;
 
@@ -26,6 +26,10 @@ pub struct TrainConfig {
     pub lr: f32,
     /// L1/L2 penalties (paper: 1e-7 on W1, 1e-5 on all).
     pub reg: Regularizer,
+    /// The precision of the products (fp32 unless set; bf16 is mixed precision, see
+    /// [`crate::kernels::bf16`]). Left out of serialised configurations at fp32, so they read as before.
+    #[serde(default, skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -35,6 +39,7 @@ impl Default for TrainConfig {
             batch_size: 500,
             lr: 1e-3,
             reg: Regularizer::default(),
+            precision: Precision::Fp32,
         }
     }
 }
@@ -88,13 +93,14 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A trainer with a fresh Adam state for `model`.
+    /// A trainer with a fresh Adam state for `model`; an error if this host cannot run `cfg.precision`.
     pub fn new(model: &Mlp, cfg: TrainConfig) -> Result<Self> {
         cfg.validate()?;
+        cfg.precision.check_supported()?;
         Ok(Trainer {
             cfg,
             adam: Adam::new(model, cfg.lr),
-            ws: model.workspace(cfg.batch_size),
+            ws: model.workspace_at(cfg.batch_size, FormatChoice::Auto, cfg.precision),
             grads: model.zero_grads(),
             xb: vec![0.0; cfg.batch_size * model.input_dim()],
             yb: vec![0; cfg.batch_size],
@@ -159,7 +165,7 @@ impl Trainer {
     /// (formats change results only by float rounding; `par` changes no bit).
     pub fn with_format(mut self, model: &Mlp, formats: FormatChoice, par: Par) -> Self {
         self.ws = model
-            .workspace_with(self.cfg.batch_size, formats)
+            .workspace_at(self.cfg.batch_size, formats, self.cfg.precision)
             .with_par(par);
         self
     }
@@ -358,7 +364,7 @@ mod tests {
 
     /// A trainer on CSR layers (compact Adam, values kept between steps, the batch gathered ahead on two
     /// threads) gives the bits of the plain loop `backward` + dense masked `Adam::step_penalised`, with the masks
-    /// rewired every other step through the epoch hook.
+    /// rewired every other step through the epoch hook; at fp32 and, where the host has AVX512-BF16, at bf16.
     #[test]
     fn csr_trainer_is_the_plain_loop_bit_for_bit() {
         let (n, d, batch) = (90, 24, 20);
@@ -381,6 +387,7 @@ mod tests {
                 l1_first: 1e-3,
                 l2: 1e-3,
             },
+            precision: Default::default(),
         };
         let rcfg = RewireConfig {
             every: 2,
@@ -388,7 +395,18 @@ mod tests {
             decay: Decay::Constant,
         };
         let csr = FormatChoice::Force(Format::Csr);
-        for (par, rewired) in [(Par::Seq, false), (Par::Seq, true), (Par::Rayon(2), true)] {
+        let mut precisions = vec![Precision::Fp32];
+        if Precision::Bf16.check_supported().is_ok() {
+            precisions.push(Precision::Bf16);
+        } else {
+            eprintln!("AVX512-BF16 is absent here: the bf16 trainer was not tested");
+        }
+        let runs = [(Par::Seq, false), (Par::Seq, true), (Par::Rayon(2), true)];
+        for (precision, (par, rewired)) in precisions
+            .into_iter()
+            .flat_map(|p| runs.into_iter().map(move |r| (p, r)))
+        {
+            let cfg = TrainConfig { precision, ..cfg };
             let mut trained = model.clone();
             let mut trainer = Trainer::new(&model, cfg)
                 .unwrap()
@@ -407,7 +425,7 @@ mod tests {
 
             let mut plain = model.clone();
             let mut adam = Adam::new(&model, cfg.lr);
-            let mut ws = model.workspace_with(batch, csr).with_par(par);
+            let mut ws = model.workspace_at(batch, csr, precision).with_par(par);
             let mut grads = model.zero_grads();
             let mut rewirer = Rewirer::new(rcfg, 100, stream(4, &[2])).unwrap();
             let mut shuffle = stream(5, &[3]);
@@ -426,7 +444,7 @@ mod tests {
                     }
                 }
             }
-            assert_eq!(trained, plain, "{par:?} rewired {rewired}");
+            assert_eq!(trained, plain, "{precision} {par:?} rewired {rewired}");
             for l in 0..2 {
                 let a = trainer.adam();
                 assert_eq!(a.weight_moments(l), adam.weight_moments(l));

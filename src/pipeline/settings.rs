@@ -6,6 +6,7 @@
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::expand::{Alpha, Assignment, Decay, Strategy};
+use crate::kernels::Precision;
 use crate::metrics::Metric;
 use crate::nn::{FormatChoice, Regularizer, TrainConfig};
 use crate::sparse::Format;
@@ -106,6 +107,8 @@ pub struct Settings {
     pub l1: Option<f32>,
     /// L2 penalty on every parameter.
     pub l2: Option<f32>,
+    /// Precision of the products (default fp32; bf16 needs a CPU with AVX512-BF16).
+    pub precision: Option<Precision>,
     /// The expansions: one FPE model per entry (empty: no expansion). `alpha` and `strategy` below add one.
     pub expansions: Vec<(Alpha, Strategy)>,
     /// Children per neuron of one expansion (with `strategy`, default random).
@@ -160,6 +163,7 @@ impl Settings {
                 l1_first: self.l1.unwrap_or(d.l1),
                 l2: self.l2.unwrap_or(d.l2),
             },
+            precision: self.precision.unwrap_or_default(),
         }
     }
 

@@ -141,6 +141,9 @@ pub struct OptimArgs {
     /// L2 penalty on all parameters [default: 1e-5 on DNF data, 0 on your own data].
     #[arg(long)]
     pub l2: Option<f32>,
+    /// Precision of the products: fp32, or bf16 (mixed precision; needs a CPU with AVX512-BF16) [default: fp32].
+    #[arg(long)]
+    pub precision: Option<neurosplit::kernels::Precision>,
 }
 
 impl OptimArgs {
@@ -150,6 +153,7 @@ impl OptimArgs {
         s.lr = self.lr;
         s.l1 = self.l1;
         s.l2 = self.l2;
+        s.precision = self.precision;
     }
 }
 

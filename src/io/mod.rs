@@ -72,10 +72,12 @@
 
 pub mod atomic;
 mod model_file;
+mod pickle;
+mod pt;
 mod torch;
 
 pub use model_file::{
-    check_save_path, from_bytes, from_bytes_with, load, load_with, save, save_as, to_bytes,
-    to_bytes_as, ModelMeta, FORMAT, FORMAT_PT,
+    check_save_path, from_bytes, from_bytes_with, is_pt_path, load, load_with, save, save_as,
+    to_bytes, to_bytes_as, to_pt_bytes, ModelMeta, FORMAT, FORMAT_PT,
 };
-pub use torch::{Layout, NameMap};
+pub use torch::{Layout, NameMap, TorchMasks, TorchNames};

@@ -11,7 +11,7 @@ use neurosplit::expand::{Alpha, Assignment, Decay, Strategy};
 use neurosplit::experiment::finetune::finetune as run_finetune;
 use neurosplit::experiment::trial::{Event, Phase, Rewiring, TrialConfig};
 use neurosplit::experiment::with_threads;
-use neurosplit::io::{self, Layout, ModelMeta, NameMap};
+use neurosplit::io::{self, Layout, ModelMeta, NameMap, TorchMasks};
 use neurosplit::metrics::Metric;
 use neurosplit::nn::{FormatChoice, Regularizer, TrainConfig};
 use neurosplit::sparse::Format;
@@ -21,8 +21,9 @@ use crate::{progress, write_json};
 
 #[derive(Args, Debug)]
 pub struct FinetuneArgs {
-    /// The trained model: a neurosplit file, or a PyTorch state dict saved with safetensors (nn.Sequential
-    /// names 0.weight, 2.bias, ...; fcN names; the torch.nn.utils.prune layout; F16/BF16/F32/F64).
+    /// The trained model: a neurosplit file, or a PyTorch state dict saved by torch.save (.pt/.pth) or with
+    /// safetensors (nn.Sequential names 0.weight, 3.bias, ...; fcN names; the torch.nn.utils.prune layout;
+    /// F16/BF16/F32/F64); the kind is read from the file's content.
     model: PathBuf,
     /// The data: .npz (x_train, y_train, x_test, y_test; savez_compressed too), a folder of those .npy files,
     /// an IDX folder, a .csv file (cut by --test-fraction) or a folder with train.csv and test.csv.
@@ -107,10 +108,15 @@ pub struct FinetuneArgs {
     /// Layout of the written model: neurosplit (default) or pt.
     #[arg(long, value_name = "LAYOUT")]
     model_format: Option<Layout>,
+    /// Masks in the PyTorch layout (implies it): prune (default: X.weight_orig + X.weight_mask, as
+    /// torch.nn.utils.prune), plain (masked weights zero, no masks) or separate (X.weight + a U8 X.weight_mask).
+    #[arg(long, value_name = "STYLE")]
+    torch_masks: Option<TorchMasks>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Where to write the model; the report goes beside it as OUT.json.
+    /// Where to write the model (.pt/.pth: a PyTorch file under the input's own keys; else safetensors); the
+    /// report goes beside it as OUT.json.
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
 }
@@ -253,10 +259,10 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     for (k, v) in &report.metrics {
         println!("  {k}: {v:.4}");
     }
-    let layout = if args.torch {
-        Layout::Torch
-    } else {
-        args.model_format.unwrap_or_default()
+    let layout = match (args.torch_masks, args.torch) {
+        (Some(masks), _) => Layout::Torch { masks },
+        (None, true) => Layout::TORCH,
+        (None, false) => args.model_format.unwrap_or_default(),
     };
     let out_meta = ModelMeta {
         strategy: args.alpha.map(|_| strategy.to_string()),
@@ -269,6 +275,7 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         groups,
         version: None,
         extra: meta.extra,
+        torch_names: meta.torch_names,
     };
     io::save_as(&args.output, &out, &out_meta, layout)?;
     let json_path = {
@@ -281,7 +288,8 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         "model written to {} ({}), report to {}",
         args.output.display(),
         match layout {
-            Layout::Torch => "PyTorch layout",
+            _ if io::is_pt_path(&args.output) => "PyTorch file",
+            Layout::Torch { .. } => "PyTorch layout",
             Layout::Neurosplit => "neurosplit layout",
         },
         json_path.display()

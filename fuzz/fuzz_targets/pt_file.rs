@@ -20,8 +20,8 @@ fn archive(data: &[u8]) -> Option<Vec<u8>> {
         rest = r;
     }
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     zip.start_file("archive/data.pkl", opts).ok()?;
     zip.write_all(rest).ok()?;
     zip.start_file("archive/byteorder", opts).ok()?;
@@ -29,7 +29,9 @@ fn archive(data: &[u8]) -> Option<Vec<u8>> {
     for (i, len) in lens.into_iter().enumerate() {
         zip.start_file(format!("archive/data/{i}"), opts).ok()?;
         // Small floats (0.0, 0.5, 1.0, ... as F32, F16, BF16 or F64 alike are finite).
-        let bytes: Vec<u8> = (0..len).map(|j| if j % 4 == 3 { 0x3f } else { 0 }).collect();
+        let bytes: Vec<u8> = (0..len)
+            .map(|j| if j % 4 == 3 { 0x3f } else { 0 })
+            .collect();
         zip.write_all(&bytes).ok()?;
     }
     zip.start_file("archive/version", opts).ok()?;

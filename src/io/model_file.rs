@@ -183,7 +183,7 @@ fn named_tensors(model: &Mlp, meta: &ModelMeta, layout: Layout) -> Result<Vec<Na
         let [w_name, b_name, m_name, g_name, nb_name] =
             torch::layer_names(layout, names, &normed, i);
         let shape = vec![l.out_dim(), l.in_dim()];
-        let w = f32s(&l.weight());
+        let w = f32s(l.weight());
         match (l.mask(), masks) {
             (Some(m), TorchMasks::Prune) => {
                 let orig = w_name.clone() + "_orig";

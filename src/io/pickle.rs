@@ -344,7 +344,7 @@ impl Vm<'_> {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Result<(), String> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("SETITEMS with an odd number of values".into());
         }
         self.charge(1)?;
@@ -485,7 +485,7 @@ impl Vm<'_> {
                 b'}' => self.push(Value::Dict(Seq::new(Vec::new())?))?,
                 b'd' => {
                     let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
+                    if !items.len().is_multiple_of(2) {
                         return Err("DICT with an odd number of values".into());
                     }
                     self.push(Value::Dict(Seq::new(items)?))?
@@ -713,6 +713,13 @@ fn tensor(storage: Value, offset: Value, size: Value, stride: Value) -> Result<T
             storage.numel
         ));
     }
+    // A dimension of size 1 never steps, whatever its stride claims; zero it so that no walk over the view
+    // adds a huge stride (every other stride is below the storage's length, checked above).
+    let strides = shape
+        .iter()
+        .zip(strides)
+        .map(|(&n, s)| if n <= 1 { 0 } else { s })
+        .collect();
     Ok(TensorRef {
         storage,
         offset,
@@ -845,6 +852,33 @@ mod tests {
         p.push(b'.');
         let e = unpickle(&p, &any_len).unwrap_err();
         assert!(e.contains("deep"), "{e}");
+    }
+
+    fn tuple(v: &[i64]) -> Value {
+        Value::Tuple(Seq::new(v.iter().map(|&i| Value::Int(i)).collect()).unwrap())
+    }
+
+    #[test]
+    fn views_are_checked_against_their_storage() {
+        let s = Value::Storage(StorageRef {
+            key: "0".into(),
+            dtype: Dtype::F32,
+            numel: 6,
+        });
+        let view = |off: i64, size: &[i64], stride: &[i64]| {
+            tensor(s.clone(), Value::Int(off), tuple(size), tuple(stride))
+        };
+        assert!(view(0, &[2, 3], &[3, 1]).is_ok());
+        assert!(view(1, &[2, 3], &[3, 1])
+            .unwrap_err()
+            .contains("past the end"));
+        assert!(view(0, &[3, 2], &[1, 3]).is_ok()); // transposed
+        assert!(view(0, &[4, 3], &[0, 1]).unwrap_err().contains("broadcast"));
+        assert!(view(-1, &[1], &[1]).is_err());
+        assert!(view(0, &[i64::MAX, i64::MAX], &[1, 1]).is_err());
+        // A size-1 dimension never steps: its claimed stride is dropped, not added.
+        let t = view(0, &[1, 6], &[i64::MAX, 1]).unwrap();
+        assert_eq!(t.strides, [0, 1]);
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Vec<RawTensor>, String> {
     let names: Vec<String> = zip.file_names().map(str::to_string).collect();
     let Some(pkl) = names
         .iter()
-        .find(|n| n.ends_with("data.pkl") && n.matches('/').count() == 1)
+        .find(|n| n.ends_with("/data.pkl") && n.matches('/').count() == 1)
     else {
         if names.iter().any(|n| n.ends_with(".npy")) {
             return Err("a zip of .npy arrays (an .npz data file?), not a model file".into());

@@ -340,3 +340,54 @@ fn mutated_pickles_load_or_are_errors() {
     eprintln!("mutated pickles: {loaded} loaded, {refused} refused");
     assert!(loaded > 0 && refused > 0);
 }
+
+#[test]
+fn finetune_reads_a_pt_file_and_writes_one_under_its_keys() {
+    use ndarray::{Array1, Array2};
+    use rand::Rng;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.npz");
+    let mut g = stream(7, &[]);
+    let mut draw = |n: usize| {
+        let x = Array2::from_shape_fn((n, 4), |_| g.gen_range(-1.0f32..1.0));
+        let y = Array1::from_shape_fn(n, |i| i64::from(x[[i, 0]] + x[[i, 1]] > 0.0));
+        (x, y)
+    };
+    let (xtr, ytr) = draw(300);
+    let (xte, yte) = draw(100);
+    let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&data).unwrap());
+    w.add_array("x_train", &xtr).unwrap();
+    w.add_array("y_train", &ytr).unwrap();
+    w.add_array("x_test", &xte).unwrap();
+    w.add_array("y_test", &yte).unwrap();
+    w.finish().unwrap();
+    let (dense, _) = load("fc.pth");
+    for (out, masks) in [("wide.pt", None), ("plain.pth", Some("plain"))] {
+        let out = dir.path().join(out);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_neurosplit"));
+        cmd.arg("finetune")
+            .arg(fixture("fc.pth"))
+            .arg("--data")
+            .arg(&data)
+            .args(["--alpha", "2", "--epochs", "1", "--quiet", "-o"])
+            .arg(&out);
+        if let Some(m) = masks {
+            cmd.args(["--torch-masks", m]);
+        }
+        let run = cmd.output().unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(&std::fs::read(&out).unwrap()[..2], b"PK");
+        let (wide, meta) = io::load(&out).unwrap();
+        assert_eq!(wide.dims()[..2], [4, 10]);
+        let n = meta.torch_names.unwrap();
+        assert_eq!(n.linear, ["fc1", "fc2", "fc3"]);
+        match masks {
+            None => assert_eq!(wide.nnz(), dense.nnz()),
+            Some(_) => assert!(wide.layers().iter().all(|l| l.mask().is_none())),
+        }
+    }
+}

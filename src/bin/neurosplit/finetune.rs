@@ -108,8 +108,9 @@ pub struct FinetuneArgs {
     /// Layout of the written model: neurosplit (default) or pt.
     #[arg(long, value_name = "LAYOUT")]
     model_format: Option<Layout>,
-    /// Masks in the PyTorch layout (implies it): prune (default: X.weight_orig + X.weight_mask, as
-    /// torch.nn.utils.prune), plain (masked weights zero, no masks) or separate (X.weight + a U8 X.weight_mask).
+    /// Masks in the PyTorch layout (implies it): prune (X.weight_orig + X.weight_mask, as torch.nn.utils.prune;
+    /// the default for .pt/.pth), plain (masked weights zero, no masks) or separate (X.weight + a U8
+    /// X.weight_mask; the default for --torch in safetensors).
     #[arg(long, value_name = "STYLE")]
     torch_masks: Option<TorchMasks>,
     /// No progress bar.
@@ -259,10 +260,19 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     for (k, v) in &report.metrics {
         println!("  {k}: {v:.4}");
     }
-    let layout = match (args.torch_masks, args.torch) {
-        (Some(masks), _) => Layout::Torch { masks },
-        (None, true) => Layout::TORCH,
-        (None, false) => args.model_format.unwrap_or_default(),
+    // Masks default to the prune layout in a .pt file, and to separate U8 masks in safetensors (what
+    // neurosplit.torch.load_into reads).
+    let default_masks = if io::is_pt_path(&args.output) {
+        TorchMasks::Prune
+    } else {
+        TorchMasks::Separate
+    };
+    let layout = match (args.torch_masks, args.torch, args.model_format) {
+        (Some(masks), _, _) => Layout::Torch { masks },
+        (None, true, _) | (None, false, Some(Layout::Torch { .. })) => Layout::Torch {
+            masks: default_masks,
+        },
+        (None, false, other) => other.unwrap_or_default(),
     };
     let out_meta = ModelMeta {
         strategy: args.alpha.map(|_| strategy.to_string()),

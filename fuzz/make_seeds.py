@@ -3,6 +3,7 @@
 experiment specs, model files written by the release binary, small .npy/.npz/IDX files in the formats the
 tests use, results records and a custom-split assignment. Run from the repository root after a release build:
     python3 fuzz/make_seeds.py
+    python3 fuzz/make_seeds.py --pt    # only the pt_file seeds, from tests/fixtures/torch/ (no build needed)
 """
 import gzip, io, json, os, struct, subprocess, sys, tempfile, zipfile
 
@@ -68,5 +69,32 @@ def main():
     put("assignment_json", "list.json", json.dumps([{"alpha": 2, "neurons": neurons}]))
 
 
+def pt_seeds():
+    # pt_file: the torch fixtures as they are, and each one's pickle with its storage lengths in the target's
+    # own layout ([n] [len u16 LE]... [data.pkl]), so that mutations reach the unpickler (stdlib only).
+    fixtures = os.path.join(ROOT, "tests", "fixtures", "torch")
+    for f in sorted(os.listdir(fixtures)):
+        if not f.endswith((".pt", ".pth")):
+            continue
+        data = open(os.path.join(fixtures, f), "rb").read()
+        if len(data) <= 16384:
+            put("pt_file", f, data)
+        if not zipfile.is_zipfile(os.path.join(fixtures, f)):
+            continue
+        z = zipfile.ZipFile(os.path.join(fixtures, f))
+        pkl = [n for n in z.namelist() if n.endswith("/data.pkl")]
+        if not pkl:
+            continue
+        prefix = pkl[0][: -len("data.pkl")]
+        records = {n[len(prefix) + 5:]: z.getinfo(n).file_size for n in z.namelist() if n.startswith(prefix + "data/")}
+        keys = sorted(records, key=int) if all(k.isdigit() for k in records) else []
+        if keys != [str(i) for i in range(len(keys))] or len(keys) > 16:
+            continue
+        head = bytes([len(keys)]) + b"".join(struct.pack("<H", records[k]) for k in keys)
+        put("pt_file", f.rsplit(".", 1)[0] + ".pkl", head + z.read(pkl[0]))
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--pt"]:
+        sys.exit(pt_seeds())
     sys.exit(main())

@@ -13,9 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 SECONDS_EACH=${1:-60}
-ALL="model_file npy npz idx spec_toml results_jsonl assignment_json"
+ALL="model_file pt_file npy npz idx spec_toml results_jsonl assignment_json"
 TARGETS=${TARGETS:-$ALL}
-declare -A MAXLEN=([model_file]=16384 [npy]=4096 [npz]=8192 [idx]=4096 [spec_toml]=8192 [results_jsonl]=16384
+declare -A MAXLEN=([model_file]=16384 [pt_file]=16384 [npy]=4096 [npz]=8192 [idx]=4096 [spec_toml]=8192 [results_jsonl]=16384
     [assignment_json]=4096)
 if [ -z "${FUZZ_NO_BUILD:-}" ]; then  # FUZZ_NO_BUILD=1: run the binaries already built
     for t in $TARGETS; do

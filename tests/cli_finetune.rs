@@ -52,7 +52,7 @@ fn finetune_a_torch_model_on_npz_data() {
     // The model as PyTorch would save it: nn.Sequential names.
     let dense = Mlp::new(&[6, 4, 3], Task::Multiclass(3), &mut stream(1, &[])).unwrap();
     let model = dir.join("net.safetensors");
-    io::save_as(&model, &dense, &ModelMeta::default(), Layout::Torch).unwrap();
+    io::save_as(&model, &dense, &ModelMeta::default(), Layout::TORCH).unwrap();
 
     let out = dir.join("wide.safetensors");
     let args = [

@@ -38,6 +38,7 @@ fn expanded_model() -> (Mlp, ModelMeta) {
         groups: Some(groups),
         version: None,
         extra,
+        torch_names: None,
     };
     (wide, meta)
 }

@@ -7,7 +7,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use neurosplit::data::Task;
 use neurosplit::expand::{expand, FpeConfig, Strategy};
-use neurosplit::io::{self, Layout, ModelMeta, NameMap};
+use neurosplit::io::{self, Layout, ModelMeta, NameMap, TorchMasks};
 use neurosplit::nn::Mlp;
 use neurosplit::rng::stream;
 
@@ -233,7 +233,10 @@ fn torch_layout_round_trips_with_masks_and_norms() {
         seed: Some(3),
         ..ModelMeta::default()
     };
-    let bytes = io::to_bytes_as(&wide, &meta, Layout::Torch).unwrap();
+    let separate = Layout::Torch {
+        masks: TorchMasks::Separate,
+    };
+    let bytes = io::to_bytes_as(&wide, &meta, separate).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let mut names: Vec<&str> = st.names().into_iter().collect();
     names.sort();

@@ -32,21 +32,28 @@
 //! layers; the task is read from `task`, or else taken from the last width (1 output = binary, more =
 //! multiclass). Every shape is checked, and an error names the tensor and the shape it should have.
 //!
-//! PyTorch state dicts saved with `safetensors.torch.save_file(net.state_dict(), path)` load as they are:
+//! PyTorch state dicts load as they are, saved by `torch.save(net.state_dict(), path)` (the zip format of
+//! torch >= 1.6, read by a restricted unpickler that never runs code: only dicts, tensor rebuilds and float
+//! storages) or by `safetensors.torch.save_file(net.state_dict(), path)`; the file's content, not its name, tells
+//! which. A whole pickled module, a TorchScript archive, the legacy format or an integer tensor is refused with a
+//! sentence saying what to save instead. Names are read as:
 //!
 //! | names in the file | read as |
 //! |---|---|
 //! | `0.weight`, `0.bias`, `2.weight`, ... (`nn.Sequential`) | `W1`, `b1`, `W2`, ...: linear modules in index order |
 //! | `fc1.weight`, `fc2.weight`, ... (any prefix with a number) | the same, in the numbers' order (`fc2` < `fc10`) |
 //! | `0.weight_orig` + `0.weight_mask` (`torch.nn.utils.prune`) | `W1 = weight_orig ⊙ weight_mask`, `M1 = weight_mask` |
-//! | `0.weight_mask` beside `0.weight` (what `--format pt` writes) | `M1` |
+//! | `0.weight_mask` beside `0.weight` ([`TorchMasks::Separate`]) | `M1` |
 //! | a 1-D `weight` + `bias` after a linear module (`nn.LayerNorm`) | `G1`, `B1` (the LayerNorm of that layer) |
 //! | a linear module without bias (`bias=False`) | a zero bias |
 //!
 //! Anything else is renamed with a [`NameMap`] (`--map encoder.weight=W1,...` on the command line, or a file
-//! of `from=to` lines). [`save_as`] with [`Layout::Torch`] writes the state dict of the matching
-//! `nn.Sequential(Linear, [LayerNorm,] ReLU, ..., Linear)` with the masks as separate `U8` tensors
-//! (`0.weight_mask`, ...) and metadata `format = pt`.
+//! of `from=to` lines). A model read from PyTorch names remembers them ([`ModelMeta::torch_names`], kept in
+//! safetensors metadata too), and [`save_as`] with [`Layout::Torch`] writes it back under the same keys (`fc1.weight`,
+//! `3.bias`, ...; without remembered names, those of the matching `nn.Sequential(Linear, [LayerNorm,] ReLU, ...,
+//! Linear)`), so the user's own module with the widened sizes loads it; the masks as [`TorchMasks`] says (by
+//! default as `torch.nn.utils.prune` keeps them). A path ending in `.pt` or `.pth` is written as the zip archive
+//! `torch.save` writes ([`to_pt_bytes`]), any other as safetensors with metadata `format = pt`.
 //!
 //! # Example
 //!
@@ -72,10 +79,12 @@
 
 pub mod atomic;
 mod model_file;
+mod pickle;
+mod pt;
 mod torch;
 
 pub use model_file::{
-    check_save_path, from_bytes, from_bytes_with, load, load_with, save, save_as, to_bytes,
-    to_bytes_as, ModelMeta, FORMAT, FORMAT_PT,
+    check_save_path, from_bytes, from_bytes_with, is_pt_path, load, load_with, save, save_as,
+    to_bytes, to_bytes_as, to_pt_bytes, ModelMeta, FORMAT, FORMAT_PT,
 };
-pub use torch::{Layout, NameMap};
+pub use torch::{Layout, NameMap, TorchMasks, TorchNames};

@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::nn::{LayerNorm, Linear, Mlp};
 use crate::sparse::Mask;
 
-use super::torch::{self, Layout, NameMap};
+use super::pt;
+use super::torch::{self, Layout, NameMap, TorchMasks, TorchNames};
 
 /// Value of the `format` metadata key in files neurosplit writes.
 pub const FORMAT: &str = "neurosplit-mlp";
@@ -20,7 +21,7 @@ pub const FORMAT: &str = "neurosplit-mlp";
 pub const FORMAT_PT: &str = "pt";
 
 /// Keys neurosplit writes and reads itself; everything else goes to [`ModelMeta::extra`].
-const KNOWN: [&str; 10] = [
+const KNOWN: [&str; 11] = [
     "format",
     "neurosplit_version",
     "architecture",
@@ -31,6 +32,7 @@ const KNOWN: [&str; 10] = [
     "expanded_layer",
     "seed",
     "groups",
+    "torch_names",
 ];
 
 /// Provenance stored beside the tensors (architecture, task and budget are derived from the model itself).
@@ -50,6 +52,10 @@ pub struct ModelMeta {
     pub version: Option<String>,
     /// Other metadata keys, kept as they are.
     pub extra: BTreeMap<String, String>,
+    /// The PyTorch module names the model was read with (from a state dict, `.pt` or safetensors), so that
+    /// [`Layout::Torch`] writes it back under the same keys; kept in safetensors metadata as `torch_names`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torch_names: Option<TorchNames>,
 }
 
 /// Serialises `model` and `meta` to safetensors bytes.
@@ -71,7 +77,7 @@ pub fn to_bytes_as(model: &Mlp, meta: &ModelMeta, layout: Layout) -> Result<Vec<
         .collect();
     let format = match layout {
         Layout::Neurosplit => FORMAT,
-        Layout::Torch => FORMAT_PT,
+        Layout::Torch { .. } => FORMAT_PT,
     };
     info.insert("format".into(), format.into());
     info.insert(
@@ -80,7 +86,14 @@ pub fn to_bytes_as(model: &Mlp, meta: &ModelMeta, layout: Layout) -> Result<Vec<
     );
     info.insert("architecture".into(), serde_json::to_string(&model.dims())?);
     info.insert("task".into(), task_name(model.task()));
-    info.insert("budget".into(), model.nnz().to_string());
+    // Plain PyTorch weights carry no masks, so a reader cannot check a budget against them.
+    if layout
+        != (Layout::Torch {
+            masks: TorchMasks::Plain,
+        })
+    {
+        info.insert("budget".into(), model.nnz().to_string());
+    }
     if let Some(s) = &meta.strategy {
         info.insert("strategy".into(), s.clone());
     }
@@ -96,34 +109,10 @@ pub fn to_bytes_as(model: &Mlp, meta: &ModelMeta, layout: Layout) -> Result<Vec<
     if let Some(g) = &meta.groups {
         info.insert("groups".into(), serde_json::to_string(g)?);
     }
-
-    // (name, dtype, shape, little-endian bytes), F32 tensors first so that every one stays 4-byte aligned.
-    let mut tensors: Vec<(String, &str, Vec<usize>, Vec<u8>)> = Vec::new();
-    let normed: Vec<bool> = model.norms().iter().map(Option::is_some).collect();
-    for (i, l) in model.layers().iter().enumerate() {
-        let [w_name, b_name, _, g_name, nb_name] = torch::layer_names(layout, &normed, i);
-        let w = l.weight().iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.push((w_name, "F32", vec![l.out_dim(), l.in_dim()], w));
-        let b = l.bias().iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.push((b_name, "F32", vec![l.out_dim()], b));
-        if let Some(norm) = &model.norms()[i] {
-            let g = norm.gain.iter().flat_map(|v| v.to_le_bytes()).collect();
-            tensors.push((g_name, "F32", vec![norm.width], g));
-            let b = norm.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
-            tensors.push((nb_name, "F32", vec![norm.width], b));
-        }
+    if let Some(n) = &meta.torch_names {
+        info.insert("torch_names".into(), serde_json::to_string(n)?);
     }
-    for (i, l) in model.layers().iter().enumerate() {
-        if let Some(m) = &l.mask() {
-            let bytes = m.to_bools().into_iter().map(u8::from).collect();
-            tensors.push((
-                torch::layer_names(layout, &normed, i)[2].clone(),
-                "U8",
-                vec![l.out_dim(), l.in_dim()],
-                bytes,
-            ));
-        }
-    }
+    let tensors = named_tensors(model, meta, layout)?;
     let mut header = format!("{{\"__metadata__\":{}", serde_json::to_string(&info)?);
     let mut offset = 0;
     for (name, dtype, shape, data) in &tensors {
@@ -149,13 +138,102 @@ pub fn to_bytes_as(model: &Mlp, meta: &ModelMeta, layout: Layout) -> Result<Vec<
     Ok(out)
 }
 
+/// Serialises `model` as the PyTorch file `torch.save(state_dict, path)` writes (a zip archive; every tensor
+/// `float32`), under the keys of [`Layout::Torch`] with `masks`. `torch.load(path, weights_only=True)` reads it.
+/// Only the tensors are written: the task is read back from the last width, the other metadata is not kept.
+pub fn to_pt_bytes(model: &Mlp, meta: &ModelMeta, masks: TorchMasks) -> Result<Vec<u8>> {
+    let tensors = named_tensors(model, meta, Layout::Torch { masks })?
+        .into_iter()
+        .map(|(name, dtype, shape, data)| {
+            // A .pt file holds masks in the weight's dtype (as torch.nn.utils.prune does).
+            let data = if dtype == "U8" {
+                data.iter()
+                    .flat_map(|&b| f32::from(b).to_le_bytes())
+                    .collect()
+            } else {
+                data
+            };
+            (name, shape, data)
+        })
+        .collect::<Vec<_>>();
+    pt::write(&tensors).map_err(|why| Error::invalid("save", why))
+}
+
+/// `(name, dtype, shape, little-endian bytes)` of every tensor `layout` writes: the `F32` tensors first (so
+/// that each stays 4-byte aligned in safetensors), then any `U8` masks.
+type Named = (String, &'static str, Vec<usize>, Vec<u8>);
+
+fn named_tensors(model: &Mlp, meta: &ModelMeta, layout: Layout) -> Result<Vec<Named>> {
+    let normed: Vec<bool> = model.norms().iter().map(Option::is_some).collect();
+    let names = match layout {
+        Layout::Torch { .. } => meta.torch_names.as_ref(),
+        Layout::Neurosplit => None,
+    };
+    if let Some(n) = names {
+        n.check(&normed)?;
+    }
+    let masks = match layout {
+        Layout::Torch { masks } => masks,
+        Layout::Neurosplit => TorchMasks::Separate,
+    };
+    let f32s = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let mut tensors: Vec<Named> = Vec::new();
+    let mut u8_masks: Vec<Named> = Vec::new();
+    for (i, l) in model.layers().iter().enumerate() {
+        let [w_name, b_name, m_name, g_name, nb_name] =
+            torch::layer_names(layout, names, &normed, i);
+        let shape = vec![l.out_dim(), l.in_dim()];
+        let w = f32s(l.weight());
+        match (l.mask(), masks) {
+            (Some(m), TorchMasks::Prune) => {
+                let orig = w_name.clone() + "_orig";
+                tensors.push((orig, "F32", shape.clone(), w));
+                let ones: Vec<f32> = m.to_bools().into_iter().map(f32::from).collect();
+                tensors.push((m_name, "F32", shape, f32s(&ones)));
+            }
+            (Some(m), TorchMasks::Separate) => {
+                tensors.push((w_name, "F32", shape.clone(), w));
+                let bytes = m.to_bools().into_iter().map(u8::from).collect();
+                u8_masks.push((m_name, "U8", shape, bytes));
+            }
+            _ => tensors.push((w_name, "F32", shape, w)),
+        }
+        let had_no_bias = names.is_some_and(|n| n.bias.get(i) == Some(&false));
+        if !(had_no_bias && l.bias().iter().all(|&b| b == 0.0)) {
+            tensors.push((b_name, "F32", vec![l.out_dim()], f32s(l.bias())));
+        }
+        if let Some(norm) = &model.norms()[i] {
+            tensors.push((g_name, "F32", vec![norm.width], f32s(&norm.gain)));
+            tensors.push((nb_name, "F32", vec![norm.width], f32s(&norm.bias)));
+        }
+    }
+    tensors.extend(u8_masks);
+    let mut seen = std::collections::HashSet::new();
+    if let Some((dup, ..)) = tensors.iter().find(|t| !seen.insert(t.0.as_str())) {
+        return Err(Error::invalid(
+            "torch names",
+            format!("two tensors would both be named '{dup}'"),
+        ));
+    }
+    Ok(tensors)
+}
+
+/// Is `path` a PyTorch file by its extension (`.pt`, `.pth`)?
+pub fn is_pt_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("pt") || e.eq_ignore_ascii_case("pth"))
+}
+
 /// Writes `model` and `meta` to `path` atomically: a failure (a full disk, a killed process) leaves the old
 /// file as it was, and `path` may be the file the model was loaded from.
 pub fn save(path: impl AsRef<Path>, model: &Mlp, meta: &ModelMeta) -> Result<()> {
     save_as(path, model, meta, Layout::Neurosplit)
 }
 
-/// Writes `model` and `meta` to `path` (atomically) with the tensor names of `layout`.
+/// Writes `model` and `meta` to `path` (atomically) with the tensor names of `layout`: a PyTorch file
+/// ([`to_pt_bytes`]) if `path` ends in `.pt` or `.pth` (with [`Layout::TORCH`] for [`Layout::Neurosplit`]),
+/// else safetensors.
 pub fn save_as(
     path: impl AsRef<Path>,
     model: &Mlp,
@@ -163,7 +241,11 @@ pub fn save_as(
     layout: Layout,
 ) -> Result<()> {
     let path = path.as_ref();
-    let bytes = to_bytes_as(model, meta, layout)?;
+    let bytes = match layout {
+        _ if !is_pt_path(path) => to_bytes_as(model, meta, layout)?,
+        Layout::Torch { masks } => to_pt_bytes(model, meta, masks)?,
+        Layout::Neurosplit => to_pt_bytes(model, meta, TorchMasks::default())?,
+    };
     super::atomic::write(path, bytes)
 }
 
@@ -196,7 +278,8 @@ pub fn load_with(path: impl AsRef<Path>, map: &NameMap) -> Result<(Mlp, ModelMet
     })
 }
 
-/// Parses safetensors bytes into a model; the error is a sentence saying what is wrong.
+/// Parses the bytes of a model file (safetensors, or a PyTorch state dict saved by `torch.save`, told apart by
+/// their content) into a model; the error is a sentence saying what is wrong.
 pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
     from_bytes_with(bytes, &NameMap::default())
 }
@@ -204,13 +287,44 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Mlp, ModelMeta), String> {
 /// [`from_bytes`] with the tensor names first renamed through `map`; PyTorch names (`0.weight`, `fc1.bias`,
 /// `0.weight_orig` + `0.weight_mask`) are recognised without a map.
 pub fn from_bytes_with(bytes: &[u8], map: &NameMap) -> Result<(Mlp, ModelMeta), String> {
+    if pt::sniff(bytes)? == pt::Kind::Zip {
+        let raw = pt::read(bytes)?;
+        let views = raw
+            .iter()
+            .map(|t| {
+                TensorView::new(t.dtype, t.shape.clone(), &t.data)
+                    .map(|v| (t.name.clone(), v))
+                    .map_err(|e| format!("tensor '{}' is unreadable: {e}", t.name))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        return from_views(views, map, &HashMap::new());
+    }
     let st = SafeTensors::deserialize(bytes).map_err(|e| {
-        format!("not a readable safetensors file ({e}); it may be truncated or corrupt")
+        format!(
+            "not a readable safetensors file ({e}), nor a PyTorch file; it may be truncated or corrupt"
+        )
     })?;
     let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| format!("not a readable safetensors file ({e})"))?;
     let info = header.metadata().clone().unwrap_or_default();
-    let st = torch::resolve(&st, map)?;
+    let views = st
+        .names()
+        .into_iter()
+        .map(|name| {
+            st.tensor(name)
+                .map(|v| (name.to_string(), v))
+                .map_err(|e| format!("tensor '{name}' is unreadable: {e}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    from_views(views, map, &info)
+}
+
+fn from_views(
+    views: Vec<(String, TensorView<'_>)>,
+    map: &NameMap,
+    info: &HashMap<String, String>,
+) -> Result<(Mlp, ModelMeta), String> {
+    let st = torch::resolve(views, map)?;
     let explain = |why: String| {
         let renamed: Vec<String> = st
             .renamed
@@ -224,7 +338,7 @@ pub fn from_bytes_with(bytes: &[u8], map: &NameMap) -> Result<(Mlp, ModelMeta), 
             format!("{why} (read as {})", renamed.join(", "))
         }
     };
-    from_resolved(&st, &info).map_err(explain)
+    from_resolved(&st, info).map_err(explain)
 }
 
 fn from_resolved(
@@ -357,7 +471,21 @@ fn from_resolved(
             "metadata alpha = {a} is not an expansion factor (>= 2)"
         ));
     }
+    let torch_names = match (&st.names, info.get("torch_names")) {
+        (Some(n), _) => Some(n.clone()),
+        (None, Some(j)) => {
+            let n: TorchNames = serde_json::from_str(j).map_err(|_| {
+                "metadata torch_names is not {\"linear\": [...], \"norm\": [...]}".to_string()
+            })?;
+            let normed: Vec<bool> = model.norms().iter().map(Option::is_some).collect();
+            n.check(&normed)
+                .map_err(|e| format!("metadata torch_names: {e}"))?;
+            Some(n)
+        }
+        (None, None) => None,
+    };
     let meta = ModelMeta {
+        torch_names,
         strategy: info.get("strategy").cloned(),
         alpha,
         expanded_layer,

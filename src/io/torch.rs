@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, TensorView};
 
 use crate::error::{Error, Result};
 
@@ -19,10 +19,21 @@ pub enum Layout {
     /// `W1, b1, M1, G1, B1, W2, ...`, metadata `format = neurosplit-mlp`.
     #[default]
     Neurosplit,
-    /// The state dict of the matching `torch.nn.Sequential` (`Linear, [LayerNorm,] ReLU, ..., Linear`):
-    /// `0.weight`, `0.bias`, `2.weight`, ...; masks as separate `U8` tensors `0.weight_mask`, ...; metadata
-    /// `format = pt`.
-    Torch,
+    /// A PyTorch state dict: the keys the model was read with ([`TorchNames`], e.g. `fc1.weight`, or a
+    /// Sequential's `0.weight`, `3.weight` with its gaps), else those of the matching `torch.nn.Sequential`
+    /// (`Linear, [LayerNorm,] ReLU, ..., Linear`: `0.weight`, `0.bias`, `2.weight`, ...); the masks as `masks`
+    /// says; in safetensors, metadata `format = pt`.
+    Torch {
+        /// How the masks are written.
+        masks: TorchMasks,
+    },
+}
+
+impl Layout {
+    /// The PyTorch layout with masks written as `torch.nn.utils.prune` writes them.
+    pub const TORCH: Layout = Layout::Torch {
+        masks: TorchMasks::Prune,
+    };
 }
 
 impl std::str::FromStr for Layout {
@@ -30,12 +41,97 @@ impl std::str::FromStr for Layout {
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "neurosplit" | "safetensors" => Ok(Layout::Neurosplit),
-            "pt" | "torch" | "pytorch" => Ok(Layout::Torch),
+            "pt" | "torch" | "pytorch" => Ok(Layout::TORCH),
             other => Err(Error::invalid(
                 "format",
                 format!("'{other}' is not a model layout: use neurosplit or pt"),
             )),
         }
+    }
+}
+
+/// How [`Layout::Torch`] writes a layer's mask.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TorchMasks {
+    /// As `torch.nn.utils.prune` does: `X.weight_orig` (masked entries zero) and `X.weight_mask` (`0.0`/`1.0`
+    /// in the weight's dtype); the module loads it after `prune.identity(module, "weight")`, and its forward
+    /// uses `weight_orig * weight_mask`, so the non-zero count holds through any optimizer.
+    #[default]
+    Prune,
+    /// Plain weights (`X.weight`, masked entries zero) and no masks: loads into an unchanged module; the zeros
+    /// stay zero only if the user keeps them so.
+    Plain,
+    /// `X.weight` (masked entries zero) with the mask as a separate `U8` tensor `X.weight_mask` (in a `.pt`
+    /// file, in the weight's dtype).
+    Separate,
+}
+
+impl std::str::FromStr for TorchMasks {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "prune" => Ok(TorchMasks::Prune),
+            "plain" => Ok(TorchMasks::Plain),
+            "separate" | "u8" => Ok(TorchMasks::Separate),
+            other => Err(Error::invalid(
+                "torch-masks",
+                format!("'{other}' is not a mask style: use prune, plain or separate"),
+            )),
+        }
+    }
+}
+
+/// The PyTorch module names of a model read from a state dict, so that it is written back under the user's
+/// own keys: layer `l` is `{linear[l]}.weight`, `{linear[l]}.bias`, and its LayerNorm, if any,
+/// `{norm[l]}.weight`, `{norm[l]}.bias`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TorchNames {
+    /// The module of each linear layer, input layer first: `fc1`, `0`, `net.3`, ...
+    pub linear: Vec<String>,
+    /// The LayerNorm module after each linear layer, where there is one.
+    pub norm: Vec<Option<String>>,
+    /// Whether each linear layer had a bias (`bias=False` reads as a zero bias; such a bias is written back
+    /// only if it is no longer all zero, e.g. after retraining, and then the module needs `bias=True`). Empty:
+    /// every layer had one.
+    #[serde(default)]
+    pub bias: Vec<bool>,
+}
+
+impl TorchNames {
+    /// Checks that these names fit a model whose layers have LayerNorms where `norms` says.
+    pub fn check(&self, norms: &[bool]) -> Result<()> {
+        let why = if self.linear.len() != norms.len()
+            || self.norm.len() != norms.len()
+            || !(self.bias.is_empty() || self.bias.len() == norms.len())
+        {
+            Some(format!(
+                "they name {} linear layers, the model has {}",
+                self.linear.len(),
+                norms.len()
+            ))
+        } else {
+            self.norm
+                .iter()
+                .zip(norms)
+                .position(|(n, &has)| n.is_some() != has)
+                .map(|l| format!("layer {l}'s LayerNorm is in one and not the other"))
+        };
+        if let Some(why) = why {
+            return Err(Error::invalid(
+                "torch names",
+                format!("the remembered PyTorch names do not fit the model: {why}"),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in self.linear.iter().chain(self.norm.iter().flatten()) {
+            if p.is_empty() || !seen.insert(p.as_str()) {
+                return Err(Error::invalid(
+                    "torch names",
+                    format!("module name '{p}' is empty or given twice"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -110,6 +206,8 @@ pub(crate) struct Resolved<'a> {
     tensors: HashMap<String, Tensor<'a>>,
     /// `canonical <- original` for names that were translated, to explain errors.
     pub(crate) renamed: Vec<(String, String)>,
+    /// The PyTorch module names, when the file used them.
+    pub(crate) names: Option<TorchNames>,
 }
 
 impl Resolved<'_> {
@@ -197,9 +295,12 @@ fn natural_key(prefix: &str) -> NaturalKey {
 }
 
 /// Renames the file's tensors (first through `map`, then from PyTorch names) to canonical names.
-pub(crate) fn resolve<'a>(st: &'a SafeTensors<'a>, map: &NameMap) -> Result<Resolved<'a>, String> {
+pub(crate) fn resolve<'a>(
+    file: Vec<(String, TensorView<'a>)>,
+    map: &NameMap,
+) -> Result<Resolved<'a>, String> {
     let mut named: BTreeMap<String, (String, TensorView<'a>)> = BTreeMap::new();
-    let file_names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
+    let file_names: Vec<String> = file.iter().map(|(n, _)| n.clone()).collect();
     for (from, _) in &map.pairs {
         if !file_names.contains(from) {
             let mut have = file_names.clone();
@@ -210,21 +311,18 @@ pub(crate) fn resolve<'a>(st: &'a SafeTensors<'a>, map: &NameMap) -> Result<Reso
             ));
         }
     }
-    for name in &file_names {
-        let view = st
-            .tensor(name)
-            .map_err(|e| format!("tensor '{name}' is unreadable: {e}"))?;
+    for (name, view) in file {
         let to = map
             .pairs
             .iter()
-            .find(|(f, _)| f == name)
+            .find(|(f, _)| *f == name)
             .map_or(name.clone(), |(_, t)| t.clone());
         if let Some((earlier, _)) = named.get(&to) {
             return Err(format!(
                 "tensors '{earlier}' and '{name}' would both be read as '{to}'; fix the name map"
             ));
         }
-        named.insert(to, (name.clone(), view));
+        named.insert(to, (name, view));
     }
     let canonical = named.keys().filter(|n| is_canonical(n)).count();
     if canonical == named.len() {
@@ -237,7 +335,11 @@ pub(crate) fn resolve<'a>(st: &'a SafeTensors<'a>, map: &NameMap) -> Result<Reso
             .into_iter()
             .map(|(to, (_, v))| (to, borrowed(v)))
             .collect();
-        return Ok(Resolved { tensors, renamed });
+        return Ok(Resolved {
+            tensors,
+            renamed,
+            names: None,
+        });
     }
     if canonical > 0 {
         let c = named
@@ -309,6 +411,7 @@ fn torch_names<'a>(
     let mut renamed = Vec::new();
     let mut layer = 0usize;
     let mut normed = false;
+    let mut names = TorchNames::default();
     for (_, prefix, mut module) in order {
         let weight = match (module.remove("weight"), module.remove("weight_orig")) {
             (Some(_), Some(_)) => {
@@ -347,6 +450,9 @@ fn torch_names<'a>(
             2 => {
                 layer += 1;
                 normed = false;
+                names.linear.push(prefix.clone());
+                names.norm.push(None);
+                names.bias.push(bias.is_some());
                 let mut put = |canon: String, from: String, t: Tensor<'a>| {
                     renamed.push((canon.clone(), from));
                     tensors.insert(canon, t);
@@ -395,6 +501,9 @@ fn torch_names<'a>(
                     ));
                 };
                 normed = true;
+                if let Some(n) = names.norm.last_mut() {
+                    *n = Some(prefix.clone());
+                }
                 renamed.push((format!("G{layer}"), w_name));
                 tensors.insert(format!("G{layer}"), borrowed(w_view));
                 renamed.push((format!("B{layer}"), b_from));
@@ -412,7 +521,11 @@ fn torch_names<'a>(
             return Err(format!("unexpected tensor '{extra}'"));
         }
     }
-    Ok(Resolved { tensors, renamed })
+    Ok(Resolved {
+        tensors,
+        renamed,
+        names: Some(names),
+    })
 }
 
 fn borrowed_named<'a>((name, v): (String, TensorView<'a>)) -> (String, Tensor<'a>) {
@@ -499,8 +612,14 @@ fn masked<'a>(
 }
 
 /// Tensor names of layer `l` (0-based) of a model with `norms[l]` telling which hidden layers have a LayerNorm,
-/// in `layout`: `(weight, bias, mask, norm gain, norm bias)`.
-pub(crate) fn layer_names(layout: Layout, norms: &[bool], l: usize) -> [String; 5] {
+/// in `layout`, with the module names `names` if given (checked by [`TorchNames::check`]) for the PyTorch
+/// layout: `(weight, bias, mask, norm gain, norm bias)`; the PyTorch weight is `{module}.weight`.
+pub(crate) fn layer_names(
+    layout: Layout,
+    names: Option<&TorchNames>,
+    norms: &[bool],
+    l: usize,
+) -> [String; 5] {
     match layout {
         Layout::Neurosplit => {
             let n = l + 1;
@@ -512,15 +631,21 @@ pub(crate) fn layer_names(layout: Layout, norms: &[bool], l: usize) -> [String; 
                 format!("B{n}"),
             ]
         }
-        Layout::Torch => {
-            // Sequential(Linear, [LayerNorm], ReLU, Linear, ...): each hidden layer takes 2 or 3 modules.
-            let idx: usize = norms[..l].iter().map(|&n| if n { 3 } else { 2 }).sum();
+        Layout::Torch { .. } => {
+            let (linear, norm) = match names {
+                Some(t) => (t.linear[l].clone(), t.norm[l].clone().unwrap_or_default()),
+                None => {
+                    // Sequential(Linear, [LayerNorm], ReLU, Linear, ...): each hidden layer takes 2 or 3 modules.
+                    let idx: usize = norms[..l].iter().map(|&n| if n { 3 } else { 2 }).sum();
+                    (idx.to_string(), (idx + 1).to_string())
+                }
+            };
             [
-                format!("{idx}.weight"),
-                format!("{idx}.bias"),
-                format!("{idx}.weight_mask"),
-                format!("{}.weight", idx + 1),
-                format!("{}.bias", idx + 1),
+                format!("{linear}.weight"),
+                format!("{linear}.bias"),
+                format!("{linear}.weight_mask"),
+                format!("{norm}.weight"),
+                format!("{norm}.bias"),
             ]
         }
     }
@@ -572,9 +697,25 @@ mod tests {
     #[test]
     fn sequential_indices_skip_activations_and_norms() {
         let norms = [true, false, false];
-        assert_eq!(layer_names(Layout::Torch, &norms, 0)[0], "0.weight");
-        assert_eq!(layer_names(Layout::Torch, &norms, 0)[3], "1.weight");
-        assert_eq!(layer_names(Layout::Torch, &norms, 1)[0], "3.weight");
-        assert_eq!(layer_names(Layout::Torch, &norms, 2)[2], "5.weight_mask");
+        let t = Layout::TORCH;
+        assert_eq!(layer_names(t, None, &norms, 0)[0], "0.weight");
+        assert_eq!(layer_names(t, None, &norms, 0)[3], "1.weight");
+        assert_eq!(layer_names(t, None, &norms, 1)[0], "3.weight");
+        assert_eq!(layer_names(t, None, &norms, 2)[2], "5.weight_mask");
+        let names = TorchNames {
+            linear: vec!["fc1".into(), "head".into()],
+            norm: vec![Some("ln1".into()), None],
+            bias: Vec::new(),
+        };
+        assert!(names.check(&[true, false]).is_ok());
+        assert!(names.check(&[false, false]).is_err());
+        assert_eq!(
+            layer_names(t, Some(&names), &[true, false], 0)[3],
+            "ln1.weight"
+        );
+        assert_eq!(
+            layer_names(t, Some(&names), &[true, false], 1)[1],
+            "head.bias"
+        );
     }
 }

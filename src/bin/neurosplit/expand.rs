@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use clap::Args;
 
 use neurosplit::expand::{expand as fpe, Alpha, FpeConfig, Strategy};
-use neurosplit::io::{self, ModelMeta};
+use neurosplit::io::{self, Layout, ModelMeta, TorchMasks};
 use neurosplit::rng::{self, purpose};
 use neurosplit::{Error, Result};
 
 #[derive(Args, Debug)]
 pub struct ExpandArgs {
-    /// The model to expand (.safetensors, e.g. from `neurosplit train --save`).
+    /// The model to expand (.safetensors, e.g. from `neurosplit train --save`, or a PyTorch state dict).
     model: PathBuf,
     /// Children per neuron (2 to 1024).
     #[arg(long)]
@@ -29,7 +29,10 @@ pub struct ExpandArgs {
     /// Seed of the split's random choices.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Where to write the expanded model.
+    /// Masks in the PyTorch layout (implies it): prune (default for .pt/.pth), plain or separate.
+    #[arg(long, value_name = "STYLE")]
+    torch_masks: Option<TorchMasks>,
+    /// Where to write the expanded model (.pt/.pth: a PyTorch file under the input's own keys).
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
 }
@@ -112,8 +115,12 @@ pub fn expand(args: ExpandArgs) -> Result<()> {
         groups,
         version: None,
         extra: meta.extra,
+        torch_names: meta.torch_names,
     };
-    io::save(&args.output, &wide, &out_meta)?;
+    let layout = args
+        .torch_masks
+        .map_or(Layout::Neurosplit, |masks| Layout::Torch { masks });
+    io::save_as(&args.output, &wide, &out_meta, layout)?;
     println!("written to {}", args.output.display());
     Ok(())
 }

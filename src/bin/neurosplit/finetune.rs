@@ -8,7 +8,7 @@ use clap::Args;
 use neurosplit::data::load_data;
 use neurosplit::device::Device;
 use neurosplit::expand::{Alpha, Assignment, Decay, Strategy};
-use neurosplit::io::{self, Layout, ModelMeta, NameMap};
+use neurosplit::io::{self, Layout, ModelMeta, NameMap, TorchMasks};
 use neurosplit::nn::FormatChoice;
 use neurosplit::pipeline::finetune::{finetune as run_finetune, Finetune};
 use neurosplit::pipeline::settings::Profile;
@@ -21,8 +21,9 @@ use crate::{progress, write_json, OptimArgs, UserDataArgs};
 
 #[derive(Args, Debug)]
 pub struct FinetuneArgs {
-    /// The trained model: a neurosplit file, or a PyTorch state dict saved with safetensors (nn.Sequential
-    /// names 0.weight, 2.bias, ...; fcN names; the torch.nn.utils.prune layout; F16/BF16/F32/F64).
+    /// The trained model: a neurosplit file, or a PyTorch state dict saved by torch.save (.pt/.pth) or with
+    /// safetensors (nn.Sequential names 0.weight, 3.bias, ...; fcN names; the torch.nn.utils.prune layout;
+    /// F16/BF16/F32/F64); the kind is read from the file's content.
     model: PathBuf,
     /// The data: .npz (x_train, y_train, x_test, y_test; savez_compressed too), a folder of those .npy files,
     /// an IDX folder, a .csv file (cut by --test-fraction) or a folder with train.csv and test.csv.
@@ -100,10 +101,16 @@ pub struct FinetuneArgs {
     /// Layout of the written model: neurosplit (default) or pt.
     #[arg(long, value_name = "LAYOUT")]
     model_format: Option<Layout>,
+    /// Masks in the PyTorch layout (implies it): prune (X.weight_orig + X.weight_mask, as torch.nn.utils.prune;
+    /// the default for .pt/.pth), plain (masked weights zero, no masks) or separate (X.weight + a U8
+    /// X.weight_mask; the default for --torch in safetensors).
+    #[arg(long, value_name = "STYLE")]
+    torch_masks: Option<TorchMasks>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Where to write the model; the report goes beside it as OUT.json.
+    /// Where to write the model (.pt/.pth: a PyTorch file under the input's own keys; else safetensors); the
+    /// report goes beside it as OUT.json.
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
 }
@@ -203,10 +210,19 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
             bar.set_message(format!("loss {loss:.4}"));
         }
     };
-    let layout = if args.torch {
-        Layout::Torch
+    // Masks default to the prune layout in a .pt file, and to separate U8 masks in safetensors (what
+    // neurosplit.torch.load_into reads).
+    let default_masks = if io::is_pt_path(&args.output) {
+        TorchMasks::Prune
     } else {
-        args.model_format.unwrap_or_default()
+        TorchMasks::Separate
+    };
+    let layout = match (args.torch_masks, args.torch, args.model_format) {
+        (Some(masks), _, _) => Layout::Torch { masks },
+        (None, true, _) | (None, false, Some(Layout::Torch { .. })) => Layout::Torch {
+            masks: default_masks,
+        },
+        (None, false, other) => other.unwrap_or_default(),
     };
     let strategy = cfg.expansions.first().map(|(_, s)| *s);
     let out_meta = ModelMeta {
@@ -217,6 +233,7 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         groups,
         version: None,
         extra: meta.extra,
+        torch_names: meta.torch_names,
     };
     let job = Finetune {
         model: &model,
@@ -240,7 +257,8 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         "model written to {} ({}), report to {}",
         args.output.display(),
         match layout {
-            Layout::Torch => "PyTorch layout",
+            _ if io::is_pt_path(&args.output) => "PyTorch file",
+            Layout::Torch { .. } => "PyTorch layout",
             Layout::Neurosplit => "neurosplit layout",
         },
         json_path.display()

@@ -16,9 +16,11 @@ Encoders:
 * ``clip-vit-b16``: CLIP ViT-B/16 (OpenAI weights) through ``open_clip`` with its own preprocessing, the
   512-d output of ``encode_image`` -- the paper's setting. It downloads its weights on first use.
 
-The work is cut into chunks of ``--chunk`` images per split, each saved under ``--chunks DIR`` when done; a
-rerun with the same source, encoder and options skips the finished chunks (a chunk records a digest of its
-image names and of the encoder settings, and a chunk that does not match is recomputed). The output holds
+The work is cut into chunks of up to ``--chunk`` images of one class, each saved under ``--chunks DIR`` when
+done; a rerun with the same source, encoder and options skips the finished chunks (a chunk records a digest of
+its image names and of the encoder settings, and a chunk that does not match is recomputed). Chunks are computed
+round-robin over the classes, so a run stopped early (``--max-chunks``, or interrupted) has a balanced subset
+done, and a rerun with a larger per-class limit reuses every chunk of the smaller one. The output holds
 ``x_train``, ``y_train``, ``x_test``, ``y_test`` (float32 / int64) and ``metadata`` (a JSON string: encoder,
 preprocessing, image counts, class names, the sha256 of the source archive or a digest of the folder's files);
 the same JSON is written beside it as ``OUT.json``.
@@ -460,18 +462,30 @@ def embed(
     computed = 0
     unfinished = False
     timing = {"images": 0, "seconds": 0.0}
-    for split in splits:
+    # The test split first: a run stopped early then has the whole test set and a balanced part of train.
+    for split in sorted(splits, key=lambda s: s != "test"):
         items = chosen[split]
+        # Chunks hold images of one class: chunk j of class k is that class's images j*chunk .. (j+1)*chunk - 1.
+        # They are computed round-robin over the classes (chunk 0 of every class, then chunk 1, ...), so a run
+        # stopped early holds a balanced subset, and raising a per-class limit reuses every finished chunk.
+        by_class: Dict[int, List[Item]] = {}
+        for it in items:
+            by_class.setdefault(src.classes.index(it.cls), []).append(it)
+        slots = []  # (j, k, part) in output order: class by class
+        for k in sorted(by_class):
+            its = by_class[k]
+            for j, start in enumerate(range(0, len(its), chunk)):
+                slots.append((j, k, its[start : start + chunk]))
         parts: List[Optional[np.ndarray]] = []
         todo = []
-        for ci, start in enumerate(range(0, len(items), chunk)):
-            part = items[start : start + chunk]
+        for si, (j, k, part) in enumerate(slots):
             digest = _chunk_digest(part, settings)
-            path = cdir / f"{split}-{ci:05d}.npz" if cdir is not None else None
+            path = cdir / f"{split}-{k:04d}-{j:05d}.npz" if cdir is not None else None
             got = _load_chunk(path, digest, len(part)) if path is not None else None
             parts.append(got)
             if got is None:
-                todo.append((ci, part, digest, path))
+                todo.append((si, part, digest, path))
+        todo.sort(key=lambda t: (slots[t[0]][0], slots[t[0]][1]))  # round-robin over the classes
         if max_chunks is None or computed + len(todo) <= max_chunks:
             src.load([it for _, p, _, _ in todo for it in p])  # one pass over an archive for the whole split
         bar = _Progress(sum(len(p) for _, p, _, _ in todo), f"{split}", progress and bool(todo))

@@ -128,13 +128,14 @@ def test_chunks_resume_and_stale_chunks_are_recomputed(tmp_path):
     root = make_images(tmp_path / "imgs", {"train": 5, "test": 2})
     chunks = tmp_path / "chunks"
     first = MeanColour()
-    # stop after two new chunks of 4 images: nothing returned, two chunk files on disk
+    # stop after two new chunks: nothing returned, two chunk files on disk
     assert embed.embed(root, first, chunk=4, chunks_dir=chunks, max_chunks=2, progress=False) is None
-    assert sorted(p.name for p in chunks.iterdir()) == ["train-00000.npz", "train-00001.npz"]
-    assert first.images == 8
+    # the test split first, round-robin over the classes: the first chunk of the first two classes
+    assert sorted(p.name for p in chunks.iterdir()) == ["test-0000-00000.npz", "test-0001-00000.npz"]
+    assert first.images == 4
     second = MeanColour()
     r = embed.embed(root, second, chunk=4, chunks_dir=chunks, progress=False)
-    assert second.images == 15 + 6 - 8  # only the unfinished chunks
+    assert second.images == 15 + 6 - 4  # only the unfinished chunks
     full = embed.embed(root, MeanColour(), progress=False)
     np.testing.assert_array_equal(r.x_train, full.x_train)
     np.testing.assert_array_equal(r.x_test, full.x_test)
@@ -151,10 +152,16 @@ def test_chunks_resume_and_stale_chunks_are_recomputed(tmp_path):
     other = Other()
     embed.embed(root, other, chunk=4, chunks_dir=chunks, progress=False)
     assert other.images == 21
-    (chunks / "test-00000.npz").write_bytes(b"torn")
+    (chunks / "test-0000-00000.npz").write_bytes(b"torn")
     fourth = Other()
     embed.embed(root, fourth, chunk=4, chunks_dir=chunks, progress=False)
-    assert fourth.images == 4
+    assert fourth.images == 2
+    # a larger per-class limit reuses the chunks of a smaller one (chunk boundaries are per class)
+    fifth = Other()
+    embed.embed(root, fifth, chunk=2, chunks_dir=tmp_path / "c2", train_per_class=2, progress=False)
+    sixth = Other()
+    r6 = embed.embed(root, sixth, chunk=2, chunks_dir=tmp_path / "c2", train_per_class=4, progress=False)
+    assert sixth.images == 6 and r6.x_train.shape[0] == 12
 
 
 def test_save_writes_the_npz_the_specs_read(tmp_path):

@@ -26,6 +26,7 @@ fn chart() -> LineChart {
         dodge: true,
         caption: vec!["Error bars: ± one SEM over 5 trials.".into()],
         annotations: Vec::new(),
+        categories: Vec::new(),
     }
 }
 

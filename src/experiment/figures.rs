@@ -376,6 +376,7 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
             dodge: true,
             caption,
             annotations: Vec::new(),
+            categories: Vec::new(),
         };
         out.push(save_chart(dir, &format!("ri-vs-{what}"), &chart));
     }
@@ -410,6 +411,7 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
             dodge: true,
             caption: vec![bars_caption(spec, "the accuracy")],
             annotations: Vec::new(),
+            categories: Vec::new(),
         };
         out.push(save_chart(dir, &format!("acc-per-nnz-vs-{what}"), &chart));
     }
@@ -450,6 +452,7 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
                 bars_caption(spec, "the fold change"),
             ],
             annotations: Vec::new(),
+            categories: Vec::new(),
         };
         out.push(save_chart(dir, &format!("{name}-fold-vs-{what}"), &chart));
     }
@@ -491,6 +494,7 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
             dodge: true,
             caption,
             annotations: Vec::new(),
+            categories: Vec::new(),
         };
         out.push(save_chart(dir, &format!("{name}-vs-{what}"), &chart));
     }
@@ -622,6 +626,7 @@ fn accuracy_chart(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Option<
         dodge: true,
         caption,
         annotations,
+        categories: Vec::new(),
     };
     Some(save_chart(dir, "acc-vs-neurons", &chart))
 }
@@ -957,6 +962,7 @@ fn curves(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
                 bars_caption(spec, "the test accuracy"),
             ],
             annotations: Vec::new(),
+            categories: Vec::new(),
         };
         let name = if many {
             format!("curves-{}", gi + 1)
@@ -966,6 +972,92 @@ fn curves(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
         out.push(save_chart(dir, &name, &chart));
     }
     out
+}
+
+/// A grid of one cell whose spec transcribes the paper's accuracies (Sec. 3.1, Table A5): the test accuracy
+/// of every model, ours with SEM bars and the paper's beside it.
+fn single_cell(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Option<String> {
+    let [s] = summaries else {
+        return None;
+    };
+    let scope = crate::experiment::paper_scope::PaperScope::committed(spec);
+    let models: Vec<&ModelSummary> = s.models.iter().collect();
+    let names: Vec<String> = models
+        .iter()
+        .map(|m| match m.alpha {
+            Some(a) => format!("{} a={a}", m.model),
+            None if m.model == "dense" => "dense".into(),
+            None => m.model.clone(),
+        })
+        .collect();
+    let paper: Vec<(f64, f64)> = models
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            crate::experiment::report::paper_value(
+                spec, &scope, &s.cell, &m.model, m.alpha, "test_acc",
+            )
+            .value()
+            .map(|p| (i as f64, p.value))
+        })
+        .collect();
+    if paper.is_empty() {
+        return None;
+    }
+    let ours = Series {
+        label: "ours (mean ± SEM)".into(),
+        x: (0..models.len()).map(|i| i as f64).collect(),
+        mean: models.iter().map(|m| 100.0 * m.test_acc.mean).collect(),
+        sem: Some(models.iter().map(|m| 100.0 * m.test_acc.sem).collect()),
+        significant: models.iter().map(|m| significant(m)).collect(),
+        dashed: false,
+        color: Some(0),
+    };
+    let printed = Series {
+        label: format!("paper ({})", spec.paper_ref),
+        x: paper.iter().map(|p| p.0).collect(),
+        mean: paper.iter().map(|p| p.1).collect(),
+        sem: None,
+        significant: Vec::new(),
+        dashed: true,
+        color: Some(3),
+    };
+    let mut caption = vec![
+        format!(
+            "Test accuracy of every model of the one cell ({} neurons before expansion; dense: the dense model \
+             trained as long as the FPE models; a = alpha).",
+            s.cell.neurons
+        ),
+        bars_caption(spec, "the test accuracy"),
+        "Hollow squares: the accuracies the paper prints for its own setting (data set of the committed spec); \
+         no error bars printed."
+            .into(),
+    ];
+    if ours.significant.contains(&true) {
+        caption.push(star_caption(spec));
+    }
+    let mut ours = ours;
+    if !ours.significant.contains(&true) {
+        ours.significant.clear();
+    }
+    let chart = LineChart {
+        title: format!(
+            "{}: test accuracy per model, ours and the paper's",
+            spec.name
+        ),
+        x_label: "model".into(),
+        y_label: "test accuracy (%)".into(),
+        series: vec![ours, printed],
+        reference: None,
+        markers: true,
+        legend: Corner::Outside,
+        x_scale: XScale::Linear,
+        dodge: true,
+        caption,
+        annotations: Vec::new(),
+        categories: names,
+    };
+    Some(save_chart(dir, "acc-by-model", &chart))
 }
 
 /// Draws every picture the grid allows into `dir` and returns their markdown links (see the module docs).
@@ -982,6 +1074,8 @@ pub fn write(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> 
         out.extend(sweeps(spec, summaries, Axis::Neurons, dir));
     } else if clauses > 1 {
         out.extend(sweeps(spec, summaries, Axis::Clauses, dir));
+    } else if let Some(link) = single_cell(spec, summaries, dir) {
+        out.push(link);
     }
     out.extend(curves(spec, summaries, dir));
     out

@@ -105,6 +105,10 @@ pub struct LineChart {
     /// Texts drawn above points.
     #[serde(default)]
     pub annotations: Vec<Annotation>,
+    /// Names of categories: when given, x = 0, 1, ... indexes them, the ticks show the names and the points
+    /// of a series are not joined (they are not a sequence).
+    #[serde(default)]
+    pub categories: Vec<String>,
 }
 
 /// A corner of the plotting area.
@@ -160,6 +164,19 @@ impl LineChart {
             let all = s.x.iter().chain(&s.mean).chain(s.sem.iter().flatten());
             if all.clone().any(|v| !v.is_finite()) {
                 return Err(format!("series '{}' holds a non-finite value", s.label));
+            }
+        }
+        if !self.categories.is_empty() {
+            let n = self.categories.len() as f64;
+            if let Some(s) = self
+                .series
+                .iter()
+                .find(|s| s.x.iter().any(|&x| x < 0.0 || x >= n || x.fract() != 0.0))
+            {
+                return Err(format!(
+                    "series '{}' has an x that is not a category index",
+                    s.label
+                ));
             }
         }
         for a in &self.annotations {
@@ -246,6 +263,9 @@ impl LineChart {
     /// Tick positions on the x axis in plotted coordinates: on a log2 axis the data's x values (or the whole
     /// powers of two in range, when there are many); on a linear axis round numbers (1, 2 or 5 x 10^k apart).
     fn x_ticks(&self, x0: f64, x1: f64) -> Vec<f64> {
+        if !self.categories.is_empty() {
+            return (0..self.categories.len()).map(|i| i as f64).collect();
+        }
         if self.x_scale == XScale::Log2 {
             let xs = self.axis_xs();
             if xs.len() <= 12 {
@@ -292,6 +312,10 @@ impl LineChart {
             (a - lo * w, b + hi * w)
         };
         let top = if stars { 0.14 } else { 0.08 };
+        if !self.categories.is_empty() {
+            let n = self.categories.len() as f64;
+            return ((-0.5, n - 0.5), pad(y0, y1, 0.08, top));
+        }
         (pad(x0, x1, 0.05, 0.05), pad(y0, y1, 0.08, top))
     }
 }
@@ -374,7 +398,22 @@ impl Figure for LineChart {
                 y0..y1,
             )
             .map_err(msg)?;
-        let x_label = |v: &f64| if log2 { trim(v.exp2()) } else { trim(*v) };
+        let names = &self.categories;
+        let x_label = |v: &f64| {
+            if !names.is_empty() {
+                let i = v.round();
+                return if i >= 0.0 && (i as usize) < names.len() && (v - i).abs() < 1e-9 {
+                    names[i as usize].clone()
+                } else {
+                    String::new()
+                };
+            }
+            if log2 {
+                trim(v.exp2())
+            } else {
+                trim(*v)
+            }
+        };
         let x_desc = self.x_label_shown();
         chart
             .configure_mesh()
@@ -411,13 +450,18 @@ impl Figure for LineChart {
                     .zip(s.mean.iter().copied())
                     .collect();
             let dashed = s.dashed;
+            let joined = if names.is_empty() {
+                pts.clone()
+            } else {
+                Vec::new()
+            };
             let drawn = if dashed {
                 chart
-                    .draw_series(DashedLineSeries::new(pts.clone(), 7, 5, c.stroke_width(2)))
+                    .draw_series(DashedLineSeries::new(joined, 7, 5, c.stroke_width(2)))
                     .map_err(msg)?
             } else {
                 chart
-                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                    .draw_series(LineSeries::new(joined, c.stroke_width(2)))
                     .map_err(msg)?
             };
             if !outside {
@@ -634,6 +678,7 @@ mod tests {
             dodge: false,
             caption: Vec::new(),
             annotations: Vec::new(),
+            categories: Vec::new(),
         }
     }
 
@@ -651,6 +696,7 @@ mod tests {
             dodge: false,
             caption: Vec::new(),
             annotations: Vec::new(),
+            categories: Vec::new(),
         };
         assert!(c.check().is_err());
         c.series[0].mean.push(f64::NAN);

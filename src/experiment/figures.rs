@@ -265,8 +265,9 @@ fn paper_series(
 /// The caption line for dashed paper series.
 fn paper_caption(spec: &Spec) -> String {
     format!(
-        "Dashed lines, hollow squares: the numbers the paper prints ({}) for its own setting (data set and \
-         encoder of the committed spec), in the colour of the matching curve of ours; no error bars printed.",
+        "Dashed lines, hollow squares: the numbers the paper prints ({}) for its own runs (its data set and \
+         encoder; the spec says where this run differs), in the colour of the matching curve of ours; no error \
+         bars printed.",
         spec.paper_ref
     )
 }
@@ -1029,9 +1030,11 @@ fn single_cell(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Option<Str
             s.cell.neurons
         ),
         bars_caption(spec, "the test accuracy"),
-        "Hollow squares: the accuracies the paper prints for its own setting (data set of the committed spec); \
-         no error bars printed."
-            .into(),
+        format!(
+            "Hollow squares: the accuracies the paper prints ({}) for its own runs (its data set and encoder; the \
+             spec says where this run differs); no error bars printed.",
+            spec.paper_ref
+        ),
     ];
     if ours.significant.contains(&true) {
         caption.push(star_caption(spec));

@@ -16,12 +16,17 @@ fn chart() -> LineChart {
             mean: vec![1.2, 1.1, 1.0],
             sem: Some(vec![0.05, 0.02, 0.01]),
             significant: vec![true, false, false],
+            dashed: false,
+            color: None,
         }],
         reference: Some(1.0),
         markers: true,
         legend: Corner::UpperRight,
         x_scale: XScale::Log2,
         dodge: true,
+        caption: vec!["Error bars: ± one SEM over 5 trials.".into()],
+        annotations: Vec::new(),
+        categories: Vec::new(),
     }
 }
 

@@ -132,6 +132,8 @@ fn sweep_series(
                         mean: Vec::new(),
                         sem: Some(Vec::new()),
                         significant: Vec::new(),
+                        dashed: false,
+                        color: None,
                     });
                     out.len() - 1
                 }
@@ -169,6 +171,105 @@ fn star_note(spec: &Spec) -> &'static str {
         crate::stats::Correction::None => "* p < 0.05",
         crate::stats::Correction::Holm => "* Holm-adjusted p < 0.05",
     }
+}
+
+/// The caption line on error bars: what they are and over how many trials.
+fn bars_caption(spec: &Spec, what: &str) -> String {
+    format!(
+        "Error bars: ± one standard error of the mean (SEM) of {what} over the {} trials (one seed each) of every \
+         point.",
+        spec.trials
+    )
+}
+
+/// The caption line on stars.
+fn star_caption(spec: &Spec) -> String {
+    match spec.report.correction {
+        crate::stats::Correction::None => {
+            "*: p < 0.05, Welch's t-test of the FPE model's accuracy against the dense model's."
+                .into()
+        }
+        crate::stats::Correction::Holm => {
+            "*: Holm-adjusted p < 0.05 (Welch's t-test of FPE against dense, \
+                                          adjusted over the grid)."
+                .into()
+        }
+    }
+}
+
+/// A metric key in words, for axis labels (`cosine-similarity-abs-full` -> mean |cosine similarity| ...).
+pub fn metric_words(name: &str) -> String {
+    match name {
+        "feature-capacity" => "feature capacity (sum over the inputs)".into(),
+        "feature-capacity-clauses" => "feature capacity (each clause one feature)".into(),
+        "clause-capacity-min" => "smallest capacity of a clause".into(),
+        "clause-capacity-mean" => "mean capacity of a clause".into(),
+        "cosine-similarity" => "mean cosine similarity of neuron pairs".into(),
+        "cosine-similarity-abs" => "mean |cosine similarity| of neuron pairs".into(),
+        "cosine-similarity-abs-full" => "mean |cosine similarity| between neurons".into(),
+        other => other.replace('-', " "),
+    }
+}
+
+/// The paper's numbers for `metric` along the sweep, as dashed series in the colour of the curve of ours they
+/// belong to (`ours` are the chart's series; `scale` maps the printed number to the chart's unit).
+fn paper_series(
+    spec: &Spec,
+    summaries: &[CellSummary],
+    axis: Axis,
+    metric: &str,
+    ours: &[Series],
+    scale: f64,
+) -> Vec<Series> {
+    let scope = crate::experiment::paper_scope::PaperScope::committed(spec);
+    let mut out: Vec<Series> = Vec::new();
+    for s in summaries {
+        let group = group_label(summaries, &s.cell, axis);
+        for m in &s.models {
+            let found = crate::experiment::report::paper_value(
+                spec, &scope, &s.cell, &m.model, m.alpha, metric,
+            );
+            let Some(p) = found.value() else {
+                continue;
+            };
+            let label = if group.is_empty() {
+                model_label(m)
+            } else {
+                format!("{}, {group}", model_label(m))
+            };
+            let color = ours.iter().position(|o| o.label == label);
+            let shown = format!("paper ({}): {label}", spec.paper_ref);
+            let i = match out.iter().position(|x| x.label == shown) {
+                Some(i) => i,
+                None => {
+                    out.push(Series {
+                        label: shown,
+                        x: Vec::new(),
+                        mean: Vec::new(),
+                        sem: None,
+                        significant: Vec::new(),
+                        dashed: true,
+                        color,
+                    });
+                    out.len() - 1
+                }
+            };
+            let x = &mut out[i];
+            x.x.push(axis.of(&s.cell) as f64);
+            x.mean.push(scale * p.value);
+        }
+    }
+    out
+}
+
+/// The caption line for dashed paper series.
+fn paper_caption(spec: &Spec) -> String {
+    format!(
+        "Dashed lines, hollow squares: the numbers the paper prints ({}) for its own runs (its data set and \
+         encoder; the spec says where this run differs), in the colour of the matching curve of ours; no error \
+         bars printed.",
+        spec.paper_ref
+    )
 }
 
 /// A log2 axis where the swept values span several doublings (4, 8, 16, 32: FashionMNIST's widths), else
@@ -213,59 +314,11 @@ fn pct(v: MeanSem) -> MeanSem {
     }
 }
 
-/// The corner of the plot with the fewest data points (error bars included) near it, for the legend.
-fn free_corner(chart: &LineChart) -> Corner {
-    let pts: Vec<(f64, f64)> = chart
-        .series
-        .iter()
-        .flat_map(|s| {
-            s.x.iter()
-                .zip(&s.mean)
-                .enumerate()
-                .flat_map(move |(i, (&x, &m))| {
-                    let e = s
-                        .sem
-                        .as_ref()
-                        .and_then(|v| v.get(i))
-                        .copied()
-                        .unwrap_or(0.0);
-                    [(x, m - e), (x, m), (x, m + e)]
-                })
-        })
-        .chain(chart.reference.map(|r| (f64::NAN, r)))
-        .collect();
-    let range = |f: fn(&(f64, f64)) -> f64| {
-        let v = pts.iter().map(f).filter(|v| v.is_finite());
-        let lo = v.clone().fold(f64::INFINITY, f64::min);
-        let hi = v.fold(f64::NEG_INFINITY, f64::max);
-        (lo, (hi - lo).max(1e-12))
-    };
-    let ((x0, dx), (y0, dy)) = (range(|p| p.0), range(|p| p.1));
-    let count = |right: bool, upper: bool| {
-        pts.iter()
-            .filter(|&&(x, y)| {
-                let (u, v) = ((x - x0) / dx, (y - y0) / dy);
-                let in_x = x.is_nan() || if right { u > 0.55 } else { u < 0.45 };
-                in_x && if upper { v > 0.6 } else { v < 0.4 }
-            })
-            .count()
-    };
-    [
-        (Corner::UpperRight, count(true, true)),
-        (Corner::UpperLeft, count(false, true)),
-        (Corner::LowerRight, count(true, false)),
-        (Corner::LowerLeft, count(false, false)),
-    ]
-    .into_iter()
-    .min_by_key(|&(_, n)| n)
-    .map_or(Corner::UpperRight, |(c, _)| c)
-}
-
-/// Draws `chart` as `NAME.png` and `NAME.svg` in `dir` (the legend in the emptiest corner); returns the
-/// markdown image link, or a line saying why the picture is missing.
+/// Draws `chart` as `NAME.png` and `NAME.svg` in `dir` (the legend beside the plot, where it covers no
+/// data); returns the markdown image link, or a line saying why the picture is missing.
 fn save_chart(dir: &Path, name: &str, chart: &LineChart) -> String {
     let chart = &LineChart {
-        legend: free_corner(chart),
+        legend: Corner::Outside,
         ..chart.clone()
     };
     let drawn = draw_line_chart(&dir.join(format!("{name}.png")), chart, SIZE)
@@ -287,7 +340,6 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
         Axis::Neurons => "neurons",
         Axis::Clauses => "clauses",
     };
-    let trials = spec.trials;
     let scale = x_scale(summaries, axis);
     let ri = sweep_series(
         summaries,
@@ -297,22 +349,42 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
         significant,
     );
     if !ri.is_empty() {
+        let paper = paper_series(spec, summaries, axis, "ri", &ri, 1.0);
+        let mut caption = vec![
+            "Relative improvement = mean FPE accuracy / mean dense accuracy - 1, the dense model trained as long; \
+             dashed black line: no improvement."
+                .to_string(),
+            bars_caption(spec, "the relative improvement (delta method)"),
+        ];
+        if ri.iter().any(|s| s.significant.contains(&true)) {
+            caption.push(star_caption(spec));
+        }
+        if !paper.is_empty() {
+            caption.push(paper_caption(spec));
+        }
         let chart = LineChart {
             title: format!(
-                "{}: relative improvement vs {what} (mean ± SEM, {trials} trials; {})",
-                spec.name,
-                star_note(spec)
+                "{}: relative improvement of FPE over dense vs {what}",
+                spec.name
             ),
             x_label: axis.label().into(),
-            y_label: "relative improvement % (acc FPE / acc dense - 1)".into(),
-            series: ri,
+            y_label: "relative improvement over dense (%)".into(),
+            series: ri.into_iter().chain(paper).collect(),
             reference: Some(0.0),
             markers: true,
-            legend: Corner::UpperRight,
+            legend: Corner::Outside,
             x_scale: scale,
             dodge: true,
+            caption,
+            annotations: Vec::new(),
+            categories: Vec::new(),
         };
         out.push(save_chart(dir, &format!("ri-vs-{what}"), &chart));
+    }
+    if axis == Axis::Neurons {
+        if let Some(link) = accuracy_chart(spec, summaries, dir) {
+            out.push(link);
+        }
     }
     let per_nnz = sweep_series(
         summaries,
@@ -329,19 +401,23 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
     );
     if !per_nnz.is_empty() {
         let chart = LineChart {
-            title: format!("{}: accuracy per non-zero weight vs {what}", spec.name),
+            title: format!("{}: test accuracy per non-zero weight vs {what}", spec.name),
             x_label: axis.label().into(),
-            y_label: "test accuracy % per 1000 non-zero weights".into(),
+            y_label: "test accuracy (%) per 1000 non-zero weights".into(),
             series: per_nnz,
             reference: None,
             markers: true,
-            legend: Corner::UpperRight,
+            legend: Corner::Outside,
             x_scale: scale,
             dodge: true,
+            caption: vec![bars_caption(spec, "the accuracy")],
+            annotations: Vec::new(),
+            categories: Vec::new(),
         };
         out.push(save_chart(dir, &format!("acc-per-nnz-vs-{what}"), &chart));
     }
-    // Fig. 4: the capacity and cosine fold changes (the per-clause capacities are in the report's table).
+    // Fig. 4 / Fig. 6c: the capacity and cosine fold changes (the per-clause capacities are in the report's
+    // table).
     let names: BTreeSet<String> = summaries
         .iter()
         .flat_map(|s| s.models.iter().flat_map(|m| m.metric_fold.keys().cloned()))
@@ -358,23 +434,202 @@ fn sweeps(spec: &Spec, summaries: &[CellSummary], axis: Axis, dir: &Path) -> Vec
         if series.is_empty() {
             continue;
         }
+        let words = metric_words(&name);
         let chart = LineChart {
-            title: format!("{}: {name} fold change vs dense, by {what}", spec.name),
+            title: format!("{}: {words}, FPE relative to dense, vs {what}", spec.name),
             x_label: axis.label().into(),
-            y_label: format!("{name}, FPE / dense (1 = dense)"),
+            y_label: format!("{words}: FPE / dense"),
             series,
             reference: Some(1.0),
             markers: true,
-            legend: Corner::UpperRight,
+            legend: Corner::Outside,
             x_scale: scale,
             dodge: true,
+            caption: vec![
+                format!(
+                    "Fold change of the first layer's {words} (metric `{name}`) of the FPE model against the dense \
+                     model of the same trial; dashed black line: equal to dense."
+                ),
+                bars_caption(spec, "the fold change"),
+            ],
+            annotations: Vec::new(),
+            categories: Vec::new(),
         };
         out.push(save_chart(dir, &format!("{name}-fold-vs-{what}"), &chart));
+    }
+    // Tables A1/A2: the metrics themselves per model, with the paper's numbers beside ours.
+    let metric_names: BTreeSet<String> = summaries
+        .iter()
+        .flat_map(|s| s.models.iter().flat_map(|m| m.metrics.keys().cloned()))
+        .filter(|n| spec.paper.iter().any(|p| &p.metric == n))
+        .collect();
+    for name in metric_names {
+        let ours = sweep_series(
+            summaries,
+            axis,
+            |_| true,
+            |_, m| m.metrics.get(&name).copied(),
+            |_| false,
+        );
+        if ours.is_empty() {
+            continue;
+        }
+        let paper = paper_series(spec, summaries, axis, &name, &ours, 1.0);
+        let words = metric_words(&name);
+        let mut caption = vec![
+            format!("The first layer's {words} (metric `{name}`) of every final model."),
+            bars_caption(spec, "the metric"),
+        ];
+        if !paper.is_empty() {
+            caption.push(paper_caption(spec));
+        }
+        let chart = LineChart {
+            title: format!("{}: {words} vs {what}", spec.name),
+            x_label: axis.label().into(),
+            y_label: words.clone(),
+            series: ours.into_iter().chain(paper).collect(),
+            reference: None,
+            markers: true,
+            legend: Corner::Outside,
+            x_scale: scale,
+            dodge: true,
+            caption,
+            annotations: Vec::new(),
+            categories: Vec::new(),
+        };
+        out.push(save_chart(dir, &format!("{name}-vs-{what}"), &chart));
     }
     if axis == Axis::Neurons {
         out.extend(regressions(spec, summaries, dir));
     }
     out
+}
+
+/// The dense width whose parameter count matches accuracy `acc` on the dense curve `(nnz, acc)` (sorted by
+/// nnz), by linear interpolation in the number of non-zero weights; `None` outside the curve's range (the
+/// bool says whether `acc` is above the best dense model).
+fn equivalent_nnz(dense: &[(f64, f64)], acc: f64) -> Result<f64, bool> {
+    if dense.is_empty() {
+        return Err(false);
+    }
+    for w in dense.windows(2) {
+        let ((n0, a0), (n1, a1)) = (w[0], w[1]);
+        if (a0 <= acc && acc <= a1) || (a1 <= acc && acc <= a0) {
+            if (a1 - a0).abs() < 1e-12 {
+                return Ok(n0);
+            }
+            return Ok(n0 + (acc - a0) / (a1 - a0) * (n1 - n0));
+        }
+    }
+    let best = dense.iter().map(|d| d.1).fold(f64::NEG_INFINITY, f64::max);
+    Err(acc > best)
+}
+
+/// Fig. 6a: test accuracy of the dense and FPE models against the width, and above each point of the FPE
+/// model with the largest alpha the parameter count a dense model needs for the same accuracy, as a multiple
+/// of the FPE model's (by interpolating the dense curve in non-zero weights).
+fn accuracy_chart(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Option<String> {
+    let axis = Axis::Neurons;
+    let series = sweep_series(
+        summaries,
+        axis,
+        |_| true,
+        |_, m| Some(pct(m.test_acc)),
+        |_| false,
+    );
+    if series.is_empty() {
+        return None;
+    }
+    let groups = distinct(summaries, |c| Some(c.depth)).len()
+        * distinct(summaries, |c| Some(c.pre_epochs)).len();
+    let mut annotations = Vec::new();
+    let top_alpha = summaries
+        .iter()
+        .flat_map(|s| s.models.iter().filter_map(|m| m.alpha))
+        .max();
+    if groups == 1 && distinct(summaries, |c| c.clauses).len() <= 1 {
+        if let Some(top) = top_alpha {
+            let mut dense: Vec<(f64, f64)> = summaries
+                .iter()
+                .filter_map(|s| s.models.iter().find(|m| m.alpha.is_none()))
+                .map(|m| (m.nnz as f64, 100.0 * m.test_acc.mean))
+                .collect();
+            dense.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let strategies: BTreeSet<&String> = summaries
+                .iter()
+                .flat_map(|s| {
+                    s.models
+                        .iter()
+                        .filter(|m| m.alpha == Some(top))
+                        .map(|m| &m.model)
+                })
+                .collect();
+            // The first strategy only (random, where run): one row of labels stays readable.
+            let first = strategies
+                .iter()
+                .find(|s| s.as_str() == "random")
+                .or_else(|| strategies.iter().next())
+                .copied();
+            for s in summaries {
+                let Some(m) = s
+                    .models
+                    .iter()
+                    .find(|m| m.alpha == Some(top) && Some(&m.model) == first)
+                else {
+                    continue;
+                };
+                let acc = 100.0 * m.test_acc.mean;
+                let text = match equivalent_nnz(&dense, acc) {
+                    Ok(n) => format!("{:.2}x", n / m.nnz.max(1) as f64),
+                    Err(true) => {
+                        let most = dense.last().map_or(0.0, |d| d.0);
+                        format!(">{:.1}x", most / m.nnz.max(1) as f64)
+                    }
+                    Err(false) => "<1x".into(),
+                };
+                let idx = series.iter().position(|x| x.label == model_label(m));
+                annotations.push(crate::plot::Annotation {
+                    x: s.cell.neurons as f64,
+                    y: acc + 100.0 * m.test_acc.sem,
+                    text,
+                    series: idx,
+                });
+            }
+        }
+    }
+    let mut caption = vec![bars_caption(spec, "the test accuracy")];
+    if !annotations.is_empty() {
+        caption.push(format!(
+            "Numbers above the {} split, alpha={} points: the non-zero weights a dense model needs for the same \
+             accuracy (the dense curve interpolated linearly in non-zero weights), as a multiple of the FPE \
+             model's (equal to the dense model's at its width); '>' beyond the widest dense model, '<1x' below \
+             the narrowest.",
+            series
+                .iter()
+                .zip(0..)
+                .find(|(_, i)| annotations.first().and_then(|a| a.series) == Some(*i))
+                .map_or("FPE", |(s, _)| s.label.split(' ').next().unwrap_or("FPE")),
+            top_alpha.unwrap_or(0)
+        ));
+    }
+    let chart = LineChart {
+        title: format!(
+            "{}: test accuracy of dense and FPE models vs width",
+            spec.name
+        ),
+        x_label: axis.label().into(),
+        y_label: "test accuracy (%)".into(),
+        series,
+        reference: None,
+        markers: true,
+        legend: Corner::Outside,
+        x_scale: x_scale(summaries, axis),
+        dodge: true,
+        caption,
+        annotations,
+        categories: Vec::new(),
+    };
+    Some(save_chart(dir, "acc-vs-neurons", &chart))
 }
 
 /// The fold-change metrics Fig. 4c regresses the relative improvement on: every reading of the paper's feature
@@ -499,11 +754,24 @@ fn regressions(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String
                 None => format!("\n- {}: no line ({} points)", g.label, g.x.len()),
             });
         }
+        let words = metric_words(name);
         let chart = RegressionChart {
-            title: format!("{}: relative improvement vs {name} fold change", spec.name),
-            x_label: format!("{name}, FPE / dense"),
-            y_label: "relative improvement %".into(),
+            title: format!("{}: relative improvement vs {words} (FPE / dense)", spec.name),
+            x_label: format!("{words}, FPE / dense"),
+            y_label: "relative improvement over dense (%)".into(),
             groups,
+            caption: vec![
+                format!(
+                    "One point per width of the sweep: x = fold change of the first layer's {words} (metric \
+                     `{name}`) against the dense model of the same trial, y = relative improvement in accuracy. \
+                     Lines: least squares per group (alpha 2 dotted, hollow points)."
+                ),
+                format!(
+                    "Error bars: ± one standard error of the mean (SEM) in x and in y over the {} trials (one \
+                     seed each) of every point.",
+                    spec.trials
+                ),
+            ],
         };
         let file = format!("ri-vs-{name}-fold");
         let drawn = draw_regression_chart(&dir.join(format!("{file}.png")), &chart, SIZE)
@@ -673,22 +941,29 @@ fn curves(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
                     mean: m.curve.iter().map(|(_, v)| 100.0 * v.mean).collect(),
                     sem: Some(m.curve.iter().map(|(_, v)| 100.0 * v.sem).collect()),
                     significant: Vec::new(),
+                    dashed: false,
+                    color: None,
                 });
             }
         }
         let chart = LineChart {
-            title: format!(
-                "{}: test accuracy during training ({key}, mean ± SEM)",
-                spec.name
-            ),
+            title: format!("{}: test accuracy during training ({key})", spec.name),
             x_label: "epoch (dense training before the split included)".into(),
-            y_label: "test accuracy %".into(),
+            y_label: "test accuracy (%)".into(),
             series,
             reference: None,
             markers: false,
-            legend: Corner::LowerRight,
+            legend: Corner::Outside,
             x_scale: XScale::Linear,
             dodge: false,
+            caption: vec![
+                "Each FPE curve starts at its split point; the dense curve of the same split point is the \
+                 dense model trained on from there."
+                    .into(),
+                bars_caption(spec, "the test accuracy"),
+            ],
+            annotations: Vec::new(),
+            categories: Vec::new(),
         };
         let name = if many {
             format!("curves-{}", gi + 1)
@@ -698,6 +973,94 @@ fn curves(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> {
         out.push(save_chart(dir, &name, &chart));
     }
     out
+}
+
+/// A grid of one cell whose spec transcribes the paper's accuracies (Sec. 3.1, Table A5): the test accuracy
+/// of every model, ours with SEM bars and the paper's beside it.
+fn single_cell(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Option<String> {
+    let [s] = summaries else {
+        return None;
+    };
+    let scope = crate::experiment::paper_scope::PaperScope::committed(spec);
+    let models: Vec<&ModelSummary> = s.models.iter().collect();
+    let names: Vec<String> = models
+        .iter()
+        .map(|m| match m.alpha {
+            Some(a) => format!("{} a={a}", m.model),
+            None if m.model == "dense" => "dense".into(),
+            None => m.model.clone(),
+        })
+        .collect();
+    let paper: Vec<(f64, f64)> = models
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            crate::experiment::report::paper_value(
+                spec, &scope, &s.cell, &m.model, m.alpha, "test_acc",
+            )
+            .value()
+            .map(|p| (i as f64, p.value))
+        })
+        .collect();
+    if paper.is_empty() {
+        return None;
+    }
+    let ours = Series {
+        label: "ours (mean ± SEM)".into(),
+        x: (0..models.len()).map(|i| i as f64).collect(),
+        mean: models.iter().map(|m| 100.0 * m.test_acc.mean).collect(),
+        sem: Some(models.iter().map(|m| 100.0 * m.test_acc.sem).collect()),
+        significant: models.iter().map(|m| significant(m)).collect(),
+        dashed: false,
+        color: Some(0),
+    };
+    let printed = Series {
+        label: format!("paper ({})", spec.paper_ref),
+        x: paper.iter().map(|p| p.0).collect(),
+        mean: paper.iter().map(|p| p.1).collect(),
+        sem: None,
+        significant: Vec::new(),
+        dashed: true,
+        color: Some(3),
+    };
+    let mut caption = vec![
+        format!(
+            "Test accuracy of every model of the one cell ({} neurons before expansion; dense: the dense model \
+             trained as long as the FPE models; a = alpha).",
+            s.cell.neurons
+        ),
+        bars_caption(spec, "the test accuracy"),
+        format!(
+            "Hollow squares: the accuracies the paper prints ({}) for its own runs (its data set and encoder; the \
+             spec says where this run differs); no error bars printed.",
+            spec.paper_ref
+        ),
+    ];
+    if ours.significant.contains(&true) {
+        caption.push(star_caption(spec));
+    }
+    let mut ours = ours;
+    if !ours.significant.contains(&true) {
+        ours.significant.clear();
+    }
+    let chart = LineChart {
+        title: format!(
+            "{}: test accuracy per model, ours and the paper's",
+            spec.name
+        ),
+        x_label: "model".into(),
+        y_label: "test accuracy (%)".into(),
+        series: vec![ours, printed],
+        reference: None,
+        markers: true,
+        legend: Corner::Outside,
+        x_scale: XScale::Linear,
+        dodge: true,
+        caption,
+        annotations: Vec::new(),
+        categories: names,
+    };
+    Some(save_chart(dir, "acc-by-model", &chart))
 }
 
 /// Draws every picture the grid allows into `dir` and returns their markdown links (see the module docs).
@@ -714,6 +1077,8 @@ pub fn write(spec: &Spec, summaries: &[CellSummary], dir: &Path) -> Vec<String> 
         out.extend(sweeps(spec, summaries, Axis::Neurons, dir));
     } else if clauses > 1 {
         out.extend(sweeps(spec, summaries, Axis::Clauses, dir));
+    } else if let Some(link) = single_cell(spec, summaries, dir) {
+        out.push(link);
     }
     out.extend(curves(spec, summaries, dir));
     out

@@ -26,6 +26,12 @@ pub struct Series {
     /// default) or one entry per point.
     #[serde(default)]
     pub significant: Vec<bool>,
+    /// Draw the curve dashed with hollow square markers (e.g. the numbers a paper printed, beside ours).
+    #[serde(default)]
+    pub dashed: bool,
+    /// Colour index ([`series_color`]); `None` takes the series' position in the chart.
+    #[serde(default)]
+    pub color: Option<usize>,
 }
 
 impl Series {
@@ -37,8 +43,24 @@ impl Series {
             mean,
             sem: None,
             significant: Vec::new(),
+            dashed: false,
+            color: None,
         }
     }
+}
+
+/// A text drawn just above a point (e.g. Fig. 6a's equivalent dense parameter count above each FPE point).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Annotation {
+    /// x of the point (data units; shifted with its series when the chart dodges).
+    pub x: f64,
+    /// y of the point.
+    pub y: f64,
+    /// The text.
+    pub text: String,
+    /// The series the point belongs to (its colour and sideways shift), if any.
+    #[serde(default)]
+    pub series: Option<usize>,
 }
 
 /// How the x axis maps values.
@@ -76,6 +98,17 @@ pub struct LineChart {
     /// same x do not hide each other's error bars.
     #[serde(default)]
     pub dodge: bool,
+    /// Lines of text under the plot: what the error bars are and over how many trials, what the marks mean.
+    /// When the chart dodges, a line saying so is added.
+    #[serde(default)]
+    pub caption: Vec<String>,
+    /// Texts drawn above points.
+    #[serde(default)]
+    pub annotations: Vec<Annotation>,
+    /// Names of categories: when given, x = 0, 1, ... indexes them, the ticks show the names and the points
+    /// of a series are not joined (they are not a sequence).
+    #[serde(default)]
+    pub categories: Vec<String>,
 }
 
 /// A corner of the plotting area.
@@ -90,6 +123,8 @@ pub enum Corner {
     LowerRight,
     /// Bottom left.
     LowerLeft,
+    /// Beside the plot, on its right (never covers data).
+    Outside,
 }
 
 impl LineChart {
@@ -131,7 +166,61 @@ impl LineChart {
                 return Err(format!("series '{}' holds a non-finite value", s.label));
             }
         }
+        if !self.categories.is_empty() {
+            let n = self.categories.len() as f64;
+            if let Some(s) = self
+                .series
+                .iter()
+                .find(|s| s.x.iter().any(|&x| x < 0.0 || x >= n || x.fract() != 0.0))
+            {
+                return Err(format!(
+                    "series '{}' has an x that is not a category index",
+                    s.label
+                ));
+            }
+        }
+        for a in &self.annotations {
+            if !(a.x.is_finite() && a.y.is_finite()) || (self.x_scale == XScale::Log2 && a.x <= 0.0)
+            {
+                return Err(format!(
+                    "annotation '{}' is not at a point the chart can show",
+                    a.text
+                ));
+            }
+            if a.series.is_some_and(|i| i >= self.series.len()) {
+                return Err(format!(
+                    "annotation '{}' names a series the chart lacks",
+                    a.text
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The x label as drawn: a log2 axis says so.
+    fn x_label_shown(&self) -> String {
+        if self.x_scale == XScale::Log2 && !self.x_label.contains("log") {
+            format!("{} (log2 scale)", self.x_label)
+        } else {
+            self.x_label.clone()
+        }
+    }
+
+    /// The caption lines as drawn: the chart's own, then a note on the sideways shift when there is one.
+    pub fn caption_lines(&self) -> Vec<String> {
+        let mut lines = self.caption.clone();
+        if self.dodge && self.series.len() > 1 && self.axis_xs().len() > 1 {
+            lines.push(
+                "Points of different curves at one x are spread sideways (over a quarter of the gap between \
+                 neighbouring x values) so their error bars do not overlap; each belongs to the x tick below it."
+                    .into(),
+            );
+        }
+        lines
+    }
+
+    fn color(&self, i: usize) -> RGBColor {
+        series_color(self.series[i].color.unwrap_or(i))
     }
 
     /// The plotted x of a data x (log2 of it on a log2 axis).
@@ -174,6 +263,9 @@ impl LineChart {
     /// Tick positions on the x axis in plotted coordinates: on a log2 axis the data's x values (or the whole
     /// powers of two in range, when there are many); on a linear axis round numbers (1, 2 or 5 x 10^k apart).
     fn x_ticks(&self, x0: f64, x1: f64) -> Vec<f64> {
+        if !self.categories.is_empty() {
+            return (0..self.categories.len()).map(|i| i as f64).collect();
+        }
         if self.x_scale == XScale::Log2 {
             let xs = self.axis_xs();
             if xs.len() <= 12 {
@@ -209,23 +301,91 @@ impl LineChart {
             y0 = y0.min(r);
             y1 = y1.max(r);
         }
-        let stars = self.series.iter().any(|s| s.significant.contains(&true));
+        for a in &self.annotations {
+            y0 = y0.min(a.y);
+            y1 = y1.max(a.y);
+        }
+        let stars = self.series.iter().any(|s| s.significant.contains(&true))
+            || !self.annotations.is_empty();
         let pad = |a: f64, b: f64, lo: f64, hi: f64| {
             let w = if b > a { b - a } else { a.abs().max(1.0) };
             (a - lo * w, b + hi * w)
         };
         let top = if stars { 0.14 } else { 0.08 };
+        if !self.categories.is_empty() {
+            let n = self.categories.len() as f64;
+            return ((-0.5, n - 0.5), pad(y0, y1, 0.08, top));
+        }
         (pad(x0, x1, 0.05, 0.05), pad(y0, y1, 0.08, top))
     }
+}
+
+/// Pixel height of one caption line and width of one legend character (15 px sans-serif, generous).
+pub(super) const CAPTION_LINE: u32 = 20;
+pub(super) const LEGEND_CHAR: f64 = 8.4;
+
+/// Splits `text` into lines of at most `width` characters at spaces.
+pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out
 }
 
 impl Figure for LineChart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(msg)?;
+        let (w, h) = root.dim_in_pixel();
+        // Caption under the plot, legend beside it (when outside), title above both.
+        let chars = ((w as f64 - 40.0) / 7.6).max(20.0) as usize;
+        let caption: Vec<String> = self
+            .caption_lines()
+            .iter()
+            .flat_map(|l| wrap(l, chars))
+            .collect();
+        let cap_h = if caption.is_empty() {
+            0
+        } else {
+            (8 + CAPTION_LINE * caption.len() as u32).min(h / 3)
+        };
+        let (main, bottom) = root.split_vertically(h - cap_h);
+        for (i, line) in caption.iter().enumerate() {
+            bottom
+                .draw(&Text::new(
+                    line.as_str(),
+                    (20, 4 + CAPTION_LINE as i32 * i as i32),
+                    ("sans-serif", 14).into_font().color(&BLACK.mix(0.8)),
+                ))
+                .map_err(msg)?;
+        }
+        let main = main.titled(&self.title, ("sans-serif", 20)).map_err(msg)?;
+        let outside = self.legend == Corner::Outside;
+        let legend_w = if outside {
+            let longest = self
+                .series
+                .iter()
+                .map(|s| s.label.chars().count())
+                .max()
+                .unwrap_or(0);
+            (((longest + 2) as f64 * LEGEND_CHAR) as u32 + 56).min(w * 2 / 5)
+        } else {
+            0
+        };
+        let (plot, side) = main.split_horizontally(main.dim_in_pixel().0 - legend_w);
         let ((x0, x1), (y0, y1)) = self.bounds();
         let log2 = self.x_scale == XScale::Log2;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 22))
+        let mut chart = ChartBuilder::on(&plot)
             .margin(14)
             .x_label_area_size(52)
             .y_label_area_size(72)
@@ -238,12 +398,28 @@ impl Figure for LineChart {
                 y0..y1,
             )
             .map_err(msg)?;
-        let x_label = |v: &f64| if log2 { trim(v.exp2()) } else { trim(*v) };
+        let names = &self.categories;
+        let x_label = |v: &f64| {
+            if !names.is_empty() {
+                let i = v.round();
+                return if i >= 0.0 && (i as usize) < names.len() && (v - i).abs() < 1e-9 {
+                    names[i as usize].clone()
+                } else {
+                    String::new()
+                };
+            }
+            if log2 {
+                trim(v.exp2())
+            } else {
+                trim(*v)
+            }
+        };
+        let x_desc = self.x_label_shown();
         chart
             .configure_mesh()
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.08))
-            .x_desc(self.x_label.as_str())
+            .x_desc(x_desc.as_str())
             .y_desc(self.y_label.as_str())
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 18))
@@ -266,24 +442,46 @@ impl Figure for LineChart {
             .color(&BLACK)
             .pos(Pos::new(HPos::Center, VPos::Bottom));
         for (i, s) in self.series.iter().enumerate() {
-            let c = series_color(i);
+            let c = self.color(i);
             let dx = self.offset(i);
             let pts: Vec<(f64, f64)> =
                 s.x.iter()
                     .map(|&x| self.to_axis(x) + dx)
                     .zip(s.mean.iter().copied())
                     .collect();
-            chart
-                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
-                .map_err(msg)?
-                .label(s.label.as_str())
-                .legend(move |(x, y)| {
+            let dashed = s.dashed;
+            let joined = if names.is_empty() {
+                pts.clone()
+            } else {
+                Vec::new()
+            };
+            let drawn = if dashed {
+                chart
+                    .draw_series(DashedLineSeries::new(joined, 7, 5, c.stroke_width(2)))
+                    .map_err(msg)?
+            } else {
+                chart
+                    .draw_series(LineSeries::new(joined, c.stroke_width(2)))
+                    .map_err(msg)?
+            };
+            if !outside {
+                drawn.label(s.label.as_str()).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3))
                 });
-            if self.markers {
-                chart
-                    .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
-                    .map_err(msg)?;
+            }
+            if self.markers || dashed {
+                if dashed {
+                    chart
+                        .draw_series(pts.iter().map(|&p| {
+                            EmptyElement::at(p)
+                                + Rectangle::new([(-5, -5), (5, 5)], c.stroke_width(2))
+                        }))
+                        .map_err(msg)?;
+                } else {
+                    chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
+                        .map_err(msg)?;
+                }
             }
             let sem = |k: usize| s.sem.as_ref().map_or(0.0, |e| e[k].abs());
             if s.sem.is_some() {
@@ -307,19 +505,76 @@ impl Figure for LineChart {
                 )
                 .map_err(msg)?;
         }
-        chart
-            .configure_series_labels()
-            .position(match self.legend {
-                Corner::UpperRight => SeriesLabelPosition::UpperRight,
-                Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
-                Corner::LowerRight => SeriesLabelPosition::LowerRight,
-                Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
-            })
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(msg)?;
+        for a in &self.annotations {
+            let (dx, c) = match a.series {
+                Some(i) => (self.offset(i), self.color(i)),
+                None => (0.0, RGBColor(0, 0, 0)),
+            };
+            let font = ("sans-serif", 14)
+                .into_font()
+                .color(&c)
+                .pos(Pos::new(HPos::Center, VPos::Bottom));
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((self.to_axis(a.x) + dx, a.y))
+                        + Text::new(a.text.clone(), (0, -8), font),
+                ))
+                .map_err(msg)?;
+        }
+        if outside {
+            // The legend beside the plot: a line sample (dashed and a hollow square for dashed series), then
+            // the label, one row per series, from the top of the plotting area.
+            let char_room = ((legend_w.saturating_sub(56)) as f64 / LEGEND_CHAR) as usize;
+            let mut y = 24i32;
+            for (i, s) in self.series.iter().enumerate() {
+                let c = self.color(i);
+                let lines = wrap(&s.label, char_room.max(8));
+                if s.dashed {
+                    for k in 0..3 {
+                        side.draw(&PathElement::new(
+                            vec![(6 + 9 * k, y), (12 + 9 * k, y)],
+                            c.stroke_width(3),
+                        ))
+                        .map_err(msg)?;
+                    }
+                    side.draw(&Rectangle::new(
+                        [(12, y - 5), (22, y + 5)],
+                        c.stroke_width(2),
+                    ))
+                    .map_err(msg)?;
+                } else {
+                    side.draw(&PathElement::new(vec![(6, y), (34, y)], c.stroke_width(3)))
+                        .map_err(msg)?;
+                    if self.markers {
+                        side.draw(&Circle::new((20, y), 4, c.filled()))
+                            .map_err(msg)?;
+                    }
+                }
+                for (k, line) in lines.iter().enumerate() {
+                    side.draw(&Text::new(
+                        line.as_str(),
+                        (42, y - 8 + 18 * k as i32),
+                        ("sans-serif", 15).into_font().color(&BLACK),
+                    ))
+                    .map_err(msg)?;
+                }
+                y += 18 * lines.len().max(1) as i32 + 8;
+            }
+        } else {
+            chart
+                .configure_series_labels()
+                .position(match self.legend {
+                    Corner::UpperRight | Corner::Outside => SeriesLabelPosition::UpperRight,
+                    Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
+                    Corner::LowerRight => SeriesLabelPosition::LowerRight,
+                    Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+                })
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.4))
+                .label_font(("sans-serif", 15))
+                .draw()
+                .map_err(msg)?;
+        }
         Ok(())
     }
 }
@@ -421,6 +676,9 @@ mod tests {
             legend: Corner::default(),
             x_scale: XScale::Linear,
             dodge: false,
+            caption: Vec::new(),
+            annotations: Vec::new(),
+            categories: Vec::new(),
         }
     }
 
@@ -436,6 +694,9 @@ mod tests {
             legend: Corner::default(),
             x_scale: XScale::Linear,
             dodge: false,
+            caption: Vec::new(),
+            annotations: Vec::new(),
+            categories: Vec::new(),
         };
         assert!(c.check().is_err());
         c.series[0].mean.push(f64::NAN);

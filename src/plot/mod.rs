@@ -18,7 +18,7 @@ mod heatmap;
 mod regression;
 mod text;
 
-pub use curves::{draw_line_chart, nice_ticks, Corner, LineChart, Series, XScale};
+pub use curves::{draw_line_chart, nice_ticks, Annotation, Corner, LineChart, Series, XScale};
 pub use heatmap::{draw_heatmaps, gram_panel, share_scale, weights_panel, ColorMap, Heatmap};
 pub use regression::{draw_regression_chart, RegressionChart, RegressionGroup};
 pub use text::Typeset;

@@ -49,6 +49,9 @@ pub struct RegressionChart {
     pub y_label: String,
     /// The groups.
     pub groups: Vec<RegressionGroup>,
+    /// Lines of text under the plot (what the bars are, over how many trials).
+    #[serde(default)]
+    pub caption: Vec<String>,
 }
 
 impl RegressionChart {
@@ -113,10 +116,41 @@ impl RegressionChart {
 
 impl Figure for RegressionChart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        use super::curves::{wrap, CAPTION_LINE, LEGEND_CHAR};
         root.fill(&WHITE).map_err(msg)?;
+        let (w, h) = root.dim_in_pixel();
+        // Caption under the plot, legend beside it (never over the points), title above both.
+        let chars = ((w as f64 - 40.0) / 7.6).max(20.0) as usize;
+        let caption: Vec<String> = self.caption.iter().flat_map(|l| wrap(l, chars)).collect();
+        let cap_h = if caption.is_empty() {
+            0
+        } else {
+            (8 + CAPTION_LINE * caption.len() as u32).min(h / 3)
+        };
+        let (main, bottom) = root.split_vertically(h - cap_h);
+        for (i, line) in caption.iter().enumerate() {
+            bottom
+                .draw(&Text::new(
+                    line.as_str(),
+                    (20, 4 + CAPTION_LINE as i32 * i as i32),
+                    ("sans-serif", 14).into_font().color(&BLACK.mix(0.8)),
+                ))
+                .map_err(msg)?;
+        }
+        let main = main.titled(&self.title, ("sans-serif", 20)).map_err(msg)?;
+        let labels: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| match g.fit() {
+                Some((_, _, r2)) => format!("{}: R^2 = {r2:.2}", g.label),
+                None => format!("{}: no line", g.label),
+            })
+            .collect();
+        let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        let legend_w = (((longest + 2) as f64 * LEGEND_CHAR) as u32 + 56).min(w * 2 / 5);
+        let (plot, side) = main.split_horizontally(main.dim_in_pixel().0 - legend_w);
         let ((x0, x1), (y0, y1)) = self.bounds();
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 20))
+        let mut chart = ChartBuilder::on(&plot)
             .margin(14)
             .x_label_area_size(52)
             .y_label_area_size(72)
@@ -164,52 +198,52 @@ impl Figure for RegressionChart {
                     }))
                     .map_err(msg)?;
             }
-            let Some((b, a, r2)) = g.fit() else { continue };
+            let Some((b, a, _)) = g.fit() else { continue };
             let lo = g.x.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = g.x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let line = vec![(lo, a + b * lo), (hi, a + b * hi)];
-            let label = format!("{}: R^2 = {r2:.2}", g.label);
             let style = c.stroke_width(2);
-            let drawn = if g.dotted {
+            if g.dotted {
                 chart
                     .draw_series(DashedLineSeries::new(line, 3, 5, style))
-                    .map_err(msg)?
+                    .map_err(msg)?;
             } else {
                 chart
                     .draw_series(LineSeries::new(line, style))
-                    .map_err(msg)?
-            };
-            let dotted = g.dotted;
-            drawn.label(label).legend(move |(x, y)| {
-                // The line as drawn (three dashes when dotted) and the group's marker in its middle.
-                // Solid: three overlapping pieces make one line.
-                let p = if dotted {
-                    [(0, 4), (9, 13), (18, 22)]
-                } else {
-                    [(0, 8), (7, 15), (14, 22)]
-                };
-                let marker = if dotted {
-                    c.stroke_width(2)
-                } else {
-                    c.filled()
-                };
-                let dash =
-                    |(a, b): (i32, i32)| PathElement::new(vec![(a, 0), (b, 0)], c.stroke_width(3));
-                EmptyElement::at((x, y))
-                    + dash(p[0])
-                    + dash(p[1])
-                    + dash(p[2])
-                    + Circle::new((11, 0), 4, marker)
-            });
+                    .map_err(msg)?;
+            }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(msg)?;
+        // The legend: the line as drawn (three dashes when dotted), the group's marker, the label with R^2.
+        let char_room = ((legend_w.saturating_sub(56)) as f64 / LEGEND_CHAR) as usize;
+        let mut y = 24i32;
+        for (g, label) in self.groups.iter().zip(&labels) {
+            let c = series_color(g.color);
+            let p = if g.dotted {
+                [(6, 10), (15, 19), (24, 28)]
+            } else {
+                [(6, 14), (13, 21), (20, 28)]
+            };
+            for (a, b) in p {
+                side.draw(&PathElement::new(vec![(a, y), (b, y)], c.stroke_width(3)))
+                    .map_err(msg)?;
+            }
+            let marker = if g.dotted {
+                c.stroke_width(2)
+            } else {
+                c.filled()
+            };
+            side.draw(&Circle::new((17, y), 4, marker)).map_err(msg)?;
+            let lines = wrap(label, char_room.max(8));
+            for (k, line) in lines.iter().enumerate() {
+                side.draw(&Text::new(
+                    line.as_str(),
+                    (40, y - 8 + 18 * k as i32),
+                    ("sans-serif", 14).into_font().color(&BLACK),
+                ))
+                .map_err(msg)?;
+            }
+            y += 18 * lines.len().max(1) as i32 + 8;
+        }
         Ok(())
     }
 }
@@ -249,6 +283,7 @@ mod tests {
             x_label: "x".into(),
             y_label: "y".into(),
             groups: vec![group(vec![1.0, 2.0, 3.0], vec![2.0, 4.5, 6.0])],
+            caption: vec!["bars: ± one SEM".into()],
         };
         let (b, _, r2) = chart.groups[0].fit().unwrap();
         assert!(b > 0.0 && r2 > 0.9 && r2 < 1.0);

@@ -8,7 +8,7 @@ use std::arch::x86_64::{
     _mm512_max_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
-use super::bf16::{padded, reduce_lanes, Rows, DOT_LANES};
+use super::bf16_base::{padded, reduce_lanes, Rows, DOT_LANES};
 
 /// 32 bf16 values (16 pairs) from the start of `s`, which must hold at least 16 `u32` or 32 `u16`.
 #[inline]
@@ -72,7 +72,7 @@ pub(super) fn pair_rows_dense(
         i += 4;
     }
     pair_rows(
-        &super::bf16::DenseRows(per_row),
+        &super::bf16_base::DenseRows(per_row),
         i,
         r1,
         vals,
@@ -277,7 +277,7 @@ pub(super) fn dots_dense(
         for (r, dr) in d.iter().enumerate() {
             let row = i + r;
             let at = (row - r0) * k;
-            let rows = super::bf16::DenseRows(k);
+            let rows = super::bf16_base::DenseRows(k);
             // The columns left over, one dot at a time.
             for e in j..k {
                 dots_group::<1, _>(&rows, row * k, row * k + e, dr, x, bp, &mut out[at + e..]);
@@ -286,7 +286,7 @@ pub(super) fn dots_dense(
         i += 4;
     }
     dots(
-        &super::bf16::DenseRows(k),
+        &super::bf16_base::DenseRows(k),
         i,
         r1,
         dy,

@@ -22,6 +22,7 @@
 
 pub mod adam;
 pub mod bf16;
+pub mod bf16_base;
 #[cfg(target_arch = "x86_64")]
 mod bf16_x86;
 pub mod bitmask;

@@ -190,13 +190,13 @@ dispatch!(
 );
 
 dispatch!(
-    /// The pair-interleaved bf16 copy of a matrix, see [`super::bf16::pack_pairs_body`].
-    bf16_pack_pairs => super::bf16::pack_pairs_body,
+    /// The pair-interleaved bf16 copy of a matrix, see [`super::bf16_base::pack_pairs_body`].
+    bf16_pack_pairs => super::bf16_base::pack_pairs_body,
     (rows: usize, b: usize, x: &[f32], out: &mut [u32])
 );
 
 dispatch!(
-    /// The row-major bf16 copy of a matrix, see [`super::bf16::pack_rows_body`].
-    bf16_pack_rows => super::bf16::pack_rows_body,
+    /// The row-major bf16 copy of a matrix, see [`super::bf16_base::pack_rows_body`].
+    bf16_pack_rows => super::bf16_base::pack_rows_body,
     (b: usize, x: &[f32], out: &mut [u16])
 );

@@ -209,6 +209,18 @@ impl LineChart {
     /// The caption lines as drawn: the chart's own, then a note on the sideways shift when there is one.
     pub fn caption_lines(&self) -> Vec<String> {
         let mut lines = self.caption.clone();
+        let step = self
+            .series
+            .iter()
+            .filter(|s| s.sem.is_some())
+            .map(|s| self.bar_step(s))
+            .max()
+            .unwrap_or(1);
+        if step > 1 {
+            lines.push(format!(
+                "Error bars are drawn on every {step}th point of the long curves only, so that they stay readable."
+            ));
+        }
         if self.dodge && self.series.len() > 1 && self.axis_xs().len() > 1 {
             lines.push(
                 "Points of different curves at one x are spread sideways (over a quarter of the gap between \
@@ -217,6 +229,16 @@ impl LineChart {
             );
         }
         lines
+    }
+
+    /// Error bars on every point, or on every k-th point of a long curve drawn without markers (a training
+    /// curve), so that about 20 bars per curve stay readable.
+    fn bar_step(&self, s: &Series) -> usize {
+        if self.markers || s.x.len() <= 40 {
+            1
+        } else {
+            s.x.len().div_ceil(20)
+        }
     }
 
     fn color(&self, i: usize) -> RGBColor {
@@ -485,10 +507,23 @@ impl Figure for LineChart {
             }
             let sem = |k: usize| s.sem.as_ref().map_or(0.0, |e| e[k].abs());
             if s.sem.is_some() {
+                let every = self.bar_step(s);
                 chart
-                    .draw_series(pts.iter().enumerate().map(|(k, &(x, m))| {
-                        ErrorBar::new_vertical(x, m - sem(k), m, m + sem(k), c.stroke_width(2), 10)
-                    }))
+                    .draw_series(
+                        pts.iter()
+                            .enumerate()
+                            .filter(|(k, _)| (k + 1) % every == 0 || every == 1)
+                            .map(|(k, &(x, m))| {
+                                ErrorBar::new_vertical(
+                                    x,
+                                    m - sem(k),
+                                    m,
+                                    m + sem(k),
+                                    c.stroke_width(2),
+                                    10,
+                                )
+                            }),
+                    )
                     .map_err(msg)?;
             }
             // A star above the error bar of every significant point, in the series' colour.

@@ -9,7 +9,7 @@
 //! 2. the run's one fingerprint ([`runner::fingerprint`], device included) names the default output folder,
 //!    checks the joined shards ([`merge`]) and the results file;
 //! 3. the runner reads the results file once, trains the pending trials and appends each
-//!    ([`runner::run_checked`]); progress goes to the caller's `on_event` as [`Event`]s, never to the console;
+//!    (`runner::run_checked`); progress goes to the caller's `on_event` as [`Event`]s, never to the console;
 //! 4. the records are summarised ([`report::summarize`], with the spec's p-value correction), compared with the
 //!    paper where [`PaperScope`] admits it, and, for a whole run (not one shard), written as `report.md` with its
 //!    figures beside it; with [`ReproduceOptions::json`], the results and summaries as JSON too.

@@ -1,6 +1,6 @@
 //! bf16 mixed precision: the [`Precision`] a model trains at, the bf16 layouts of weights and activations, and
 //! the two products every layer format runs on at bf16, each with a portable reference and an AVX512-BF16
-//! instantiation (`vdpbf16ps`, in [`super::bf16_x86`]).
+//! instantiation (`vdpbf16ps`, in `bf16_x86.rs`).
 //!
 //! **Mixed precision as on GPUs.** The master weights, the Adam moments, the loss and every accumulation stay
 //! fp32; the products read bf16 copies of the weights (made again from the fp32 weights at each forward pass, so

@@ -148,7 +148,7 @@ pub fn pair(lo: f32, hi: f32) -> u32 {
     u32::from(to_bf16(lo)) | (u32::from(to_bf16(hi)) << 16)
 }
 
-/// The body of [`pack_pairs`] (on a zeroed `out`).
+/// The body of [`super::bf16::pack_pairs`] (on a zeroed `out`).
 #[inline(always)]
 pub fn pack_pairs_body(rows: usize, b: usize, x: &[f32], out: &mut [u32]) {
     let bp = padded(b);
@@ -167,7 +167,7 @@ pub fn pack_pairs_body(rows: usize, b: usize, x: &[f32], out: &mut [u32]) {
     }
 }
 
-/// The body of [`pack_rows`] (on a zeroed `out`).
+/// The body of [`super::bf16::pack_rows`] (on a zeroed `out`).
 #[inline(always)]
 pub fn pack_rows_body(b: usize, x: &[f32], out: &mut [u16]) {
     if b == 0 {

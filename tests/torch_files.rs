@@ -216,6 +216,21 @@ fn bad_names_get_clear_errors() {
     v[0].1 = Dtype::I32;
     let e = io::from_bytes(&raw(&v, &[])).unwrap_err();
     assert!(e.contains("F16, BF16, F32 or F64"), "{e}");
+    // Names of two patterns leave the order ambiguous (a natural sort would put `dec1` before `enc1`).
+    let names = ["enc1", "dec1"];
+    let v = named(
+        |l| format!("{}.weight", names[l]),
+        |l| format!("{}.bias", names[l]),
+    );
+    let e = io::from_bytes(&raw(&v, &[])).unwrap_err();
+    assert!(e.contains("ambiguous") && e.contains("--map"), "{e}");
+    // One pattern, numbered: ordered by the numbers (`layers.10` after `layers.2`).
+    let names = ["layers.2", "layers.10"];
+    let v = named(
+        |l| format!("{}.weight", names[l]),
+        |l| format!("{}.bias", names[l]),
+    );
+    assert_eq!(io::from_bytes(&raw(&v, &[])).unwrap().0, canonical());
 }
 
 #[test]

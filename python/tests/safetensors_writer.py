@@ -4,10 +4,12 @@ import json
 import struct
 
 
-def write_model(path, layers):
+def write_model(path, layers, names=None):
+    """``names``: the module name of each layer (``fc1`` -> ``fc1.weight``, ``fc1.bias``); default W1, b1, ..."""
     tensors, offset, blobs = {}, 0, []
     for i, (w, b, _) in enumerate(layers, start=1):
-        for name, a in ((f"W{i}", w), (f"b{i}", b)):
+        keys = (f"W{i}", f"b{i}") if names is None else (f"{names[i - 1]}.weight", f"{names[i - 1]}.bias")
+        for name, a in zip(keys, (w, b)):
             data = a.astype("<f4").tobytes()
             tensors[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
             offset += len(data)

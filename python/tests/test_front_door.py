@@ -117,3 +117,25 @@ def test_train_equals_the_cli_on_the_same_file(tmp_path):
     assert py["dense"]["test_acc"] == c["dense"]["test_acc"]
     assert py["fpe"]["test_acc"] == c["fpe"]["test_acc"]
     assert py["dense_post"]["test_acc"] == c["dense_post"]["test_acc"]
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    x, y, xt, yt = problem()
+    ckpt = str(tmp_path / "c.safetensors")
+    neurosplit.finetune(dense(), x, y, xt, yt, alpha=2, epochs=2, baseline=False, checkpoint=ckpt)
+    state = tmp_path / "c.safetensors.json"
+    state.write_text(state.read_text().replace('"epoch": 2', '"epoch": 1'))
+    with pytest.raises(NeurosplitError, match="another run"):
+        neurosplit.finetune(dense(), x, y, xt, yt, alpha=3, epochs=2, baseline=False, checkpoint=ckpt)
+    _, rep = neurosplit.finetune(dense(), x, y, xt, yt, alpha=2, epochs=2, baseline=False, checkpoint=ckpt)
+    assert rep["resumed_from"] == 1
+
+
+def test_layer_names_of_two_patterns_are_refused(tmp_path):
+    from safetensors_writer import write_model
+
+    path = tmp_path / "m.safetensors"
+    write_model(path, dense(), names=["enc1", "dec1"])
+    x, y, xt, yt = problem()
+    with pytest.raises(NeurosplitError, match="ambiguous"):
+        neurosplit.finetune(str(path), x, y, xt, yt, epochs=1)

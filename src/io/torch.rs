@@ -400,6 +400,36 @@ fn torch_names<'a>(
                  with numbers (0, 2, ... or fc1, fc2, ...) or give the order with --map {p}.weight=W1,{p}.bias=b1,..."
             ));
         }
+        // The one rule for the order of layers: by the numbers in their module names, which must all follow
+        // one pattern (`0`, `3` of an nn.Sequential; `fc1`, `fc2`; `layers.0`, `layers.1`). Names of two
+        // patterns (`enc1`, `enc2`, `dec1`) do not say which comes first.
+        let skeleton = |p: &str| -> String {
+            let mut out = String::new();
+            for c in p.chars() {
+                if c.is_ascii_digit() {
+                    if !out.ends_with('#') {
+                        out.push('#');
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        };
+        let patterns: std::collections::BTreeSet<String> =
+            modules.keys().map(|p| skeleton(p)).collect();
+        if patterns.len() > 1 {
+            let names: Vec<&str> = modules.keys().map(String::as_str).collect();
+            return Err(format!(
+                "the module names {} follow {} different patterns ({}), so the order of the layers is ambiguous; \
+                 save the model as one nn.Sequential, or give the order with --map (e.g. --map {}.weight=W1,{}.bias=b1,...)",
+                names.join(", "),
+                patterns.len(),
+                patterns.iter().map(|p| p.replace('#', "N")).collect::<Vec<_>>().join(", "),
+                names[0],
+                names[0]
+            ));
+        }
     }
     let mut order: Vec<(NaturalKey, String, Module<'a>)> = modules
         .into_iter()

@@ -83,7 +83,7 @@ def main():
           f"non-zero weights {nonzero(net)}")
 
     cmd = [binary, "finetune", str(out / "m.pt"), "--data", str(out / "data.npz"), "--alpha", "2",
-           "--epochs", str(fpe_epochs), "--quiet", "-o", str(out / "wide.pt")]
+           "--epochs", str(fpe_epochs), "--trials", "1" if quick else "5", "--quiet", "-o", str(out / "wide.pt")]
     print("$ " + " ".join(cmd))
     subprocess.run(cmd, check=True)
 

@@ -319,14 +319,20 @@ fn finetune_lines(report: &neurosplit::pipeline::finetune::FinetuneReport) -> Ve
             report.epochs,
             spread(b)
         ));
+        let (gain_sem, ri_sem) = if n > 1 {
+            (
+                format!(" +- {:.2}", 100.0 * c.gain_sem),
+                format!(" +- {:.4}", c.relative_improvement_sem),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         lines.push(format!(
-            "{}: test accuracy {}; gain {:+.2} +- {:.2} points, relative improvement {:.4} +- {:.4}{}",
+            "{}: test accuracy {}; gain {:+.2}{gain_sem} points, relative improvement {:.4}{ri_sem}{}",
             report.expansion_name.as_deref().unwrap_or("retrained"),
             spread(t),
             100.0 * c.gain,
-            100.0 * c.gain_sem,
             c.relative_improvement,
-            c.relative_improvement_sem,
             c.paired_p
                 .map_or(String::new(), |p| format!(", paired t-test p = {p:.3}"))
         ));

@@ -7,7 +7,7 @@ use clap::Args;
 
 use neurosplit::data::load_data;
 use neurosplit::device::Device;
-use neurosplit::expand::{Alpha, Assignment, Decay, Strategy};
+use neurosplit::expand::Alpha;
 use neurosplit::io::{self, Layout, ModelMeta, NameMap, TorchMasks};
 use neurosplit::nn::FormatChoice;
 use neurosplit::pipeline::finetune::{finetune as run_finetune, Finetune};
@@ -17,7 +17,7 @@ use neurosplit::pipeline::{guard, Settings};
 use neurosplit::sparse::Format;
 use neurosplit::Result;
 
-use crate::{progress, write_json, OptimArgs, UserDataArgs};
+use crate::{progress, write_json, ExpansionArgs, OptimArgs, UserDataArgs};
 
 #[derive(Args, Debug)]
 pub struct FinetuneArgs {
@@ -33,32 +33,11 @@ pub struct FinetuneArgs {
     /// encoder.weight=W1,encoder.bias=b1,head.weight=W2,head.bias=b2).
     #[arg(long, value_name = "FILE|PAIRS")]
     map: Option<String>,
-    /// Expand with FPE first, into ALPHA children per neuron (alternating expansion of hidden layers 0, 2, ...
-    /// for deep models); without it the model is retrained as it is.
-    #[arg(long)]
-    alpha: Option<Alpha>,
-    /// Split strategy: random (default), clause (needs --clauses or groups in the model file), gram,
-    /// two-four (alpha 2) or custom (with --assignment).
-    #[arg(long, requires = "alpha")]
-    strategy: Option<Strategy>,
+    #[command(flatten)]
+    expansion: ExpansionArgs,
     /// Treat the inputs as this many contiguous, equal feature groups (for the clause split).
     #[arg(long, requires = "alpha")]
     clauses: Option<usize>,
-    /// JSON file of the custom split.
-    #[arg(long, value_name = "FILE", requires = "alpha")]
-    assignment: Option<PathBuf>,
-    /// Clusters of the gram split.
-    #[arg(long, requires = "alpha")]
-    clusters: Option<usize>,
-    /// Rewire the masks every EPOCHS epochs instead of keeping them fixed.
-    #[arg(long, value_name = "EPOCHS", requires = "alpha")]
-    rewire_every: Option<usize>,
-    /// Fraction of masked weights unmasked per rewiring (default 0.1).
-    #[arg(long, value_name = "FRACTION", requires = "rewire_every")]
-    rewire_fraction: Option<f64>,
-    /// Schedule of the rewired fraction: constant (default) or cosine.
-    #[arg(long, requires = "rewire_every")]
-    rewire_decay: Option<Decay>,
     /// Epochs of retraining [default: 10].
     #[arg(long)]
     epochs: Option<usize>,
@@ -121,18 +100,7 @@ impl FinetuneArgs {
         let mut s = Settings::new(Profile::UserData);
         s.epochs = self.epochs;
         self.optim.apply(&mut s);
-        s.alpha = self.alpha.map(Alpha::get);
-        s.strategy = self.strategy;
-        s.assignments = self
-            .assignment
-            .as_deref()
-            .map(Assignment::load)
-            .transpose()?
-            .unwrap_or_default();
-        s.clusters = self.clusters;
-        s.rewire_every = self.rewire_every;
-        s.rewire_fraction = self.rewire_fraction;
-        s.rewire_decay = self.rewire_decay;
+        self.expansion.apply(&mut s)?;
         s.device = Some(self.device);
         s.gpu_format = self.gpu_format;
         s.formats = Some(self.format);
@@ -161,7 +129,7 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         ("the model", Some(args.model.as_path())),
         ("--data", Some(args.data.as_path())),
         ("--map", map_file),
-        ("--assignment", args.assignment.as_deref()),
+        ("--assignment", args.expansion.assignment.as_deref()),
     ]
     .into_iter()
     .filter_map(|(w, p)| p.map(|p| (w, p)))
@@ -227,8 +195,8 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     let strategy = cfg.expansions.first().map(|(_, s)| *s);
     let out_meta = ModelMeta {
         strategy: strategy.map(|s| s.to_string()),
-        alpha: args.alpha.map(Alpha::get),
-        expanded_layer: args.alpha.map(|_| 0),
+        alpha: args.expansion.alpha.map(Alpha::get),
+        expanded_layer: args.expansion.alpha.map(|_| 0),
         seed: Some(args.seed),
         groups,
         version: None,

@@ -125,6 +125,56 @@ impl UserDataArgs {
     }
 }
 
+/// The expansion and its rewiring (`train`, `finetune`): FPE after the dense model is trained or loaded.
+#[derive(Args, Debug, Clone)]
+pub struct ExpansionArgs {
+    /// Expand with FPE into ALPHA children per neuron (2 to 1024; alternating expansion of hidden layers 0, 2,
+    /// ... for deep models, never the output head).
+    #[arg(long)]
+    pub alpha: Option<neurosplit::expand::Alpha>,
+    /// Split strategy (needs --alpha): random (default), clause (needs feature groups), gram, two-four (alpha 2)
+    /// or custom (with --assignment).
+    #[arg(long, requires = "alpha")]
+    pub strategy: Option<neurosplit::expand::Strategy>,
+    /// JSON file of the custom split (one object, or a list with one per expanded layer); see
+    /// `neurosplit::expand::Assignment`.
+    #[arg(long, value_name = "FILE", requires = "alpha")]
+    pub assignment: Option<PathBuf>,
+    /// Clusters of the gram split (default: round(sqrt(inputs)), at least alpha).
+    #[arg(long, requires = "alpha")]
+    pub clusters: Option<usize>,
+    /// After the expansion, rewire the masks every EPOCHS post-split epochs (unmask a fraction of masked weights
+    /// at random, prune as many smallest-magnitude live ones), as a spec's `extras.rewiring.every`.
+    #[arg(long, value_name = "EPOCHS", requires = "alpha")]
+    pub rewire_every: Option<usize>,
+    /// Fraction of each layer's masked weights unmasked per rewiring, in (0, 1) (default 0.1; at the start
+    /// with --rewire-decay cosine).
+    #[arg(long, value_name = "FRACTION", requires = "rewire_every")]
+    pub rewire_fraction: Option<f64>,
+    /// Schedule of the rewired fraction: constant (default) or cosine.
+    #[arg(long, requires = "rewire_every")]
+    pub rewire_decay: Option<neurosplit::expand::Decay>,
+}
+
+impl ExpansionArgs {
+    /// These flags into the pipeline's settings (reading the custom split's file).
+    pub fn apply(&self, s: &mut neurosplit::pipeline::Settings) -> Result<()> {
+        s.alpha = self.alpha.map(neurosplit::expand::Alpha::get);
+        s.strategy = self.strategy;
+        s.assignments = self
+            .assignment
+            .as_deref()
+            .map(neurosplit::expand::Assignment::load)
+            .transpose()?
+            .unwrap_or_default();
+        s.clusters = self.clusters;
+        s.rewire_every = self.rewire_every;
+        s.rewire_fraction = self.rewire_fraction;
+        s.rewire_decay = self.rewire_decay;
+        Ok(())
+    }
+}
+
 /// The optimiser's settings; what is not given follows `neurosplit::pipeline::defaults` (the paper's on DNF
 /// data and in specs, `finetune`'s on a user's data).
 #[derive(Args, Debug, Clone)]

@@ -8,7 +8,6 @@ use clap::Args;
 
 use neurosplit::data::load_data;
 use neurosplit::device::Device;
-use neurosplit::expand::{Alpha, Assignment, Decay, Strategy};
 use neurosplit::nn::FormatChoice;
 use neurosplit::pipeline::settings::Profile;
 use neurosplit::pipeline::trial::{self, Event, Log, Protocol, Streams};
@@ -16,7 +15,7 @@ use neurosplit::pipeline::{guard, Settings};
 use neurosplit::sparse::Format;
 use neurosplit::Result;
 
-use crate::{write_json, DataArgs};
+use crate::{write_json, DataArgs, ExpansionArgs};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -25,20 +24,8 @@ pub struct TrainArgs {
     /// Epochs of dense training.
     #[arg(long, default_value_t = 1000)]
     epochs: usize,
-    /// Expand with FPE after the dense epochs, into ALPHA children per neuron (2 to 1024).
-    #[arg(long)]
-    alpha: Option<Alpha>,
-    /// Split strategy of the expansion (needs --alpha): random (default), clause, gram, two-four (alpha 2) or
-    /// custom (with --assignment).
-    #[arg(long, requires = "alpha")]
-    strategy: Option<Strategy>,
-    /// JSON file of the custom split (one object, or a list with one per expanded layer); see
-    /// `neurosplit::expand::Assignment`.
-    #[arg(long, value_name = "FILE", requires = "alpha")]
-    assignment: Option<PathBuf>,
-    /// Clusters of the gram split (default: round(sqrt(inputs)), at least alpha).
-    #[arg(long, requires = "alpha")]
-    clusters: Option<usize>,
+    #[command(flatten)]
+    expansion: ExpansionArgs,
     /// Hidden widths (neurons per layer) of a deeper model, e.g. 8,8,8 (replaces --neurons). FPE then expands
     /// hidden layers 0, 2, 4, ... (alternating expansion), never the output head.
     #[arg(long, value_delimiter = ',', conflicts_with = "neurons")]
@@ -47,17 +34,6 @@ pub struct TrainArgs {
     /// with more than one hidden layer, as `reproduce` does for depth > 2).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     layernorm: Option<bool>,
-    /// After the expansion, rewire the masks every EPOCHS post-split epochs (unmask a fraction of masked weights at
-    /// random, prune as many smallest-magnitude live ones), as a spec's `extras.rewiring.every`.
-    #[arg(long, value_name = "EPOCHS", requires = "alpha")]
-    rewire_every: Option<usize>,
-    /// Fraction of each layer's masked weights unmasked per rewiring, in (0, 1) (default 0.1; at the start
-    /// with --rewire-decay cosine).
-    #[arg(long, value_name = "FRACTION", requires = "rewire_every")]
-    rewire_fraction: Option<f64>,
-    /// Schedule of the rewired fraction: constant (default) or cosine.
-    #[arg(long, requires = "rewire_every")]
-    rewire_decay: Option<Decay>,
     /// Epochs of training after the expansion (default: as many as --epochs).
     #[arg(long, requires = "alpha")]
     post_epochs: Option<usize>,
@@ -161,18 +137,7 @@ impl TrainArgs {
         s.epochs = Some(self.epochs);
         s.post_epochs = self.post_epochs;
         d.optim.apply(&mut s);
-        s.alpha = self.alpha.map(Alpha::get);
-        s.strategy = self.strategy;
-        s.assignments = self
-            .assignment
-            .as_deref()
-            .map(Assignment::load)
-            .transpose()?
-            .unwrap_or_default();
-        s.clusters = self.clusters;
-        s.rewire_every = self.rewire_every;
-        s.rewire_fraction = self.rewire_fraction;
-        s.rewire_decay = self.rewire_decay;
+        self.expansion.apply(&mut s)?;
         s.protocol = Some(self.protocol.protocol()?);
         s.device = Some(self.device);
         s.gpu_format = self.gpu_format;
@@ -188,11 +153,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
         .into_iter()
         .filter_map(|(w, p)| p.as_deref().map(|p| (w, p)))
         .collect();
-    let inputs: Vec<(&str, &std::path::Path)> =
-        [("--data", &d.data), ("--assignment", &args.assignment)]
-            .into_iter()
-            .filter_map(|(w, p)| p.as_deref().map(|p| (w, p)))
-            .collect();
+    let inputs: Vec<(&str, &std::path::Path)> = [
+        ("--data", &d.data),
+        ("--assignment", &args.expansion.assignment),
+    ]
+    .into_iter()
+    .filter_map(|(w, p)| p.as_deref().map(|p| (w, p)))
+    .collect();
     guard::distinct_outputs(&outputs, &inputs)?;
     let cfg = args.settings()?.build_with(&mut |w| eprintln!("{w}"))?;
     args.save

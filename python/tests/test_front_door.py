@@ -74,10 +74,27 @@ def test_absurd_sizes_and_divergence_are_errors_not_crashes():
         neurosplit.finetune(dense(), x, y, xt, yt, epochs=3, lr=1e38)
 
 
-def test_without_a_test_set_the_cli_rule_holds_out_a_fifth():
+def test_without_a_test_set_the_cli_rule_holds_out_a_fifth(tmp_path):
     x, y, _, _ = problem()
     _, rep = neurosplit.finetune(dense(), x, y, alpha=2, epochs=1, baseline=False)
     assert rep["trials"]["test_acc"] == [rep["test_acc_after"]]
+    # The same rows are held out as the CLI holds out of a single CSV file with the same seed: the same numbers.
+    from safetensors_writer import write_model
+
+    exe = cli()
+    write_model(tmp_path / "m.safetensors", dense())
+    header = ",".join(f"f{i}" for i in range(x.shape[1])) + ",label"
+    rows = [",".join(repr(float(v)) for v in row) + f",{int(c)}" for row, c in zip(x, y)]
+    (tmp_path / "d.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    subprocess.run(
+        [exe, "finetune", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "d.csv"), "--alpha", "2",
+         "--epochs", "1", "--no-baseline", "--quiet", "-o", str(tmp_path / "o.safetensors")],
+        check=True, capture_output=True,
+    )
+    c = json.loads((tmp_path / "o.safetensors.json").read_text())
+    _, rep = neurosplit.finetune(str(tmp_path / "m.safetensors"), x, y, alpha=2, epochs=1, baseline=False)
+    assert rep["test_acc_before"] == c["test_acc_before"]
+    assert rep["test_acc_after"] == c["test_acc_after"]
     _, summary = neurosplit.train(x, y, hidden=[4], epochs=2)
     assert summary["config"]["pre"]["epochs"] == 2
 
